@@ -1,0 +1,129 @@
+//! The `fhirgate` command line: `serve` (the facade, seeding demo data on a
+//! fresh data dir) and `seed` (write the deterministic population through
+//! the configured upstream).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::{config::Config, demo, AppState};
+
+/// fhirgate: SMART-on-FHIR app server and FHIR R4 facade.
+#[derive(Debug, Parser)]
+#[command(name = "fhirgate", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./fhirgate.toml when present).
+    #[arg(long, global = true, env = "FHIRGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (seeds demo data and users on a fresh data dir in demo mode).
+    Serve {
+        /// Patients to seed on a fresh demo start (overrides `demo.seed_patients`).
+        #[arg(long)]
+        seed_patients: Option<u32>,
+    },
+    /// Write the deterministic synthetic population through the configured upstream.
+    Seed {
+        /// Number of patients.
+        #[arg(long, default_value_t = 100)]
+        patients: u32,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    crate::http::logging::init(&config.log)?;
+    match cli.command {
+        Command::Serve { seed_patients } => {
+            if let Some(n) = seed_patients {
+                config.demo.seed_patients = n;
+            }
+            serve(config).await
+        }
+        Command::Seed { patients } => {
+            let (app, embedded) = AppState::open(config).await?;
+            let report = demo::seed_population(&app, patients).await?;
+            if let Some(store) = embedded {
+                store.optimize().await?;
+            }
+            println!(
+                "seeded {} resources for {} patients in {:.1}s",
+                report.resources,
+                patients,
+                report.elapsed.as_secs_f64()
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let demo_mode = config.demo_enabled();
+    let patients = config.demo.seed_patients;
+    let (app, embedded) = AppState::open(config).await?;
+    let demo_info = if demo_mode {
+        tracing::warn!(
+            "demo mode is on: demo users with known passwords exist; configure an upstream or database, or set demo.enabled = false, for production"
+        );
+        Some(demo::ensure(&app, embedded.as_ref(), patients).await?)
+    } else {
+        None
+    };
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(listen = %bound, upstream = app.upstream.name(), state = app.state.backend(), "fhirgate listening");
+    print_banner(&app, demo_info.as_ref());
+    let router = crate::app(app);
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+fn print_banner(app: &AppState, demo: Option<&demo::DemoInfo>) {
+    let base = app.config.fhir_base();
+    println!("fhirgate is running");
+    println!("  FHIR base:          {base}");
+    println!("  CapabilityStatement {base}/metadata");
+    println!("  upstream:           {}", app.upstream.name());
+    if let Some(d) = demo {
+        println!("  demo mode:          {} patients seeded", d.patients);
+        println!("  demo users:         dr.lee / demo  (clinician, {})", d.dr_lee);
+        println!("                      pat.jones / demo  (patient, {})", d.pat_jones);
+        println!("  try:                {base}/Patient?_count=5");
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

@@ -1,0 +1,474 @@
+//! The one typed configuration of a fhirgate process.
+//!
+//! Read once at start-up from `fhirgate.toml` (optional) with the `FHIRGATE_*`
+//! environment overrides of the architecture's interface contract applied on
+//! top. Any bad value stops start-up with a message naming the key (and the
+//! environment variable it came from, when it came from one). There are no
+//! default secrets: every credential must be configured explicitly.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+use url::Url;
+
+/// Environment overrides: (variable, dotted config key).
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("FHIRGATE_LISTEN", "listen"),
+    ("FHIRGATE_PUBLIC_URL", "public_url"),
+    ("FHIRGATE_DATA_DIR", "data_dir"),
+    ("FHIRGATE_UPSTREAM_URL", "upstream.url"),
+    ("FHIRGATE_UPSTREAM_AUTH", "upstream.auth"),
+    ("FHIRGATE_UPSTREAM_BEARER_TOKEN", "upstream.bearer_token"),
+    ("FHIRGATE_DATABASE_URL", "database_url"),
+    ("FHIRGATE_DEMO", "demo.enabled"),
+    ("FHIRGATE_LOG_FORMAT", "log.format"),
+    ("FHIRGATE_LOG_LEVEL", "log.level"),
+];
+
+/// The whole configuration. Every field has a documented default except secrets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Socket the HTTP server binds (`FHIRGATE_LISTEN`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Base URL clients use to reach this server; the FHIR base is `{public_url}/fhir`
+    /// and every URL fhirgate emits is built on it (`FHIRGATE_PUBLIC_URL`).
+    #[serde(default = "default_public_url")]
+    pub public_url: Url,
+    /// Directory holding the embedded FHIR store, the SQLite state store and keys
+    /// (`FHIRGATE_DATA_DIR`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Facade state store; unset means SQLite `state.db` in the data dir
+    /// (`FHIRGATE_DATABASE_URL`, e.g. `postgres://user@host/db`).
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Where FHIR requests go: the embedded store or an HTTP FHIR server.
+    #[serde(default)]
+    pub upstream: UpstreamConfig,
+    /// Demo mode: seeded population and demo users on a fresh data dir.
+    #[serde(default)]
+    pub demo: DemoConfig,
+    /// Request size and paging limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Log output.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// The FHIR server behind the facade.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL of an HTTP FHIR R4 server; unset means the embedded store
+    /// (`FHIRGATE_UPSTREAM_URL`). Fixed here, never chosen by a client.
+    #[serde(default)]
+    pub url: Option<Url>,
+    /// How fhirgate authenticates to the upstream (`FHIRGATE_UPSTREAM_AUTH`).
+    #[serde(default)]
+    pub auth: UpstreamAuthKind,
+    /// Static bearer token for `auth = "bearer"` (`FHIRGATE_UPSTREAM_BEARER_TOKEN`).
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+    /// Microsoft Entra ID client-credentials settings for `auth = "entra"`.
+    #[serde(default)]
+    pub entra: Option<EntraConfig>,
+    /// Whole-request timeout for upstream calls, seconds.
+    #[serde(default = "default_upstream_timeout")]
+    pub timeout_secs: u64,
+    /// TCP connect timeout for upstream calls, seconds.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Idle pooled connections kept per upstream host.
+    #[serde(default = "default_pool_idle")]
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            auth: UpstreamAuthKind::None,
+            bearer_token: None,
+            entra: None,
+            timeout_secs: default_upstream_timeout(),
+            connect_timeout_secs: default_connect_timeout(),
+            pool_max_idle_per_host: default_pool_idle(),
+        }
+    }
+}
+
+/// Authentication mode towards the upstream FHIR server.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamAuthKind {
+    /// No `Authorization` header.
+    #[default]
+    None,
+    /// `Authorization: Bearer {bearer_token}`.
+    Bearer,
+    /// Microsoft Entra ID client credentials (Azure Health Data Services).
+    Entra,
+}
+
+/// Microsoft Entra ID client credentials for Azure Health Data Services.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraConfig {
+    /// Token endpoint, e.g. `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    pub token_url: Url,
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret (no default; keep it out of the file via env or Key Vault).
+    pub client_secret: String,
+    /// Scope requested, normally `{fhir service url}/.default`.
+    pub scope: String,
+}
+
+/// Demo mode settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Demo mode on/off (`FHIRGATE_DEMO`). Unset: on unless a production
+    /// setting (an upstream URL or a database URL) is configured.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Patients seeded into an empty embedded store.
+    #[serde(default = "default_seed_patients")]
+    pub seed_patients: u32,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            seed_patients: default_seed_patients(),
+        }
+    }
+}
+
+/// Size and paging limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted request body, bytes (bigger gets 413).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Page size when a search gives no `_count`.
+    #[serde(default = "default_page")]
+    pub default_page_size: u32,
+    /// Largest page size; a bigger `_count` is capped and the cap reported.
+    #[serde(default = "default_max_page")]
+    pub max_page_size: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_body(),
+            default_page_size: default_page(),
+            max_page_size: default_max_page(),
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `json` (default) or `pretty`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// `tracing` filter directive, e.g. `info` or `fhirgate=debug`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::default(),
+            level: default_log_level(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+#[allow(clippy::expect_used)] // a constant that always parses; not on a request path
+fn default_public_url() -> Url {
+    Url::parse("http://127.0.0.1:8080").expect("constant url")
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+fn default_upstream_timeout() -> u64 {
+    30
+}
+fn default_connect_timeout() -> u64 {
+    5
+}
+fn default_pool_idle() -> usize {
+    32
+}
+fn default_seed_patients() -> u32 {
+    100
+}
+fn default_max_body() -> usize {
+    16 * 1024 * 1024
+}
+fn default_page() -> u32 {
+    50
+}
+fn default_max_page() -> u32 {
+    1000
+}
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+/// Why configuration could not be loaded; always names the key or file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax {
+        /// File path.
+        path: PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// A key has a bad value.
+    #[error("config key `{key}`{origin}: {message}")]
+    Value {
+        /// Dotted key.
+        key: String,
+        /// ` (from FHIRGATE_X)` when the value came from the environment.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads `path` (if it exists; a missing default file is fine, a missing
+    /// explicitly named file is an error) and applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let (file, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("fhirgate.toml"), false),
+        };
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => String::new(),
+            Err(source) => return Err(ConfigError::Read { path: file, source }),
+        };
+        Self::from_parts(&text, &file, &env)
+    }
+
+    /// Builds a configuration from TOML text and environment pairs (testable, no I/O).
+    pub fn from_parts(
+        text: &str,
+        file: &Path,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: file.to_path_buf(),
+            message: e.message().to_owned(),
+        })?;
+        let mut from_env: Vec<(String, &str)> = Vec::new();
+        for (var, key) in ENV_OVERRIDES {
+            if let Some((_, value)) = env.iter().find(|(k, _)| k == var) {
+                set_dotted(&mut table, key, env_value(key, value));
+                from_env.push(((*key).to_owned(), var));
+            }
+        }
+        let value = toml::Value::Table(table);
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = e.path().to_string();
+            let origin = from_env
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| format!(" (from {v})"))
+                .unwrap_or_default();
+            ConfigError::Value {
+                key,
+                origin,
+                message: e.into_inner().message().to_owned(),
+            }
+        })?;
+        config.validate(&from_env)?;
+        Ok(config)
+    }
+
+    fn validate(&self, from_env: &[(String, &str)]) -> Result<(), ConfigError> {
+        let origin = |key: &str| {
+            from_env
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| format!(" (from {v})"))
+                .unwrap_or_default()
+        };
+        let bad = |key: &str, message: &str| ConfigError::Value {
+            key: key.to_owned(),
+            origin: origin(key),
+            message: message.to_owned(),
+        };
+        if !matches!(self.public_url.scheme(), "http" | "https") {
+            return Err(bad("public_url", "must be an http or https URL"));
+        }
+        if self.public_url.query().is_some() || self.public_url.fragment().is_some() {
+            return Err(bad("public_url", "must not have a query or fragment"));
+        }
+        if let Some(u) = &self.upstream.url {
+            if !matches!(u.scheme(), "http" | "https") {
+                return Err(bad("upstream.url", "must be an http or https URL"));
+            }
+        }
+        match self.upstream.auth {
+            UpstreamAuthKind::Bearer if self.upstream.bearer_token.as_deref().unwrap_or("").is_empty() => {
+                return Err(bad("upstream.bearer_token", "required when upstream.auth = \"bearer\""));
+            }
+            UpstreamAuthKind::Entra if self.upstream.entra.is_none() => {
+                return Err(bad("upstream.entra", "required when upstream.auth = \"entra\""));
+            }
+            _ => {}
+        }
+        if let Some(db) = &self.database_url {
+            if !(db.starts_with("postgres://") || db.starts_with("postgresql://") || db.starts_with("sqlite:")) {
+                return Err(bad("database_url", "must start with postgres://, postgresql:// or sqlite:"));
+            }
+        }
+        if self.limits.max_page_size == 0 || self.limits.default_page_size == 0 {
+            return Err(bad("limits.max_page_size", "page sizes must be at least 1"));
+        }
+        if self.limits.default_page_size > self.limits.max_page_size {
+            return Err(bad("limits.default_page_size", "must not exceed limits.max_page_size"));
+        }
+        if self.upstream.timeout_secs == 0 {
+            return Err(bad("upstream.timeout_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The FHIR base URL clients see, without a trailing slash.
+    pub fn fhir_base(&self) -> String {
+        format!("{}/fhir", self.public_url.as_str().trim_end_matches('/'))
+    }
+
+    /// Whether demo mode is on (seeded data and demo users).
+    pub fn demo_enabled(&self) -> bool {
+        self.demo
+            .enabled
+            .unwrap_or(self.upstream.url.is_none() && self.database_url.is_none())
+    }
+}
+
+/// Environment values are strings; typed keys are converted so serde sees the right type.
+fn env_value(key: &str, raw: &str) -> toml::Value {
+    match key {
+        "demo.enabled" => match raw {
+            "1" | "true" | "on" | "yes" => toml::Value::Boolean(true),
+            "0" | "false" | "off" | "no" => toml::Value::Boolean(false),
+            _ => toml::Value::String(raw.to_owned()),
+        },
+        _ => toml::Value::String(raw.to_owned()),
+    }
+}
+
+fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) {
+    let mut parts = key.split('.').peekable();
+    let mut current = table;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            current.insert(part.to_owned(), value);
+            return;
+        }
+        let entry = current
+            .entry(part.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        match entry {
+            toml::Value::Table(t) => current = t,
+            _ => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        Config::from_parts(text, Path::new("fhirgate.toml"), &env)
+    }
+
+    #[test]
+    fn defaults_follow_the_interface_contract() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.fhir_base(), "http://127.0.0.1:8080/fhir");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert!(c.upstream.url.is_none());
+        assert!(c.database_url.is_none());
+        assert!(c.demo_enabled());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let c = load(
+            "listen = \"0.0.0.0:9000\"\n[upstream]\nurl = \"http://a/fhir\"\n",
+            &[("FHIRGATE_LISTEN", "127.0.0.1:9999"), ("FHIRGATE_UPSTREAM_URL", "http://b:8103/fhir/R4")],
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9999");
+        assert_eq!(c.upstream.url.unwrap().as_str(), "http://b:8103/fhir/R4");
+        let c = load("", &[("FHIRGATE_DATABASE_URL", "postgres://x@localhost/db")]).unwrap();
+        assert!(!c.demo_enabled(), "a production database leaves demo mode");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = load("", &[("FHIRGATE_LISTEN", "not-an-address")]).unwrap_err().to_string();
+        assert!(e.contains("`listen`") && e.contains("FHIRGATE_LISTEN"), "{e}");
+        let e = load("[limits]\nmax_page_size = \"big\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("limits.max_page_size"), "{e}");
+        let e = load("colour = 1\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("colour"), "{e}");
+        let e = load("[upstream]\nauth = \"bearer\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("upstream.bearer_token"), "{e}");
+        let e = load("", &[("FHIRGATE_DATABASE_URL", "mysql://x")]).unwrap_err().to_string();
+        assert!(e.contains("database_url") && e.contains("FHIRGATE_DATABASE_URL"), "{e}");
+        let e = load("public_url = \"ftp://x\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("public_url"), "{e}");
+    }
+}

@@ -1,0 +1,125 @@
+//! Demo start: on a fresh data dir in demo mode, seed the deterministic
+//! population through the upstream and create the demo users of the
+//! interface contract (`dr.lee`, `pat.jones`, password `demo`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::{
+    fhir::{FhirRequest, Interaction},
+    state::users::User,
+    upstream::embedded::EmbeddedStore,
+    AppState,
+};
+
+/// Marker in the state store's `meta` table once the demo is set up.
+const DEMO_MARKER: &str = "demo_seeded";
+/// Resources per transaction Bundle while seeding.
+const SEED_BUNDLE_SIZE: usize = 2000;
+
+/// What the demo start produced.
+#[derive(Debug, Clone)]
+pub struct DemoInfo {
+    /// Patients seeded.
+    pub patients: u32,
+    /// `Patient/…` linked to `pat.jones`.
+    pub pat_jones: String,
+    /// `Practitioner/…` of `dr.lee`.
+    pub dr_lee: String,
+}
+
+/// Result of a seeding run.
+#[derive(Debug, Clone)]
+pub struct SeedReport {
+    /// Resources written.
+    pub resources: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Patient linked to `pat.jones`.
+    pub pat_jones: String,
+    /// Practitioner of `dr.lee`.
+    pub dr_lee: String,
+}
+
+/// Seeds the demo once per data dir (state store marker) and ensures the demo users.
+pub async fn ensure(app: &AppState, embedded: Option<&EmbeddedStore>, patients: u32) -> anyhow::Result<DemoInfo> {
+    if let Some(marker) = app.state.meta(DEMO_MARKER).await? {
+        let v: Value = serde_json::from_str(&marker)?;
+        return Ok(DemoInfo {
+            patients: v["patients"].as_u64().unwrap_or(0) as u32,
+            pat_jones: v["pat_jones"].as_str().unwrap_or_default().to_owned(),
+            dr_lee: v["dr_lee"].as_str().unwrap_or_default().to_owned(),
+        });
+    }
+    tracing::info!(patients, "fresh data dir: seeding the demo population");
+    let report = seed_population(app, patients).await?;
+    if let Some(store) = embedded {
+        store.optimize().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    tracing::info!(resources = report.resources, secs = report.elapsed.as_secs_f64(), "demo population seeded");
+    let users = [
+        User {
+            username: "dr.lee".into(),
+            role: "clinician".into(),
+            fhir_user: report.dr_lee.clone(),
+            display_name: "Dr. Lee".into(),
+        },
+        User {
+            username: "pat.jones".into(),
+            role: "patient".into(),
+            fhir_user: report.pat_jones.clone(),
+            display_name: "Pat Jones".into(),
+        },
+    ];
+    for u in &users {
+        app.state.upsert_user(u, "demo").await?;
+    }
+    let info = DemoInfo {
+        patients,
+        pat_jones: report.pat_jones,
+        dr_lee: report.dr_lee,
+    };
+    app.state
+        .set_meta(
+            DEMO_MARKER,
+            &json!({"patients": patients, "pat_jones": info.pat_jones, "dr_lee": info.dr_lee}).to_string(),
+        )
+        .await?;
+    Ok(info)
+}
+
+/// Writes the population through the configured upstream as transaction
+/// Bundles of `PUT Type/id` entries (idempotent: deterministic ids).
+pub async fn seed_population(app: &AppState, patients: u32) -> anyhow::Result<SeedReport> {
+    let started = Instant::now();
+    let population = crate::seed::generate(patients);
+    let ctx = app.request_context("seed");
+    let mut written = 0;
+    for chunk in population.resources.chunks(SEED_BUNDLE_SIZE) {
+        let entries: Vec<Value> = chunk
+            .iter()
+            .map(|r| {
+                let url = format!(
+                    "{}/{}",
+                    r["resourceType"].as_str().unwrap_or_default(),
+                    r["id"].as_str().unwrap_or_default()
+                );
+                json!({"resource": r, "request": {"method": "PUT", "url": url}})
+            })
+            .collect();
+        let mut req = FhirRequest::new(Interaction::BatchOrTransaction);
+        req.body = Some(json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}));
+        app.upstream
+            .execute(&req, &ctx)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding failed: {e} {}", e.internal.clone().unwrap_or_default()))?;
+        written += chunk.len();
+    }
+    Ok(SeedReport {
+        resources: written,
+        elapsed: started.elapsed(),
+        pat_jones: format!("Patient/{}", population.pat_jones_patient),
+        dr_lee: format!("Practitioner/{}", population.dr_lee_practitioner),
+    })
+}

@@ -1,0 +1,166 @@
+//! The `/fhir` handler: turns HTTP into a `FhirRequest` (path, query, form
+//! body of `_search`, conditional headers, `Prefer`, content negotiation,
+//! body size limit) and hands it to the pipeline. Every failure here is an
+//! OperationOutcome with the right status.
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::{header, HeaderMap, Method},
+    response::Response,
+};
+use percent_encoding::percent_decode_str;
+use serde_json::Value;
+
+use super::{
+    logging::RequestId,
+    render::{self, Format},
+};
+use crate::{
+    error::{FhirError, FhirResult},
+    fhir::{request::parse_etag, FhirRequest, Prefer},
+    pipeline, AppState,
+};
+
+/// `ANY /fhir`.
+pub async fn fhir_root(State(app): State<AppState>, req: Request) -> Response {
+    handle(app, req).await
+}
+
+/// `ANY /fhir/{*path}`.
+pub async fn fhir_path(State(app): State<AppState>, req: Request) -> Response {
+    handle(app, req).await
+}
+
+async fn handle(app: AppState, req: Request) -> Response {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let head = req.method() == Method::HEAD;
+    let query: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (format, pretty) = match render::negotiate(req.headers(), &query) {
+        Ok(f) => f,
+        Err(e) => return render::error(&e, Format::FhirJson, false, &request_id),
+    };
+    match build(&app, req, query).await {
+        Ok(fhir_req) => {
+            let prefer = fhir_req.prefer;
+            let interaction = fhir_req.interaction;
+            match pipeline::handle(&app, fhir_req, &request_id).await {
+                Ok(resp) => render::response(resp, format, pretty, head, prefer, interaction),
+                Err(e) => render::error(&e, format, pretty, &request_id),
+            }
+        }
+        Err(e) => render::error(&e, format, pretty, &request_id),
+    }
+}
+
+/// Builds the typed request from HTTP parts.
+async fn build(app: &AppState, req: Request, mut params: Vec<(String, String)>) -> FhirResult<FhirRequest> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let below = path.strip_prefix("/fhir").unwrap_or(path);
+    let decoded: Vec<String> = below
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
+    let mut fhir = FhirRequest::route(&parts.method, &segments)?;
+    params.retain(|(k, _)| k != "_format" && k != "_pretty");
+
+    let limit = app.config.limits.max_body_bytes;
+    if let Some(len) = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(too_large(limit));
+        }
+    }
+    let bytes = axum::body::to_bytes(Body::new(body), limit)
+        .await
+        .map_err(|_| too_large(limit))?;
+    if !bytes.is_empty() {
+        match body_kind(&parts.headers)? {
+            BodyKind::Form => {
+                if !fhir.interaction.is_search() {
+                    return Err(FhirError::unsupported_media(
+                        "form-encoded bodies are only accepted by _search",
+                    ));
+                }
+                params.extend(
+                    url::form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
+                );
+            }
+            BodyKind::Json => {
+                if fhir.interaction.is_search() {
+                    return Err(FhirError::unsupported_media(
+                        "_search takes application/x-www-form-urlencoded parameters",
+                    ));
+                }
+                let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                    FhirError::bad_request(format!("the body is not valid JSON: {e}"))
+                })?;
+                if !v.is_object() {
+                    return Err(FhirError::bad_request("the body must be a JSON object"));
+                }
+                fhir.body = Some(v);
+            }
+        }
+    }
+    fhir.params = params;
+    let h = &parts.headers;
+    let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(m) = text("if-match") {
+        fhir.if_match = Some(
+            parse_etag(&m)
+                .map(|v| format!("W/\"{v}\""))
+                .ok_or_else(|| FhirError::bad_request("If-Match must be a version ETag like W/\"1\""))?,
+        );
+    }
+    fhir.if_none_exist = text("if-none-exist");
+    fhir.if_none_match = text("if-none-match");
+    fhir.if_modified_since = text("if-modified-since");
+    fhir.prefer = Prefer::parse(h.get_all("prefer").iter().filter_map(|v| v.to_str().ok()));
+    Ok(fhir)
+}
+
+fn too_large(limit: usize) -> FhirError {
+    FhirError::too_large(format!("the request body exceeds the limit of {limit} bytes"))
+}
+
+enum BodyKind {
+    Json,
+    Form,
+}
+
+fn body_kind(headers: &HeaderMap) -> FhirResult<BodyKind> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/fhir+json");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/fhir+json" | "application/json" | "application/json+fhir" => Ok(BodyKind::Json),
+        "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
+        "application/fhir+xml" | "application/xml" | "text/xml" | "application/xml+fhir" => Err(
+            FhirError::unsupported_media("XML bodies are not accepted yet; send application/fhir+json"),
+        ),
+        other => Err(FhirError::unsupported_media(format!(
+            "unsupported Content-Type '{other}'; send application/fhir+json"
+        ))),
+    }
+}

@@ -1,0 +1,197 @@
+//! Renders `FhirResponse`s and `FhirError`s as HTTP: content negotiation
+//! (`_format`, `Accept`), `ETag: W/"n"`, `Last-Modified` (HTTP-date),
+//! `Location`, `Content-Location`, and `Prefer: return=` (R4 http.html §3.1.0.8).
+
+use axum::{
+    body::Body,
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::Response,
+};
+use serde_json::{json, Value};
+
+use crate::{
+    error::FhirError,
+    fhir::{types::parse_instant, FhirResponse, Interaction, Prefer, PreferReturn},
+};
+
+/// The media type answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/fhir+json` (the default).
+    FhirJson,
+    /// `application/json` (when the client asked for exactly that).
+    Json,
+}
+
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::FhirJson => "application/fhir+json; charset=utf-8",
+            Self::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+/// Picks the answer format from `_format` (wins) or `Accept`; also `_pretty`.
+pub fn negotiate(headers: &HeaderMap, query: &[(String, String)]) -> Result<(Format, bool), FhirError> {
+    let pretty = query.iter().any(|(k, v)| k == "_pretty" && v == "true");
+    if let Some((_, f)) = query.iter().find(|(k, _)| k == "_format") {
+        let f = f.split(';').next().unwrap_or("").trim();
+        return match f {
+            "json" | "application/fhir+json" | "application/json+fhir" => Ok((Format::FhirJson, pretty)),
+            "application/json" => Ok((Format::Json, pretty)),
+            "xml" | "text/xml" | "application/xml" | "application/fhir+xml" | "application/xml+fhir" => Err(
+                FhirError::not_acceptable("XML is not produced yet; ask for _format=json"),
+            ),
+            other => Err(FhirError::not_acceptable(format!("unsupported _format '{other}'"))),
+        };
+    }
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    if accept.trim().is_empty() {
+        return Ok((Format::FhirJson, pretty));
+    }
+    let mut json_only = false;
+    for item in accept.split(',') {
+        let mime = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match mime.as_str() {
+            "application/fhir+json" | "application/json+fhir" | "*/*" | "application/*" => {
+                return Ok((Format::FhirJson, pretty))
+            }
+            "application/json" => json_only = true,
+            _ => {}
+        }
+    }
+    if json_only {
+        Ok((Format::Json, pretty))
+    } else {
+        Err(FhirError::not_acceptable(format!(
+            "cannot produce any of Accept: {accept}; fhirgate answers application/fhir+json"
+        )))
+    }
+}
+
+/// Renders a successful answer.
+pub fn response(
+    mut r: FhirResponse,
+    format: Format,
+    pretty: bool,
+    head: bool,
+    prefer: Prefer,
+    interaction: Interaction,
+) -> Response {
+    if matches!(interaction, Interaction::Create | Interaction::Update | Interaction::ConditionalUpdate) {
+        match prefer.return_ {
+            Some(PreferReturn::Minimal) => r.body = None,
+            Some(PreferReturn::OperationOutcome) => {
+                let what = if r.status == StatusCode::CREATED { "created" } else { "updated" };
+                r.body = Some(json!({
+                    "resourceType": "OperationOutcome",
+                    "issue": [{"severity": "information", "code": "informational", "diagnostics": format!("resource {what}")}]
+                }));
+            }
+            _ => {}
+        }
+    }
+    let mut headers = HeaderMap::new();
+    let mut set = |name: header::HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    };
+    if let Some(v) = &r.version {
+        set(header::ETAG, &format!("W/\"{v}\""));
+    }
+    if let Some(lm) = r.last_modified.as_deref().and_then(http_date) {
+        set(header::LAST_MODIFIED, &lm);
+    }
+    if let Some(l) = &r.location {
+        set(header::LOCATION, l);
+    }
+    if let Some(l) = &r.content_location {
+        set(header::CONTENT_LOCATION, l);
+    }
+    build(r.status, headers, r.body.as_ref(), format, pretty, head)
+}
+
+/// Renders an error as an OperationOutcome; server-side detail goes to the log only.
+pub fn error(e: &FhirError, format: Format, pretty: bool, request_id: &str) -> Response {
+    if e.status.is_server_error() {
+        tracing::error!(status = e.status.as_u16(), message = %e.message, internal = e.internal.as_deref().unwrap_or(""), "request failed");
+    } else if let Some(internal) = &e.internal {
+        tracing::warn!(status = e.status.as_u16(), internal = %internal, "request refused");
+    }
+    let body = e.outcome(Some(request_id));
+    build(e.status, HeaderMap::new(), Some(&body), format, pretty, false)
+}
+
+fn build(status: StatusCode, mut headers: HeaderMap, body: Option<&Value>, format: Format, pretty: bool, head: bool) -> Response {
+    let bytes = match body {
+        Some(b) => {
+            let s = if pretty { serde_json::to_vec_pretty(b) } else { serde_json::to_vec(b) };
+            s.unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    if body.is_some() {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    }
+    let mut res = Response::new(if head { Body::empty() } else { Body::from(bytes) });
+    *res.status_mut() = status;
+    *res.headers_mut() = headers;
+    res
+}
+
+/// A FHIR instant as an RFC 9110 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn http_date(instant: &str) -> Option<String> {
+    let t = parse_instant(instant)?.to_offset(time::UtcOffset::UTC);
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    Some(format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[t.weekday().number_days_from_monday() as usize],
+        t.day(),
+        MONTHS[u8::from(t.month()) as usize - 1],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn negotiation_prefers_format_then_accept() {
+        assert_eq!(negotiate(&HeaderMap::new(), &[]).unwrap().0, Format::FhirJson);
+        assert_eq!(negotiate(&accept("application/json"), &[]).unwrap().0, Format::Json);
+        assert_eq!(negotiate(&accept("text/html, */*;q=0.8"), &[]).unwrap().0, Format::FhirJson);
+        assert_eq!(negotiate(&accept("application/fhir+xml"), &[]).unwrap_err().status.as_u16(), 406);
+        assert_eq!(negotiate(&accept("application/fhir+xml"), &q(&[("_format", "json")])).unwrap().0, Format::FhirJson);
+        assert_eq!(negotiate(&HeaderMap::new(), &q(&[("_format", "xml")])).unwrap_err().status.as_u16(), 406);
+        assert!(negotiate(&HeaderMap::new(), &q(&[("_pretty", "true")])).unwrap().1);
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        assert_eq!(http_date("1994-11-06T08:49:37.000Z").as_deref(), Some("Sun, 06 Nov 1994 08:49:37 GMT"));
+        assert_eq!(http_date("2026-01-01T01:00:00+01:00").as_deref(), Some("Thu, 01 Jan 2026 00:00:00 GMT"));
+        assert_eq!(http_date("nope"), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! fhirgate: a SMART-on-FHIR app server and FHIR R4 facade.
+//!
+//! Module map (a request flows top to bottom):
+//! - [`config`]: the one typed `Config` (`fhirgate.toml` + `FHIRGATE_*`).
+//! - [`http`]: router assembly, request ids, logging; thin handlers that turn
+//!   HTTP into a [`fhir::FhirRequest`] and a [`fhir::FhirResponse`] back into HTTP.
+//! - [`pipeline`]: the FHIR pipeline stages, in the order written down there.
+//! - [`fhir`]: our seam over FHIR content (types, references, requests, responses).
+//! - [`upstream`]: the `Upstream` trait; the embedded SQLite store and the HTTP upstream.
+//! - [`search`]: the search-parameter table the store indexes and the
+//!   CapabilityStatement advertises.
+//! - [`state`]: the facade's own state store (SQLite or PostgreSQL).
+//! - [`seed`], [`demo`]: the deterministic demo population and demo users.
+//! - [`error`]: the one error type and its OperationOutcome face.
+//! - [`cli`]: the `fhirgate` command line (`serve`, `seed`).
+
+use std::sync::Arc;
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod fhir;
+pub mod http;
+pub mod pipeline;
+pub mod search;
+pub mod seed;
+pub mod state;
+pub mod upstream;
+
+pub use http::app;
+
+use config::Config;
+use state::StateStore;
+use upstream::{embedded::EmbeddedStore, Upstream};
+
+/// Everything a request handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Configuration, fixed for the process lifetime.
+    pub config: Arc<Config>,
+    /// The FHIR server behind the facade (embedded or HTTP).
+    pub upstream: Arc<dyn Upstream>,
+    /// The facade's own state.
+    pub state: StateStore,
+}
+
+impl AppState {
+    /// Opens the state store and the configured upstream (creating the data dir).
+    pub async fn open(config: Config) -> anyhow::Result<(Self, Option<EmbeddedStore>)> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display())
+        })?;
+        let state = StateStore::open(config.database_url.as_deref(), &config.data_dir).await?;
+        let (upstream, embedded): (Arc<dyn Upstream>, Option<EmbeddedStore>) = match &config.upstream.url {
+            Some(_) => (Arc::new(upstream::http::HttpUpstream::new(&config.upstream)?), None),
+            None => {
+                let store = EmbeddedStore::open(&config.data_dir.join("fhir.db")).await?;
+                (Arc::new(store.clone()), Some(store))
+            }
+        };
+        Ok((
+            Self {
+                config: Arc::new(config),
+                upstream,
+                state,
+            },
+            embedded,
+        ))
+    }
+
+    /// The context upstreams need for one request.
+    pub fn request_context(&self, request_id: &str) -> upstream::RequestContext {
+        upstream::RequestContext {
+            base: self.config.fhir_base(),
+            request_id: request_id.to_owned(),
+            default_page_size: self.config.limits.default_page_size,
+            max_page_size: self.config.limits.max_page_size,
+        }
+    }
+}

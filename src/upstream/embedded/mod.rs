@@ -1,0 +1,133 @@
+//! The embedded FHIR R4 store: one SQLite file in the data directory, the
+//! default upstream. Versioned resources with history (`crud`, `history`),
+//! atomic transactions and batches (`bundle`), search over index tables
+//! (`index` writes them, `search` reads them) and `Patient/$everything`.
+//!
+//! Writes are serialised by one async mutex (SQLite has one writer anyway),
+//! so every write is a short `BEGIN IMMEDIATE` transaction that never waits
+//! on `SQLITE_BUSY`; reads run concurrently in WAL mode.
+
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    SqlitePool,
+};
+use tokio::sync::Mutex;
+
+use super::{RequestContext, Upstream};
+use crate::{
+    error::{FhirError, FhirResult},
+    fhir::{FhirRequest, FhirResponse, Interaction},
+};
+
+pub mod bundle;
+pub mod crud;
+pub mod everything;
+pub mod history;
+pub mod index;
+pub mod search;
+
+/// The embedded store. Cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    /// Connection pool (WAL; readers in parallel).
+    pub(crate) pool: SqlitePool,
+    /// Serialises writers so transactions never contend.
+    pub(crate) write_lock: Arc<Mutex<()>>,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/upstream/embedded/migrations");
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store at `path` and migrates it.
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        let url = format!("sqlite://{}", path.display());
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory")
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self {
+            pool,
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Number of current (not deleted) resources of a type; `None` counts all.
+    pub async fn count(&self, resource_type: Option<&str>) -> FhirResult<i64> {
+        let n: i64 = match resource_type {
+            Some(t) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM resource WHERE type = ? AND deleted = 0")
+                    .bind(t)
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM resource WHERE deleted = 0")
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
+        Ok(n)
+    }
+
+    /// Runs `PRAGMA optimize` (after bulk loads, so the planner has statistics).
+    pub async fn optimize(&self) -> FhirResult<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Upstream for EmbeddedStore {
+    async fn execute(&self, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
+        match req.interaction {
+            Interaction::Capabilities => Ok(FhirResponse::ok(capability::embedded_statement(
+                &ctx.base,
+                crate::search::params::SEARCH_PARAMS_FOR_CAPABILITY,
+            ))),
+            Interaction::Read => crud::read(self, req, ctx).await,
+            Interaction::Vread => crud::vread(self, req, ctx).await,
+            Interaction::Create => crud::create(self, req, ctx).await,
+            Interaction::Update => crud::update(self, req, ctx).await,
+            Interaction::ConditionalUpdate => crud::conditional_update(self, req, ctx).await,
+            Interaction::Delete => crud::delete(self, req, ctx).await,
+            Interaction::ConditionalDelete => crud::conditional_delete(self, req, ctx).await,
+            Interaction::SearchType | Interaction::SearchSystem | Interaction::SearchCompartment => {
+                search::search(self, req, ctx).await
+            }
+            Interaction::HistoryInstance | Interaction::HistoryType | Interaction::HistorySystem => {
+                history::history(self, req, ctx).await
+            }
+            Interaction::BatchOrTransaction => bundle::batch_or_transaction(self, req, ctx).await,
+            Interaction::Operation => match (
+                req.resource_type.as_deref(),
+                req.id.is_some(),
+                req.operation.as_deref(),
+            ) {
+                (Some("Patient"), true, Some("everything")) => everything::everything(self, req, ctx).await,
+                (_, _, Some(op)) => Err(FhirError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    crate::error::IssueType::NotSupported,
+                    format!("operation ${op} is not supported here"),
+                )),
+                _ => Err(FhirError::not_found("no such operation")),
+            },
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+}

@@ -1,0 +1,115 @@
+//! Test harness: the whole app over a fresh temporary data dir, driven with
+//! `oneshot` (no socket), as axum's testing example does.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::{
+    body::Body,
+    http::{HeaderMap, Method, Request, StatusCode},
+    Router,
+};
+use fhirgate::{config::Config, AppState};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// Base every URL in answers is built on.
+pub const BASE: &str = "http://fhirgate.test/fhir";
+
+pub struct TestApp {
+    pub router: Router,
+    pub app: AppState,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub json: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl TestApp {
+    /// A fresh app on the embedded store with no data.
+    pub async fn new() -> Self {
+        Self::with_config("").await
+    }
+
+    /// A fresh app with extra TOML configuration.
+    pub async fn with_config(toml: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let env = vec![
+            ("FHIRGATE_DATA_DIR".to_owned(), dir.path().display().to_string()),
+            ("FHIRGATE_PUBLIC_URL".to_owned(), "http://fhirgate.test".to_owned()),
+            ("FHIRGATE_DEMO".to_owned(), "0".to_owned()),
+        ];
+        let config = Config::from_parts(toml, std::path::Path::new("fhirgate.toml"), &env).unwrap();
+        let (app, _) = AppState::open(config).await.unwrap();
+        Self { router: fhirgate::app(app.clone()), app, dir }
+    }
+
+    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> TestResponse {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        TestResponse { status, headers, body, json }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request(Method::GET, path, &[], None).await
+    }
+
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value, headers: &[(&str, &str)]) -> TestResponse {
+        let mut h = vec![("content-type", "application/fhir+json")];
+        h.extend_from_slice(headers);
+        self.request(method, path, &h, Some(serde_json::to_vec(body).unwrap())).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.send_json(Method::POST, path, body, &[]).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> TestResponse {
+        self.send_json(Method::PUT, path, body, &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> TestResponse {
+        self.request(Method::DELETE, path, &[], None).await
+    }
+
+    /// Creates a resource and returns its id.
+    pub async fn create(&self, body: Value) -> String {
+        let t = body["resourceType"].as_str().unwrap().to_owned();
+        let r = self.post(&format!("/fhir/{t}"), &body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Ids of the `match` entries of a searchset Bundle, in order.
+pub fn match_ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|es| {
+            es.iter()
+                .filter(|e| e["search"]["mode"] != "outcome" && e["search"]["mode"] != "include")
+                .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
