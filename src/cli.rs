@@ -86,9 +86,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(listen = %bound, upstream = app.upstream.name(), state = app.state.backend(), "fhirgate listening");
     print_banner(&app, demo_info.as_ref());
     let router = crate::app(app);
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 
@@ -100,8 +103,14 @@ fn print_banner(app: &AppState, demo: Option<&demo::DemoInfo>) {
     println!("  upstream:           {}", app.upstream.name());
     if let Some(d) = demo {
         println!("  demo mode:          {} patients seeded", d.patients);
-        println!("  demo users:         dr.lee / demo  (clinician, {})", d.dr_lee);
-        println!("                      pat.jones / demo  (patient, {})", d.pat_jones);
+        println!(
+            "  demo users:         dr.lee / demo  (clinician, {})",
+            d.dr_lee
+        );
+        println!(
+            "                      pat.jones / demo  (patient, {})",
+            d.pat_jones
+        );
         println!("  try:                {base}/Patient?_count=5");
     }
 }

@@ -298,10 +298,12 @@ impl Config {
         file: &Path,
         env: &[(String, String)],
     ) -> Result<Self, ConfigError> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-            path: file.to_path_buf(),
-            message: e.message().to_owned(),
-        })?;
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: file.to_path_buf(),
+                    message: e.message().to_owned(),
+                })?;
         let mut from_env: Vec<(String, &str)> = Vec::new();
         for (var, key) in ENV_OVERRIDES {
             if let Some((_, value)) = env.iter().find(|(k, _)| k == var) {
@@ -352,24 +354,46 @@ impl Config {
             }
         }
         match self.upstream.auth {
-            UpstreamAuthKind::Bearer if self.upstream.bearer_token.as_deref().unwrap_or("").is_empty() => {
-                return Err(bad("upstream.bearer_token", "required when upstream.auth = \"bearer\""));
+            UpstreamAuthKind::Bearer
+                if self
+                    .upstream
+                    .bearer_token
+                    .as_deref()
+                    .unwrap_or("")
+                    .is_empty() =>
+            {
+                return Err(bad(
+                    "upstream.bearer_token",
+                    "required when upstream.auth = \"bearer\"",
+                ));
             }
             UpstreamAuthKind::Entra if self.upstream.entra.is_none() => {
-                return Err(bad("upstream.entra", "required when upstream.auth = \"entra\""));
+                return Err(bad(
+                    "upstream.entra",
+                    "required when upstream.auth = \"entra\"",
+                ));
             }
             _ => {}
         }
         if let Some(db) = &self.database_url {
-            if !(db.starts_with("postgres://") || db.starts_with("postgresql://") || db.starts_with("sqlite:")) {
-                return Err(bad("database_url", "must start with postgres://, postgresql:// or sqlite:"));
+            if !(db.starts_with("postgres://")
+                || db.starts_with("postgresql://")
+                || db.starts_with("sqlite:"))
+            {
+                return Err(bad(
+                    "database_url",
+                    "must start with postgres://, postgresql:// or sqlite:",
+                ));
             }
         }
         if self.limits.max_page_size == 0 || self.limits.default_page_size == 0 {
             return Err(bad("limits.max_page_size", "page sizes must be at least 1"));
         }
         if self.limits.default_page_size > self.limits.max_page_size {
-            return Err(bad("limits.default_page_size", "must not exceed limits.max_page_size"));
+            return Err(bad(
+                "limits.default_page_size",
+                "must not exceed limits.max_page_size",
+            ));
         }
         if self.upstream.timeout_secs == 0 {
             return Err(bad("upstream.timeout_secs", "must be at least 1"));
@@ -428,7 +452,10 @@ mod tests {
     use super::*;
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         Config::from_parts(text, Path::new("fhirgate.toml"), &env)
     }
 
@@ -447,28 +474,51 @@ mod tests {
     fn environment_overrides_the_file() {
         let c = load(
             "listen = \"0.0.0.0:9000\"\n[upstream]\nurl = \"http://a/fhir\"\n",
-            &[("FHIRGATE_LISTEN", "127.0.0.1:9999"), ("FHIRGATE_UPSTREAM_URL", "http://b:8103/fhir/R4")],
+            &[
+                ("FHIRGATE_LISTEN", "127.0.0.1:9999"),
+                ("FHIRGATE_UPSTREAM_URL", "http://b:8103/fhir/R4"),
+            ],
         )
         .unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9999");
         assert_eq!(c.upstream.url.unwrap().as_str(), "http://b:8103/fhir/R4");
-        let c = load("", &[("FHIRGATE_DATABASE_URL", "postgres://x@localhost/db")]).unwrap();
+        let c = load(
+            "",
+            &[("FHIRGATE_DATABASE_URL", "postgres://x@localhost/db")],
+        )
+        .unwrap();
         assert!(!c.demo_enabled(), "a production database leaves demo mode");
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let e = load("", &[("FHIRGATE_LISTEN", "not-an-address")]).unwrap_err().to_string();
-        assert!(e.contains("`listen`") && e.contains("FHIRGATE_LISTEN"), "{e}");
-        let e = load("[limits]\nmax_page_size = \"big\"\n", &[]).unwrap_err().to_string();
+        let e = load("", &[("FHIRGATE_LISTEN", "not-an-address")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`listen`") && e.contains("FHIRGATE_LISTEN"),
+            "{e}"
+        );
+        let e = load("[limits]\nmax_page_size = \"big\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("limits.max_page_size"), "{e}");
         let e = load("colour = 1\n", &[]).unwrap_err().to_string();
         assert!(e.contains("colour"), "{e}");
-        let e = load("[upstream]\nauth = \"bearer\"\n", &[]).unwrap_err().to_string();
+        let e = load("[upstream]\nauth = \"bearer\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("upstream.bearer_token"), "{e}");
-        let e = load("", &[("FHIRGATE_DATABASE_URL", "mysql://x")]).unwrap_err().to_string();
-        assert!(e.contains("database_url") && e.contains("FHIRGATE_DATABASE_URL"), "{e}");
-        let e = load("public_url = \"ftp://x\"\n", &[]).unwrap_err().to_string();
+        let e = load("", &[("FHIRGATE_DATABASE_URL", "mysql://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("database_url") && e.contains("FHIRGATE_DATABASE_URL"),
+            "{e}"
+        );
+        let e = load("public_url = \"ftp://x\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("public_url"), "{e}");
     }
 }

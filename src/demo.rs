@@ -17,6 +17,8 @@ use crate::{
 const DEMO_MARKER: &str = "demo_seeded";
 /// Resources per transaction Bundle while seeding.
 const SEED_BUNDLE_SIZE: usize = 2000;
+/// Patients generated per streamed batch.
+const SEED_BATCH_PATIENTS: u32 = 20;
 
 /// What the demo start produced.
 #[derive(Debug, Clone)]
@@ -43,7 +45,11 @@ pub struct SeedReport {
 }
 
 /// Seeds the demo once per data dir (state store marker) and ensures the demo users.
-pub async fn ensure(app: &AppState, embedded: Option<&EmbeddedStore>, patients: u32) -> anyhow::Result<DemoInfo> {
+pub async fn ensure(
+    app: &AppState,
+    embedded: Option<&EmbeddedStore>,
+    patients: u32,
+) -> anyhow::Result<DemoInfo> {
     if let Some(marker) = app.state.meta(DEMO_MARKER).await? {
         let v: Value = serde_json::from_str(&marker)?;
         return Ok(DemoInfo {
@@ -57,7 +63,11 @@ pub async fn ensure(app: &AppState, embedded: Option<&EmbeddedStore>, patients: 
     if let Some(store) = embedded {
         store.optimize().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    tracing::info!(resources = report.resources, secs = report.elapsed.as_secs_f64(), "demo population seeded");
+    tracing::info!(
+        resources = report.resources,
+        secs = report.elapsed.as_secs_f64(),
+        "demo population seeded"
+    );
     let users = [
         User {
             username: "dr.lee".into(),
@@ -83,43 +93,66 @@ pub async fn ensure(app: &AppState, embedded: Option<&EmbeddedStore>, patients: 
     app.state
         .set_meta(
             DEMO_MARKER,
-            &json!({"patients": patients, "pat_jones": info.pat_jones, "dr_lee": info.dr_lee}).to_string(),
+            &json!({"patients": patients, "pat_jones": info.pat_jones, "dr_lee": info.dr_lee})
+                .to_string(),
         )
         .await?;
     Ok(info)
 }
 
 /// Writes the population through the configured upstream as transaction
-/// Bundles of `PUT Type/id` entries (idempotent: deterministic ids).
+/// Bundles of `PUT Type/id` entries (idempotent: deterministic ids). The
+/// generator runs on a blocking thread and streams batches, so memory stays
+/// bounded whatever the population size.
 pub async fn seed_population(app: &AppState, patients: u32) -> anyhow::Result<SeedReport> {
     let started = Instant::now();
-    let population = crate::seed::generate(patients);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Value>>(2);
+    let generator = tokio::task::spawn_blocking(move || {
+        crate::seed::generate_batches(patients, SEED_BATCH_PATIENTS, |batch| {
+            tx.blocking_send(batch)
+                .map_err(|_| anyhow::anyhow!("the seed writer stopped"))
+        })
+    });
     let ctx = app.request_context("seed");
     let mut written = 0;
-    for chunk in population.resources.chunks(SEED_BUNDLE_SIZE) {
-        let entries: Vec<Value> = chunk
-            .iter()
-            .map(|r| {
-                let url = format!(
-                    "{}/{}",
-                    r["resourceType"].as_str().unwrap_or_default(),
-                    r["id"].as_str().unwrap_or_default()
-                );
-                json!({"resource": r, "request": {"method": "PUT", "url": url}})
-            })
-            .collect();
-        let mut req = FhirRequest::new(Interaction::BatchOrTransaction);
-        req.body = Some(json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}));
-        app.upstream
-            .execute(&req, &ctx)
-            .await
-            .map_err(|e| anyhow::anyhow!("seeding failed: {e} {}", e.internal.clone().unwrap_or_default()))?;
-        written += chunk.len();
+    while let Some(batch) = rx.recv().await {
+        for chunk in batch.chunks(SEED_BUNDLE_SIZE) {
+            write_chunk(app, chunk, &ctx).await?;
+            written += chunk.len();
+        }
     }
+    let ids = generator.await??;
     Ok(SeedReport {
         resources: written,
         elapsed: started.elapsed(),
-        pat_jones: format!("Patient/{}", population.pat_jones_patient),
-        dr_lee: format!("Practitioner/{}", population.dr_lee_practitioner),
+        pat_jones: format!("Patient/{}", ids.pat_jones_patient),
+        dr_lee: format!("Practitioner/{}", ids.dr_lee_practitioner),
     })
+}
+
+async fn write_chunk(
+    app: &AppState,
+    chunk: &[Value],
+    ctx: &crate::upstream::RequestContext,
+) -> anyhow::Result<()> {
+    let entries: Vec<Value> = chunk
+        .iter()
+        .map(|r| {
+            let url = format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap_or_default(),
+                r["id"].as_str().unwrap_or_default()
+            );
+            json!({"resource": r, "request": {"method": "PUT", "url": url}})
+        })
+        .collect();
+    let mut req = FhirRequest::new(Interaction::BatchOrTransaction);
+    req.body = Some(json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}));
+    app.upstream.execute(&req, ctx).await.map_err(|e| {
+        anyhow::anyhow!(
+            "seeding failed: {e} {}",
+            e.internal.clone().unwrap_or_default()
+        )
+    })?;
+    Ok(())
 }

@@ -91,7 +91,13 @@ pub struct FhirError {
 
 impl std::fmt::Display for FhirError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code.code(), self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code.code(),
+            self.message
+        )
     }
 }
 
@@ -128,7 +134,11 @@ impl FhirError {
     }
     /// 405 `not-supported`.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, IssueType::NotSupported, message)
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            IssueType::NotSupported,
+            message,
+        )
     }
     /// 409 `conflict`.
     pub fn conflict(message: impl Into<String>) -> Self {
@@ -136,7 +146,11 @@ impl FhirError {
     }
     /// 412 `conflict` (version mismatch or multiple conditional matches).
     pub fn precondition_failed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PRECONDITION_FAILED, IssueType::Conflict, message)
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            IssueType::Conflict,
+            message,
+        )
     }
     /// 413 `too-costly`.
     pub fn too_large(message: impl Into<String>) -> Self {
@@ -144,7 +158,11 @@ impl FhirError {
     }
     /// 415 for a body that is not FHIR JSON.
     pub fn unsupported_media(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, IssueType::NotSupported, message)
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IssueType::NotSupported,
+            message,
+        )
     }
     /// 406 for an `Accept`/`_format` we cannot produce.
     pub fn not_acceptable(message: impl Into<String>) -> Self {
@@ -152,7 +170,11 @@ impl FhirError {
     }
     /// 422 `processing` (content that fails business rules).
     pub fn unprocessable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Processing, message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            IssueType::Processing,
+            message,
+        )
     }
     /// 500 with a generic text; `detail` goes to the log only.
     pub fn internal(detail: impl std::fmt::Display) -> Self {

@@ -52,13 +52,17 @@ impl AppState {
             anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display())
         })?;
         let state = StateStore::open(config.database_url.as_deref(), &config.data_dir).await?;
-        let (upstream, embedded): (Arc<dyn Upstream>, Option<EmbeddedStore>) = match &config.upstream.url {
-            Some(_) => (Arc::new(upstream::http::HttpUpstream::new(&config.upstream)?), None),
-            None => {
-                let store = EmbeddedStore::open(&config.data_dir.join("fhir.db")).await?;
-                (Arc::new(store.clone()), Some(store))
-            }
-        };
+        let (upstream, embedded): (Arc<dyn Upstream>, Option<EmbeddedStore>) =
+            match &config.upstream.url {
+                Some(_) => (
+                    Arc::new(upstream::http::HttpUpstream::new(&config.upstream)?),
+                    None,
+                ),
+                None => {
+                    let store = EmbeddedStore::open(&config.data_dir.join("fhir.db")).await?;
+                    (Arc::new(store.clone()), Some(store))
+                }
+            };
         Ok((
             Self {
                 config: Arc::new(config),

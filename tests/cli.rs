@@ -14,7 +14,11 @@ fn bin() -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Server(Child);
@@ -48,7 +52,11 @@ fn start(data: &std::path::Path, port: u16, extra: &[&str]) -> (Server, Vec<Stri
         let line = line.unwrap();
         let done = line.contains("try:") || line.contains("upstream:");
         lines.push(line);
-        if done && lines.iter().any(|l| l.contains("upstream:")) && (lines.iter().any(|l| l.contains("try:")) || !lines.iter().any(|l| l.contains("demo mode"))) {
+        if done
+            && lines.iter().any(|l| l.contains("upstream:"))
+            && (lines.iter().any(|l| l.contains("try:"))
+                || !lines.iter().any(|l| l.contains("demo mode")))
+        {
             break;
         }
         assert!(Instant::now() < deadline, "server did not start");
@@ -58,15 +66,25 @@ fn start(data: &std::path::Path, port: u16, extra: &[&str]) -> (Server, Vec<Stri
 
 #[test]
 fn a_bad_config_value_stops_startup_naming_the_key() {
-    let out = bin().args(["serve"]).env("FHIRGATE_LISTEN", "not-an-address").output().unwrap();
+    let out = bin()
+        .args(["serve"])
+        .env("FHIRGATE_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`listen`") && err.contains("FHIRGATE_LISTEN"), "{err}");
+    assert!(
+        err.contains("`listen`") && err.contains("FHIRGATE_LISTEN"),
+        "{err}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fhirgate.toml");
     std::fs::write(&file, "[limits]\nmax_page_size = -3\n").unwrap();
-    let out = bin().args(["--config", file.to_str().unwrap(), "serve"]).output().unwrap();
+    let out = bin()
+        .args(["--config", file.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("limits.max_page_size"), "{err}");
@@ -78,15 +96,40 @@ async fn demo_start_seeds_data_and_users_then_reuses_them() {
     let port = free_port();
     let (server, banner) = start(dir.path(), port, &["--seed-patients", "3"]);
     let text = banner.join("\n");
-    assert!(text.contains(&format!("http://127.0.0.1:{port}/fhir")), "{text}");
-    assert!(text.contains("dr.lee") && text.contains("pat.jones"), "{text}");
+    assert!(
+        text.contains(&format!("http://127.0.0.1:{port}/fhir")),
+        "{text}"
+    );
+    assert!(
+        text.contains("dr.lee") && text.contains("pat.jones"),
+        "{text}"
+    );
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}/fhir");
-    let bundle: serde_json::Value = client.get(format!("{base}/Patient?_summary=count")).send().await.unwrap().json().await.unwrap();
+    let bundle: serde_json::Value = client
+        .get(format!("{base}/Patient?_summary=count"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(bundle["total"], 3, "{bundle}");
     let jones = text.lines().find(|l| l.contains("pat.jones")).unwrap();
-    let patient_ref = jones.split('(').nth(1).unwrap().trim_end_matches(')').split(", ").nth(1).unwrap().to_owned();
-    let p = client.get(format!("{base}/{patient_ref}")).send().await.unwrap();
+    let patient_ref = jones
+        .split('(')
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')')
+        .split(", ")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let p = client
+        .get(format!("{base}/{patient_ref}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(p.status(), 200, "{patient_ref}");
     let p: serde_json::Value = p.json().await.unwrap();
     assert_eq!(p["name"][0]["family"], "Jones");
@@ -95,15 +138,36 @@ async fn demo_start_seeds_data_and_users_then_reuses_them() {
     drop(server);
 
     // The demo users exist with argon2 hashes in the state store.
-    let state = fhirgate::state::StateStore::open(None, dir.path()).await.unwrap();
-    assert!(state.check_password("dr.lee", "demo").await.unwrap().is_some());
-    assert!(state.check_password("pat.jones", "demo").await.unwrap().is_some());
-    assert!(state.check_password("pat.jones", "wrong").await.unwrap().is_none());
+    let state = fhirgate::state::StateStore::open(None, dir.path())
+        .await
+        .unwrap();
+    assert!(state
+        .check_password("dr.lee", "demo")
+        .await
+        .unwrap()
+        .is_some());
+    assert!(state
+        .check_password("pat.jones", "demo")
+        .await
+        .unwrap()
+        .is_some());
+    assert!(state
+        .check_password("pat.jones", "wrong")
+        .await
+        .unwrap()
+        .is_none());
     drop(state);
 
     // A second start on the same data dir does not seed again.
     let (_server, banner) = start(dir.path(), port, &["--seed-patients", "5"]);
     assert!(banner.join("\n").contains("3 patients"), "{banner:?}");
-    let bundle: serde_json::Value = client.get(format!("{base}/Patient?_summary=count")).send().await.unwrap().json().await.unwrap();
+    let bundle: serde_json::Value = client
+        .get(format!("{base}/Patient?_summary=count"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(bundle["total"], 3);
 }

@@ -25,7 +25,10 @@ async fn metadata_is_a_capability_statement() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json["resourceType"], "CapabilityStatement");
     assert_eq!(r.json["fhirVersion"], "4.0.1");
-    assert!(r.header("content-type").unwrap().starts_with("application/fhir+json"));
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/fhir+json"));
     assert!(r.header("x-request-id").is_some());
     let again = t.get("/fhir/metadata").await;
     assert_ne!(r.header("x-request-id"), again.header("x-request-id"));
@@ -40,7 +43,10 @@ async fn create_read_vread_update_delete_history() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let id = r.json["id"].as_str().unwrap().to_owned();
     assert_ne!(id, "client-chosen", "create ignores a client id");
-    assert_eq!(r.header("location").unwrap(), format!("{BASE}/Patient/{id}/_history/1"));
+    assert_eq!(
+        r.header("location").unwrap(),
+        format!("{BASE}/Patient/{id}/_history/1")
+    );
     assert_eq!(r.header("etag").unwrap(), "W/\"1\"");
     assert!(r.header("last-modified").unwrap().ends_with("GMT"));
     assert_eq!(r.json["meta"]["versionId"], "1");
@@ -50,7 +56,9 @@ async fn create_read_vread_update_delete_history() {
     assert_eq!(read.header("etag").unwrap(), "W/\"1\"");
     assert_eq!(read.json["name"][0]["family"], "Create");
 
-    let head = t.request(Method::HEAD, &format!("/fhir/Patient/{id}"), &[], None).await;
+    let head = t
+        .request(Method::HEAD, &format!("/fhir/Patient/{id}"), &[], None)
+        .await;
     assert_eq!(head.status, StatusCode::OK);
     assert!(head.body.is_empty());
 
@@ -63,28 +71,54 @@ async fn create_read_vread_update_delete_history() {
     let old = t.get(&format!("/fhir/Patient/{id}/_history/1")).await;
     assert_eq!(old.status, StatusCode::OK);
     assert_eq!(old.json["name"][0]["family"], "Create");
-    assert_eq!(t.get(&format!("/fhir/Patient/{id}/_history/9")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get(&format!("/fhir/Patient/{id}/_history/9"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 
     let d = t.delete(&format!("/fhir/Patient/{id}")).await;
     assert_eq!(d.status, StatusCode::OK);
     let gone = t.get(&format!("/fhir/Patient/{id}")).await;
     assert_eq!(gone.status, StatusCode::GONE);
     assert_eq!(issue_code(&gone.json), "deleted");
-    assert_eq!(t.get(&format!("/fhir/Patient/{id}/_history/2")).await.status, StatusCode::OK);
-    assert_eq!(t.get(&format!("/fhir/Patient/{id}/_history/3")).await.status, StatusCode::GONE);
+    assert_eq!(
+        t.get(&format!("/fhir/Patient/{id}/_history/2"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.get(&format!("/fhir/Patient/{id}/_history/3"))
+            .await
+            .status,
+        StatusCode::GONE
+    );
 
     let h = t.get(&format!("/fhir/Patient/{id}/_history")).await;
     assert_eq!(h.json["type"], "history");
     assert_eq!(h.json["total"], 3);
-    let methods: Vec<&str> = h.json["entry"].as_array().unwrap().iter().map(|e| e["request"]["method"].as_str().unwrap()).collect();
+    let methods: Vec<&str> = h.json["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["request"]["method"].as_str().unwrap())
+        .collect();
     assert_eq!(methods, ["DELETE", "PUT", "POST"]);
     assert!(h.json["entry"][0].get("resource").is_none());
-    assert_eq!(h.json["entry"][1]["fullUrl"], format!("{BASE}/Patient/{id}"));
+    assert_eq!(
+        h.json["entry"][1]["fullUrl"],
+        format!("{BASE}/Patient/{id}")
+    );
 
     let missing = t.get("/fhir/Patient/nope").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(issue_code(&missing.json), "not-found");
-    assert_eq!(t.delete("/fhir/Patient/nope").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.delete("/fhir/Patient/nope").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -94,7 +128,10 @@ async fn update_as_create_and_id_checks() {
     b["id"] = json!("put-1");
     let r = t.put("/fhir/Patient/put-1", &b).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    assert_eq!(r.header("location").unwrap(), format!("{BASE}/Patient/put-1/_history/1"));
+    assert_eq!(
+        r.header("location").unwrap(),
+        format!("{BASE}/Patient/put-1/_history/1")
+    );
     let r = t.put("/fhir/Patient/put-2", &b).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = t.put("/fhir/Patient/put-1", &patient("NoId")).await;
@@ -107,16 +144,40 @@ async fn if_match_guards_updates() {
     let id = t.create(patient("Match")).await;
     let mut b = t.get(&format!("/fhir/Patient/{id}")).await.json;
     b["gender"] = json!("male");
-    let ok = t.send_json(Method::PUT, &format!("/fhir/Patient/{id}"), &b, &[("if-match", "W/\"1\"")]).await;
+    let ok = t
+        .send_json(
+            Method::PUT,
+            &format!("/fhir/Patient/{id}"),
+            &b,
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
     b["gender"] = json!("other");
-    let stale = t.send_json(Method::PUT, &format!("/fhir/Patient/{id}"), &b, &[("if-match", "W/\"1\"")]).await;
+    let stale = t
+        .send_json(
+            Method::PUT,
+            &format!("/fhir/Patient/{id}"),
+            &b,
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
     assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(issue_code(&stale.json), "conflict");
     let now = t.get(&format!("/fhir/Patient/{id}")).await;
-    assert_eq!(now.json["gender"], "male", "a stale If-Match changes nothing");
+    assert_eq!(
+        now.json["gender"], "male",
+        "a stale If-Match changes nothing"
+    );
     assert_eq!(now.header("etag").unwrap(), "W/\"2\"");
-    let bad = t.send_json(Method::PUT, &format!("/fhir/Patient/{id}"), &b, &[("if-match", "garbage value")]).await;
+    let bad = t
+        .send_json(
+            Method::PUT,
+            &format!("/fhir/Patient/{id}"),
+            &b,
+            &[("if-match", "garbage value")],
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
 
@@ -125,13 +186,34 @@ async fn conditional_create_and_update() {
     let t = TestApp::new().await;
     let mut b = patient("Cond");
     b["identifier"] = json!([{"system": "http://mrn", "value": "A1"}]);
-    let first = t.send_json(Method::POST, "/fhir/Patient", &b, &[("if-none-exist", "identifier=http://mrn|A1")]).await;
+    let first = t
+        .send_json(
+            Method::POST,
+            "/fhir/Patient",
+            &b,
+            &[("if-none-exist", "identifier=http://mrn|A1")],
+        )
+        .await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
-    let second = t.send_json(Method::POST, "/fhir/Patient", &b, &[("if-none-exist", "identifier=http://mrn|A1")]).await;
+    let second = t
+        .send_json(
+            Method::POST,
+            "/fhir/Patient",
+            &b,
+            &[("if-none-exist", "identifier=http://mrn|A1")],
+        )
+        .await;
     assert_eq!(second.status, StatusCode::OK, "{}", second.text());
     assert_eq!(second.json["id"], first.json["id"]);
     t.create(b.clone()).await;
-    let many = t.send_json(Method::POST, "/fhir/Patient", &b, &[("if-none-exist", "identifier=http://mrn|A1")]).await;
+    let many = t
+        .send_json(
+            Method::POST,
+            "/fhir/Patient",
+            &b,
+            &[("if-none-exist", "identifier=http://mrn|A1")],
+        )
+        .await;
     assert_eq!(many.status, StatusCode::PRECONDITION_FAILED);
 
     let mut c = patient("CondUpd");
@@ -148,15 +230,36 @@ async fn conditional_create_and_update() {
 #[tokio::test]
 async fn prefer_return_is_honoured() {
     let t = TestApp::new().await;
-    let min = t.send_json(Method::POST, "/fhir/Patient", &patient("Min"), &[("prefer", "return=minimal")]).await;
+    let min = t
+        .send_json(
+            Method::POST,
+            "/fhir/Patient",
+            &patient("Min"),
+            &[("prefer", "return=minimal")],
+        )
+        .await;
     assert_eq!(min.status, StatusCode::CREATED);
     assert!(min.body.is_empty());
     assert!(min.header("location").is_some());
     assert!(min.header("etag").is_some());
-    let oo = t.send_json(Method::POST, "/fhir/Patient", &patient("Oo"), &[("prefer", "return=OperationOutcome")]).await;
+    let oo = t
+        .send_json(
+            Method::POST,
+            "/fhir/Patient",
+            &patient("Oo"),
+            &[("prefer", "return=OperationOutcome")],
+        )
+        .await;
     assert_eq!(oo.status, StatusCode::CREATED);
     assert_eq!(oo.json["resourceType"], "OperationOutcome");
-    let rep = t.send_json(Method::POST, "/fhir/Patient", &patient("Rep"), &[("prefer", "return=representation")]).await;
+    let rep = t
+        .send_json(
+            Method::POST,
+            "/fhir/Patient",
+            &patient("Rep"),
+            &[("prefer", "return=representation")],
+        )
+        .await;
     assert_eq!(rep.json["resourceType"], "Patient");
 }
 
@@ -174,8 +277,14 @@ async fn transaction_resolves_urn_uuids_atomically() {
     assert_eq!(r.json["type"], "transaction-response");
     let pid = r.json["entry"][0]["resource"]["id"].as_str().unwrap();
     assert_eq!(r.json["entry"][0]["response"]["status"], "201 Created");
-    assert!(r.json["entry"][0]["response"]["location"].as_str().unwrap().starts_with(BASE));
-    assert_eq!(r.json["entry"][1]["resource"]["subject"]["reference"], format!("Patient/{pid}"));
+    assert!(r.json["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap()
+        .starts_with(BASE));
+    assert_eq!(
+        r.json["entry"][1]["resource"]["subject"]["reference"],
+        format!("Patient/{pid}")
+    );
 
     // One invalid entry: nothing at all is written.
     let before = t.get("/fhir/Patient/_history").await.json["total"].clone();
@@ -185,7 +294,10 @@ async fn transaction_resolves_urn_uuids_atomically() {
     ]});
     let r = t.post("/fhir", &bad).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
-    assert!(r.json["issue"][0]["diagnostics"].as_str().unwrap().contains("entry[1]"));
+    assert!(r.json["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap()
+        .contains("entry[1]"));
     assert_eq!(t.get("/fhir/Patient/_history").await.json["total"], before);
 }
 
@@ -202,13 +314,21 @@ async fn batch_entries_succeed_or_fail_alone() {
     let r = t.post("/fhir", &bundle).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json["type"], "batch-response");
-    let status = |i: usize| r.json["entry"][i]["response"]["status"].as_str().unwrap().to_owned();
+    let status = |i: usize| {
+        r.json["entry"][i]["response"]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
     assert!(status(0).starts_with("201"));
     assert!(status(1).starts_with("200"));
     assert_eq!(r.json["entry"][1]["resource"]["id"], id.as_str());
     assert!(status(2).starts_with("404"));
     assert!(status(3).starts_with("400"));
-    assert_eq!(r.json["entry"][3]["response"]["outcome"]["resourceType"], "OperationOutcome");
+    assert_eq!(
+        r.json["entry"][3]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
 }
 
 #[tokio::test]
@@ -226,8 +346,14 @@ async fn history_type_and_system_page_stably() {
             seen.push(e["resource"]["id"].as_str().unwrap().to_owned());
         }
         // A write between pages must not shift them.
-        t.create(json!({"resourceType": "Organization", "name": "noise"})).await;
-        let next = page.json["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").map(|l| l["url"].as_str().unwrap().to_owned());
+        t.create(json!({"resourceType": "Organization", "name": "noise"}))
+            .await;
+        let next = page.json["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_owned());
         match next {
             Some(n) => url = n.strip_prefix("http://fhirgate.test").unwrap().to_owned(),
             None => break,
@@ -245,7 +371,9 @@ async fn history_type_and_system_page_stably() {
 #[tokio::test]
 async fn patient_everything_returns_the_compartment() {
     let t = TestApp::new().await;
-    let doc = t.create(json!({"resourceType": "Practitioner", "name": [{"family": "Lee"}]})).await;
+    let doc = t
+        .create(json!({"resourceType": "Practitioner", "name": [{"family": "Lee"}]}))
+        .await;
     let p = t.create(patient("Every")).await;
     let other = t.create(patient("Other")).await;
     let obs = t.create(json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
@@ -254,30 +382,60 @@ async fn patient_everything_returns_the_compartment() {
     let r = t.get(&format!("/fhir/Patient/{p}/$everything")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let ids = match_ids(&r.json);
-    assert!(ids.contains(&p) && ids.contains(&obs) && ids.contains(&doc), "{ids:?}");
+    assert!(
+        ids.contains(&p) && ids.contains(&obs) && ids.contains(&doc),
+        "{ids:?}"
+    );
     assert!(!ids.contains(&other));
     assert_eq!(r.json["total"], 3);
-    assert_eq!(t.get("/fhir/Patient/nope/$everything").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get("/fhir/Patient/nope/$everything").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let t = TestApp::new().await;
-    let malformed = t.request(Method::POST, "/fhir/Patient", &[("content-type", "application/fhir+json")], Some(b"{\"resourceType\": \"Patient\",".to_vec())).await;
+    let malformed = t
+        .request(
+            Method::POST,
+            "/fhir/Patient",
+            &[("content-type", "application/fhir+json")],
+            Some(b"{\"resourceType\": \"Patient\",".to_vec()),
+        )
+        .await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     assert_eq!(issue_code(&malformed.json), "invalid");
 
-    let mismatch = t.post("/fhir/Patient", &json!({"resourceType": "Observation"})).await;
+    let mismatch = t
+        .post("/fhir/Patient", &json!({"resourceType": "Observation"}))
+        .await;
     assert_eq!(mismatch.status, StatusCode::BAD_REQUEST);
-    assert!(mismatch.json["issue"][0]["diagnostics"].as_str().unwrap().contains("does not match"));
+    assert!(mismatch.json["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap()
+        .contains("does not match"));
 
     let illegal = t.get("/fhir/Patient/a$b%20c").await;
     assert_eq!(illegal.status, StatusCode::BAD_REQUEST);
-    let illegal_put = t.put("/fhir/Patient/bad_id", &json!({"resourceType": "Patient", "id": "bad_id"})).await;
+    let illegal_put = t
+        .put(
+            "/fhir/Patient/bad_id",
+            &json!({"resourceType": "Patient", "id": "bad_id"}),
+        )
+        .await;
     assert_eq!(illegal_put.status, StatusCode::BAD_REQUEST);
 
     let huge = vec![b' '; 50 * 1024 * 1024];
-    let big = t.request(Method::POST, "/fhir/Patient", &[("content-type", "application/fhir+json")], Some(huge)).await;
+    let big = t
+        .request(
+            Method::POST,
+            "/fhir/Patient",
+            &[("content-type", "application/fhir+json")],
+            Some(huge),
+        )
+        .await;
     assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(issue_code(&big.json), "too-costly");
 
@@ -289,13 +447,37 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_eq!(patch.status, StatusCode::METHOD_NOT_ALLOWED);
 
     let bad_date = t.get("/fhir/Patient?birthdate=ge20xx-13").await;
-    assert_eq!(bad_date.status, StatusCode::BAD_REQUEST, "{}", bad_date.text());
+    assert_eq!(
+        bad_date.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        bad_date.text()
+    );
     let bad_prefix = t.get("/fhir/Patient?birthdate=zz2020").await;
-    assert_eq!(bad_prefix.status, StatusCode::BAD_REQUEST, "{}", bad_prefix.text());
+    assert_eq!(
+        bad_prefix.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        bad_prefix.text()
+    );
 
-    let xml = t.request(Method::POST, "/fhir/Patient", &[("content-type", "application/fhir+xml")], Some(b"<Patient/>".to_vec())).await;
+    let xml = t
+        .request(
+            Method::POST,
+            "/fhir/Patient",
+            &[("content-type", "application/fhir+xml")],
+            Some(b"<Patient/>".to_vec()),
+        )
+        .await;
     assert_eq!(xml.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let accept = t.request(Method::GET, "/fhir/metadata", &[("accept", "application/fhir+xml")], None).await;
+    let accept = t
+        .request(
+            Method::GET,
+            "/fhir/metadata",
+            &[("accept", "application/fhir+xml")],
+            None,
+        )
+        .await;
     assert_eq!(accept.status, StatusCode::NOT_ACCEPTABLE);
 
     // None of the above wrote anything.
@@ -309,10 +491,29 @@ async fn huge_count_is_capped_and_said_so() {
     t.create(patient("Cap")).await;
     let r = t.get("/fhir/Patient?_count=100000").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let notes: Vec<&Value> = r.json["entry"].as_array().unwrap().iter().filter(|e| e["search"]["mode"] == "outcome").collect();
-    assert!(notes.iter().any(|n| n["resource"]["issue"][0]["diagnostics"].as_str().unwrap().contains("100000")), "{}", r.text());
+    let notes: Vec<&Value> = r.json["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "outcome")
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["resource"]["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains("100000")),
+        "{}",
+        r.text()
+    );
     assert_eq!(match_ids(&r.json).len(), 1);
-    let next = r.json["link"].as_array().unwrap().iter().find(|l| l["relation"] == "self").unwrap();
+    let next = r.json["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "self")
+        .unwrap();
     assert!(!next["url"].as_str().unwrap().contains("100000"));
 }
 
@@ -322,7 +523,14 @@ async fn post_search_equals_get_search() {
     t.create(patient("Formy")).await;
     t.create(patient("Other")).await;
     let get = t.get("/fhir/Patient?family=Formy").await;
-    let post = t.request(Method::POST, "/fhir/Patient/_search", &[("content-type", "application/x-www-form-urlencoded")], Some(b"family=Formy".to_vec())).await;
+    let post = t
+        .request(
+            Method::POST,
+            "/fhir/Patient/_search",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            Some(b"family=Formy".to_vec()),
+        )
+        .await;
     assert_eq!(post.status, StatusCode::OK, "{}", post.text());
     assert_eq!(match_ids(&get.json), match_ids(&post.json));
     assert_eq!(match_ids(&get.json).len(), 1);
@@ -331,9 +539,22 @@ async fn post_search_equals_get_search() {
 #[tokio::test]
 async fn json_is_answered_as_asked() {
     let t = TestApp::new().await;
-    let r = t.request(Method::GET, "/fhir/metadata", &[("accept", "application/json")], None).await;
-    assert!(r.header("content-type").unwrap().starts_with("application/json"));
+    let r = t
+        .request(
+            Method::GET,
+            "/fhir/metadata",
+            &[("accept", "application/json")],
+            None,
+        )
+        .await;
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
     let r = t.get("/fhir/metadata?_format=json&_pretty=true").await;
-    assert!(r.header("content-type").unwrap().starts_with("application/fhir+json"));
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/fhir+json"));
     assert!(r.text().contains("\n  "));
 }

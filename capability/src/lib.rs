@@ -130,12 +130,27 @@ mod tests {
     #[test]
     fn statement_lists_each_parameter_under_its_type() {
         let params = [
-            SearchParamDef { resource: "Observation", name: "patient", kind: ParamType::Reference, paths: &["subject"], targets: &["Patient"] },
-            SearchParamDef { resource: "Patient", name: "birthdate", kind: ParamType::Date, paths: &["birthDate"], targets: &[] },
+            SearchParamDef {
+                resource: "Observation",
+                name: "patient",
+                kind: ParamType::Reference,
+                paths: &["subject"],
+                targets: &["Patient"],
+            },
+            SearchParamDef {
+                resource: "Patient",
+                name: "birthdate",
+                kind: ParamType::Date,
+                paths: &["birthDate"],
+                targets: &[],
+            },
         ];
         let s = embedded_statement("http://x/fhir", &params);
         assert_eq!(s["fhirVersion"], "4.0.1");
-        let res = s["rest"][0]["resource"].as_array().cloned().unwrap_or_default();
+        let res = s["rest"][0]["resource"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(res.len(), 2);
         assert_eq!(res[0]["type"], "Observation");
         assert_eq!(res[0]["searchParam"][0]["type"], "reference");

@@ -112,7 +112,9 @@ impl Prefer {
                 match (k.to_ascii_lowercase().as_str(), v) {
                     ("return", "minimal") => p.return_ = Some(PreferReturn::Minimal),
                     ("return", "representation") => p.return_ = Some(PreferReturn::Representation),
-                    ("return", "OperationOutcome") => p.return_ = Some(PreferReturn::OperationOutcome),
+                    ("return", "OperationOutcome") => {
+                        p.return_ = Some(PreferReturn::OperationOutcome)
+                    }
                     ("handling", "strict") => p.handling = Some(PreferHandling::Strict),
                     ("handling", "lenient") => p.handling = Some(PreferHandling::Lenient),
                     ("respond-async", _) => p.respond_async = true,
@@ -143,7 +145,7 @@ pub struct FhirRequest {
     pub params: Vec<(String, String)>,
     /// Parsed JSON body.
     pub body: Option<Value>,
-    /// `If-Match` version (from `W/"n"`).
+    /// `If-Match`, normalised to `W/"n"` (the version is checked by `request::parse_etag`).
     pub if_match: Option<String>,
     /// `If-None-Exist` query (conditional create).
     pub if_none_exist: Option<String>,
@@ -177,11 +179,8 @@ impl FhirRequest {
 
     /// Classifies `method` + path segments below the FHIR base.
     pub fn route(method: &Method, segments: &[&str]) -> FhirResult<Self> {
-        let not_allowed = || {
-            FhirError::method_not_allowed(format!(
-                "{method} is not supported on this path"
-            ))
-        };
+        let not_allowed =
+            || FhirError::method_not_allowed(format!("{method} is not supported on this path"));
         let check_type = |t: &str| -> FhirResult<String> {
             if is_resource_type(t) {
                 Ok(t.to_owned())
@@ -353,11 +352,38 @@ mod tests {
 
     #[test]
     fn bad_paths_get_the_right_status() {
-        assert_eq!(route(Method::GET, "Foo/1").unwrap_err().status.as_u16(), 404);
-        assert_eq!(route(Method::GET, "Patient/a_b").unwrap_err().status.as_u16(), 400);
-        assert_eq!(route(Method::PATCH, "Patient/1").unwrap_err().status.as_u16(), 405);
-        assert_eq!(route(Method::DELETE, "metadata").unwrap_err().status.as_u16(), 405);
-        assert_eq!(route(Method::POST, "Patient/1").unwrap_err().status.as_u16(), 405);
+        assert_eq!(
+            route(Method::GET, "Foo/1").unwrap_err().status.as_u16(),
+            404
+        );
+        assert_eq!(
+            route(Method::GET, "Patient/a_b")
+                .unwrap_err()
+                .status
+                .as_u16(),
+            400
+        );
+        assert_eq!(
+            route(Method::PATCH, "Patient/1")
+                .unwrap_err()
+                .status
+                .as_u16(),
+            405
+        );
+        assert_eq!(
+            route(Method::DELETE, "metadata")
+                .unwrap_err()
+                .status
+                .as_u16(),
+            405
+        );
+        assert_eq!(
+            route(Method::POST, "Patient/1")
+                .unwrap_err()
+                .status
+                .as_u16(),
+            405
+        );
     }
 
     #[test]

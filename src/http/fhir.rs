@@ -66,7 +66,11 @@ async fn handle(app: AppState, req: Request) -> Response {
 }
 
 /// Builds the typed request from HTTP parts.
-async fn build(app: &AppState, req: Request, mut params: Vec<(String, String)>) -> FhirResult<FhirRequest> {
+async fn build(
+    app: &AppState,
+    req: Request,
+    mut params: Vec<(String, String)>,
+) -> FhirResult<FhirRequest> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     let below = path.strip_prefix("/fhir").unwrap_or(path);
@@ -102,7 +106,8 @@ async fn build(app: &AppState, req: Request, mut params: Vec<(String, String)>) 
                     ));
                 }
                 params.extend(
-                    url::form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
+                    url::form_urlencoded::parse(&bytes)
+                        .map(|(k, v)| (k.into_owned(), v.into_owned())),
                 );
             }
             BodyKind::Json => {
@@ -128,7 +133,9 @@ async fn build(app: &AppState, req: Request, mut params: Vec<(String, String)>) 
         fhir.if_match = Some(
             parse_etag(&m)
                 .map(|v| format!("W/\"{v}\""))
-                .ok_or_else(|| FhirError::bad_request("If-Match must be a version ETag like W/\"1\""))?,
+                .ok_or_else(|| {
+                    FhirError::bad_request("If-Match must be a version ETag like W/\"1\"")
+                })?,
         );
     }
     fhir.if_none_exist = text("if-none-exist");
@@ -139,7 +146,9 @@ async fn build(app: &AppState, req: Request, mut params: Vec<(String, String)>) 
 }
 
 fn too_large(limit: usize) -> FhirError {
-    FhirError::too_large(format!("the request body exceeds the limit of {limit} bytes"))
+    FhirError::too_large(format!(
+        "the request body exceeds the limit of {limit} bytes"
+    ))
 }
 
 enum BodyKind {
@@ -152,13 +161,22 @@ fn body_kind(headers: &HeaderMap) -> FhirResult<BodyKind> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/fhir+json");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
-        "application/fhir+json" | "application/json" | "application/json+fhir" => Ok(BodyKind::Json),
+        "application/fhir+json" | "application/json" | "application/json+fhir" => {
+            Ok(BodyKind::Json)
+        }
         "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
-        "application/fhir+xml" | "application/xml" | "text/xml" | "application/xml+fhir" => Err(
-            FhirError::unsupported_media("XML bodies are not accepted yet; send application/fhir+json"),
-        ),
+        "application/fhir+xml" | "application/xml" | "text/xml" | "application/xml+fhir" => {
+            Err(FhirError::unsupported_media(
+                "XML bodies are not accepted yet; send application/fhir+json",
+            ))
+        }
         other => Err(FhirError::unsupported_media(format!(
             "unsupported Content-Type '{other}'; send application/fhir+json"
         ))),

@@ -33,17 +33,28 @@ impl Format {
 }
 
 /// Picks the answer format from `_format` (wins) or `Accept`; also `_pretty`.
-pub fn negotiate(headers: &HeaderMap, query: &[(String, String)]) -> Result<(Format, bool), FhirError> {
+pub fn negotiate(
+    headers: &HeaderMap,
+    query: &[(String, String)],
+) -> Result<(Format, bool), FhirError> {
     let pretty = query.iter().any(|(k, v)| k == "_pretty" && v == "true");
     if let Some((_, f)) = query.iter().find(|(k, _)| k == "_format") {
         let f = f.split(';').next().unwrap_or("").trim();
         return match f {
-            "json" | "application/fhir+json" | "application/json+fhir" => Ok((Format::FhirJson, pretty)),
+            "json" | "application/fhir+json" | "application/json+fhir" => {
+                Ok((Format::FhirJson, pretty))
+            }
             "application/json" => Ok((Format::Json, pretty)),
-            "xml" | "text/xml" | "application/xml" | "application/fhir+xml" | "application/xml+fhir" => Err(
-                FhirError::not_acceptable("XML is not produced yet; ask for _format=json"),
-            ),
-            other => Err(FhirError::not_acceptable(format!("unsupported _format '{other}'"))),
+            "xml"
+            | "text/xml"
+            | "application/xml"
+            | "application/fhir+xml"
+            | "application/xml+fhir" => Err(FhirError::not_acceptable(
+                "XML is not produced yet; ask for _format=json",
+            )),
+            other => Err(FhirError::not_acceptable(format!(
+                "unsupported _format '{other}'"
+            ))),
         };
     }
     let accept = headers
@@ -57,7 +68,12 @@ pub fn negotiate(headers: &HeaderMap, query: &[(String, String)]) -> Result<(For
     }
     let mut json_only = false;
     for item in accept.split(',') {
-        let mime = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = item
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match mime.as_str() {
             "application/fhir+json" | "application/json+fhir" | "*/*" | "application/*" => {
                 return Ok((Format::FhirJson, pretty))
@@ -84,11 +100,18 @@ pub fn response(
     prefer: Prefer,
     interaction: Interaction,
 ) -> Response {
-    if matches!(interaction, Interaction::Create | Interaction::Update | Interaction::ConditionalUpdate) {
+    if matches!(
+        interaction,
+        Interaction::Create | Interaction::Update | Interaction::ConditionalUpdate
+    ) {
         match prefer.return_ {
             Some(PreferReturn::Minimal) => r.body = None,
             Some(PreferReturn::OperationOutcome) => {
-                let what = if r.status == StatusCode::CREATED { "created" } else { "updated" };
+                let what = if r.status == StatusCode::CREATED {
+                    "created"
+                } else {
+                    "updated"
+                };
                 r.body = Some(json!({
                     "resourceType": "OperationOutcome",
                     "issue": [{"severity": "information", "code": "informational", "diagnostics": format!("resource {what}")}]
@@ -126,21 +149,46 @@ pub fn error(e: &FhirError, format: Format, pretty: bool, request_id: &str) -> R
         tracing::warn!(status = e.status.as_u16(), internal = %internal, "request refused");
     }
     let body = e.outcome(Some(request_id));
-    build(e.status, HeaderMap::new(), Some(&body), format, pretty, false)
+    build(
+        e.status,
+        HeaderMap::new(),
+        Some(&body),
+        format,
+        pretty,
+        false,
+    )
 }
 
-fn build(status: StatusCode, mut headers: HeaderMap, body: Option<&Value>, format: Format, pretty: bool, head: bool) -> Response {
+fn build(
+    status: StatusCode,
+    mut headers: HeaderMap,
+    body: Option<&Value>,
+    format: Format,
+    pretty: bool,
+    head: bool,
+) -> Response {
     let bytes = match body {
         Some(b) => {
-            let s = if pretty { serde_json::to_vec_pretty(b) } else { serde_json::to_vec(b) };
+            let s = if pretty {
+                serde_json::to_vec_pretty(b)
+            } else {
+                serde_json::to_vec(b)
+            };
             s.unwrap_or_default()
         }
         None => Vec::new(),
     };
     if body.is_some() {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
     }
-    let mut res = Response::new(if head { Body::empty() } else { Body::from(bytes) });
+    let mut res = Response::new(if head {
+        Body::empty()
+    } else {
+        Body::from(bytes)
+    });
     *res.status_mut() = status;
     *res.headers_mut() = headers;
     res
@@ -150,7 +198,9 @@ fn build(status: StatusCode, mut headers: HeaderMap, body: Option<&Value>, forma
 pub fn http_date(instant: &str) -> Option<String> {
     let t = parse_instant(instant)?.to_offset(time::UtcOffset::UTC);
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     Some(format!(
         "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
         DAYS[t.weekday().number_days_from_monday() as usize],
@@ -168,7 +218,10 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     fn accept(v: &str) -> HeaderMap {
@@ -179,19 +232,55 @@ mod tests {
 
     #[test]
     fn negotiation_prefers_format_then_accept() {
-        assert_eq!(negotiate(&HeaderMap::new(), &[]).unwrap().0, Format::FhirJson);
-        assert_eq!(negotiate(&accept("application/json"), &[]).unwrap().0, Format::Json);
-        assert_eq!(negotiate(&accept("text/html, */*;q=0.8"), &[]).unwrap().0, Format::FhirJson);
-        assert_eq!(negotiate(&accept("application/fhir+xml"), &[]).unwrap_err().status.as_u16(), 406);
-        assert_eq!(negotiate(&accept("application/fhir+xml"), &q(&[("_format", "json")])).unwrap().0, Format::FhirJson);
-        assert_eq!(negotiate(&HeaderMap::new(), &q(&[("_format", "xml")])).unwrap_err().status.as_u16(), 406);
-        assert!(negotiate(&HeaderMap::new(), &q(&[("_pretty", "true")])).unwrap().1);
+        assert_eq!(
+            negotiate(&HeaderMap::new(), &[]).unwrap().0,
+            Format::FhirJson
+        );
+        assert_eq!(
+            negotiate(&accept("application/json"), &[]).unwrap().0,
+            Format::Json
+        );
+        assert_eq!(
+            negotiate(&accept("text/html, */*;q=0.8"), &[]).unwrap().0,
+            Format::FhirJson
+        );
+        assert_eq!(
+            negotiate(&accept("application/fhir+xml"), &[])
+                .unwrap_err()
+                .status
+                .as_u16(),
+            406
+        );
+        assert_eq!(
+            negotiate(&accept("application/fhir+xml"), &q(&[("_format", "json")]))
+                .unwrap()
+                .0,
+            Format::FhirJson
+        );
+        assert_eq!(
+            negotiate(&HeaderMap::new(), &q(&[("_format", "xml")]))
+                .unwrap_err()
+                .status
+                .as_u16(),
+            406
+        );
+        assert!(
+            negotiate(&HeaderMap::new(), &q(&[("_pretty", "true")]))
+                .unwrap()
+                .1
+        );
     }
 
     #[test]
     fn http_dates_are_imf_fixdate() {
-        assert_eq!(http_date("1994-11-06T08:49:37.000Z").as_deref(), Some("Sun, 06 Nov 1994 08:49:37 GMT"));
-        assert_eq!(http_date("2026-01-01T01:00:00+01:00").as_deref(), Some("Thu, 01 Jan 2026 00:00:00 GMT"));
+        assert_eq!(
+            http_date("1994-11-06T08:49:37.000Z").as_deref(),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT")
+        );
+        assert_eq!(
+            http_date("2026-01-01T01:00:00+01:00").as_deref(),
+            Some("Thu, 01 Jan 2026 00:00:00 GMT")
+        );
         assert_eq!(http_date("nope"), None);
     }
 }

@@ -13,10 +13,9 @@ use crate::{
 pub fn cap_count(req: &mut FhirRequest, max: u32) -> FhirResult<Option<u64>> {
     let mut capped = None;
     for (k, v) in req.params.iter_mut().filter(|(k, _)| k == "_count") {
-        let asked: u64 = v
-            .trim()
-            .parse()
-            .map_err(|_| FhirError::processing(format!("{k} must be a non-negative integer, not '{v}'")))?;
+        let asked: u64 = v.trim().parse().map_err(|_| {
+            FhirError::processing(format!("{k} must be a non-negative integer, not '{v}'"))
+        })?;
         if asked > u64::from(max) {
             *v = max.to_string();
             capped = Some(asked);
@@ -27,7 +26,9 @@ pub fn cap_count(req: &mut FhirRequest, max: u32) -> FhirResult<Option<u64>> {
 
 /// Adds the "capped" note to a Bundle answer.
 pub fn report_cap(resp: &mut FhirResponse, asked: u64, max: u32) {
-    let Some(Value::Object(bundle)) = resp.body.as_mut() else { return };
+    let Some(Value::Object(bundle)) = resp.body.as_mut() else {
+        return;
+    };
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return;
     }
@@ -71,10 +72,14 @@ mod tests {
 
     #[test]
     fn the_cap_is_reported_in_the_bundle() {
-        let mut resp = FhirResponse::ok(json!({"resourceType": "Bundle", "type": "searchset", "entry": []}));
+        let mut resp =
+            FhirResponse::ok(json!({"resourceType": "Bundle", "type": "searchset", "entry": []}));
         report_cap(&mut resp, 100000, 1000);
         let body = resp.body.unwrap();
         assert_eq!(body["entry"][0]["search"]["mode"], "outcome");
-        assert!(body["entry"][0]["resource"]["issue"][0]["diagnostics"].as_str().unwrap().contains("100000"));
+        assert!(body["entry"][0]["resource"]["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("100000"));
     }
 }

@@ -24,7 +24,11 @@ pub mod limits;
 pub const STAGES: &[&str] = &["parse", "limits", "route", "respond"];
 
 /// Runs one request through the stages after parsing.
-pub async fn handle(app: &AppState, mut req: FhirRequest, request_id: &str) -> FhirResult<FhirResponse> {
+pub async fn handle(
+    app: &AppState,
+    mut req: FhirRequest,
+    request_id: &str,
+) -> FhirResult<FhirResponse> {
     let ctx = app.request_context(request_id);
     let capped = limits::cap_count(&mut req, ctx.max_page_size)?;
     let mut resp = app.upstream.execute(&req, &ctx).await?;

@@ -15,7 +15,10 @@ pub const PATIENT_COMPARTMENT: &[(&str, &[&str])] = &[
     ("ClaimResponse", &["patient"]),
     ("Condition", &["patient", "asserter"]),
     ("Consent", &["patient"]),
-    ("Coverage", &["policy-holder", "subscriber", "beneficiary", "payor"]),
+    (
+        "Coverage",
+        &["policy-holder", "subscriber", "beneficiary", "payor"],
+    ),
     ("Device", &["patient"]),
     ("DiagnosticReport", &["subject"]),
     ("DocumentReference", &["subject", "author"]),
@@ -44,6 +47,7 @@ pub fn patient_compartment_params(rtype: &str) -> &'static [&'static str] {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::search::find_param;
@@ -55,10 +59,16 @@ mod tests {
             for p in *params {
                 let def = find_param(t, p).unwrap_or_else(|| panic!("{t}:{p} not in the table"));
                 assert_eq!(def.kind, ParamType::Reference, "{t}:{p}");
-                assert!(def.targets.contains(&"Patient"), "{t}:{p} cannot point at a Patient");
+                assert!(
+                    def.targets.contains(&"Patient"),
+                    "{t}:{p} cannot point at a Patient"
+                );
             }
         }
-        assert_eq!(patient_compartment_params("Observation"), &["subject", "performer"]);
+        assert_eq!(
+            patient_compartment_params("Observation"),
+            &["subject", "performer"]
+        );
         assert!(patient_compartment_params("Organization").is_empty());
     }
 }

@@ -40,23 +40,33 @@ pub fn parse_range(s: &str) -> Option<DateRange> {
     if it.next().is_some() || (day.is_some() && month.is_none()) || year < 1 {
         return None;
     }
-    let first = Date::from_calendar_date(year, Month::try_from(month.unwrap_or(1)).ok()?, day.unwrap_or(1)).ok()?;
+    let first = Date::from_calendar_date(
+        year,
+        Month::try_from(month.unwrap_or(1)).ok()?,
+        day.unwrap_or(1),
+    )
+    .ok()?;
     let Some(t) = time_part else {
         let next = match (month, day) {
             (_, Some(_)) => first.next_day()?,
             (Some(m), None) => {
-                let (y, m) = if m == 12 { (year + 1, 1) } else { (year, m + 1) };
+                let (y, m) = if m == 12 {
+                    (year + 1, 1)
+                } else {
+                    (year, m + 1)
+                };
                 Date::from_calendar_date(y, Month::try_from(m).ok()?, 1).ok()?
             }
             (None, None) => Date::from_calendar_date(year + 1, Month::January, 1).ok()?,
         };
-        let low = ms(PrimitiveDateTime::new(first, Time::MIDNIGHT), UtcOffset::UTC);
+        let low = ms(
+            PrimitiveDateTime::new(first, Time::MIDNIGHT),
+            UtcOffset::UTC,
+        );
         let high = ms(PrimitiveDateTime::new(next, Time::MIDNIGHT), UtcOffset::UTC) - 1;
         return Some(DateRange { low, high });
     };
-    if day.is_none() {
-        return None;
-    }
+    day?;
     let (clock, offset) = split_offset(t)?;
     let mut parts = clock.split(':');
     let hour: u8 = num(parts.next()?, 2)?;
@@ -80,7 +90,10 @@ pub fn parse_range(s: &str) -> Option<DateRange> {
     };
     let time = Time::from_hms_milli(hour, minute, second, millis).ok()?;
     let low = ms(PrimitiveDateTime::new(first, time), offset);
-    Some(DateRange { low, high: low + width - 1 })
+    Some(DateRange {
+        low,
+        high: low + width - 1,
+    })
 }
 
 fn split_offset(t: &str) -> Option<(&str, UtcOffset)> {
@@ -132,6 +145,7 @@ pub fn instant_of(ms: i64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -142,19 +156,72 @@ mod tests {
 
     #[test]
     fn precision_sets_the_range() {
-        assert_eq!(r("2020"), ("2020-01-01T00:00:00.000Z".into(), "2020-12-31T23:59:59.999Z".into()));
-        assert_eq!(r("2020-02"), ("2020-02-01T00:00:00.000Z".into(), "2020-02-29T23:59:59.999Z".into()));
-        assert_eq!(r("2020-12"), ("2020-12-01T00:00:00.000Z".into(), "2020-12-31T23:59:59.999Z".into()));
-        assert_eq!(r("2020-03-04"), ("2020-03-04T00:00:00.000Z".into(), "2020-03-04T23:59:59.999Z".into()));
-        assert_eq!(r("2020-03-04T10:00"), ("2020-03-04T10:00:00.000Z".into(), "2020-03-04T10:00:59.999Z".into()));
-        assert_eq!(r("2020-03-04T10:00:05Z"), ("2020-03-04T10:00:05.000Z".into(), "2020-03-04T10:00:05.999Z".into()));
-        assert_eq!(r("2020-03-04T10:00:05.5+02:00"), ("2020-03-04T08:00:05.500Z".into(), "2020-03-04T08:00:05.500Z".into()));
+        assert_eq!(
+            r("2020"),
+            (
+                "2020-01-01T00:00:00.000Z".into(),
+                "2020-12-31T23:59:59.999Z".into()
+            )
+        );
+        assert_eq!(
+            r("2020-02"),
+            (
+                "2020-02-01T00:00:00.000Z".into(),
+                "2020-02-29T23:59:59.999Z".into()
+            )
+        );
+        assert_eq!(
+            r("2020-12"),
+            (
+                "2020-12-01T00:00:00.000Z".into(),
+                "2020-12-31T23:59:59.999Z".into()
+            )
+        );
+        assert_eq!(
+            r("2020-03-04"),
+            (
+                "2020-03-04T00:00:00.000Z".into(),
+                "2020-03-04T23:59:59.999Z".into()
+            )
+        );
+        assert_eq!(
+            r("2020-03-04T10:00"),
+            (
+                "2020-03-04T10:00:00.000Z".into(),
+                "2020-03-04T10:00:59.999Z".into()
+            )
+        );
+        assert_eq!(
+            r("2020-03-04T10:00:05Z"),
+            (
+                "2020-03-04T10:00:05.000Z".into(),
+                "2020-03-04T10:00:05.999Z".into()
+            )
+        );
+        assert_eq!(
+            r("2020-03-04T10:00:05.5+02:00"),
+            (
+                "2020-03-04T08:00:05.500Z".into(),
+                "2020-03-04T08:00:05.500Z".into()
+            )
+        );
         assert_eq!(r("2020-03-04T01:00:00-05:30").0, "2020-03-04T06:30:00.000Z");
     }
 
     #[test]
     fn garbage_is_rejected() {
-        for bad in ["", "20", "2020-13", "2020-02-30", "2020-1-1", "abcd", "2020-01-01T", "2020-01-01T25:00", "2020T10:00", "2020-01-01T10:00:00+5"] {
+        for bad in [
+            "",
+            "20",
+            "2020-13",
+            "2020-02-30",
+            "2020-1-1",
+            "abcd",
+            "2020-01-01T",
+            "2020-01-01T25:00",
+            "2020T10:00",
+            "2020-01-01T10:00:00+5",
+        ] {
             assert!(parse_range(bad).is_none(), "{bad}");
         }
     }

@@ -165,8 +165,17 @@ fn s(v: &Value, key: &str) -> Option<String> {
 
 const CONTACT_SYSTEMS: &[&str] = &["phone", "fax", "email", "pager", "url", "sms", "other"];
 const STRING_PARTS: &[&str] = &[
-    "text", "family", "given", "prefix", "suffix", "line", "city", "district", "state",
-    "postalCode", "country",
+    "text",
+    "family",
+    "given",
+    "prefix",
+    "suffix",
+    "line",
+    "city",
+    "district",
+    "state",
+    "postalCode",
+    "country",
 ];
 
 fn add(rows: &mut Rows, def: &SearchParamDef, v: &Value) {
@@ -176,7 +185,11 @@ fn add(rows: &mut Rows, def: &SearchParamDef, v: &Value) {
         ParamType::String => {
             let mut push = |x: &str| {
                 if !x.is_empty() {
-                    rows.strings.push(StringRow { param, norm: normalize(x), exact: x.to_owned() });
+                    rows.strings.push(StringRow {
+                        param,
+                        norm: normalize(x),
+                        exact: x.to_owned(),
+                    });
                 }
             };
             match v {
@@ -185,7 +198,9 @@ fn add(rows: &mut Rows, def: &SearchParamDef, v: &Value) {
                     for k in STRING_PARTS {
                         match v.get(k) {
                             Some(Value::String(x)) => push(x),
-                            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).for_each(&mut push),
+                            Some(Value::Array(a)) => {
+                                a.iter().filter_map(Value::as_str).for_each(&mut push)
+                            }
                             _ => {}
                         }
                     }
@@ -197,9 +212,18 @@ fn add(rows: &mut Rows, def: &SearchParamDef, v: &Value) {
             let range = match v {
                 Value::String(x) => parse_range(x).map(|r| (r.low, r.high)),
                 Value::Object(_) => {
-                    let low = v.get("start").and_then(Value::as_str).and_then(parse_range).map(|r| r.low);
-                    let high = v.get("end").and_then(Value::as_str).and_then(parse_range).map(|r| r.high);
-                    (low.is_some() || high.is_some()).then(|| (low.unwrap_or(MIN_MS), high.unwrap_or(MAX_MS)))
+                    let low = v
+                        .get("start")
+                        .and_then(Value::as_str)
+                        .and_then(parse_range)
+                        .map(|r| r.low);
+                    let high = v
+                        .get("end")
+                        .and_then(Value::as_str)
+                        .and_then(parse_range)
+                        .map(|r| r.high);
+                    (low.is_some() || high.is_some())
+                        .then(|| (low.unwrap_or(MIN_MS), high.unwrap_or(MAX_MS)))
                 }
                 _ => None,
             };
@@ -226,7 +250,10 @@ fn add(rows: &mut Rows, def: &SearchParamDef, v: &Value) {
         }
         ParamType::Uri => {
             if let Some(x) = v.as_str() {
-                rows.uris.push(UriRow { param, value: x.to_owned() });
+                rows.uris.push(UriRow {
+                    param,
+                    value: x.to_owned(),
+                });
             }
         }
     }
@@ -234,7 +261,12 @@ fn add(rows: &mut Rows, def: &SearchParamDef, v: &Value) {
 
 fn add_token(rows: &mut Rows, param: &'static str, v: &Value) {
     let mut push = |system: Option<String>, code: Option<String>, display: Option<String>| {
-        rows.tokens.push(TokenRow { param, system, code, display: display.map(|d| normalize(&d)) });
+        rows.tokens.push(TokenRow {
+            param,
+            system,
+            code,
+            display: display.map(|d| normalize(&d)),
+        });
     };
     match v {
         Value::String(x) => push(None, Some(x.clone()), None),
@@ -267,7 +299,10 @@ fn add_token(rows: &mut Rows, param: &'static str, v: &Value) {
 }
 
 fn add_reference(rows: &mut Rows, def: &SearchParamDef, v: &Value) {
-    let mut row = RefRow { param: def.name, ..RefRow::default() };
+    let mut row = RefRow {
+        param: def.name,
+        ..RefRow::default()
+    };
     let text = match v {
         Value::String(x) => Some(x.as_str()),
         Value::Object(_) => v.get("reference").and_then(Value::as_str),
@@ -309,6 +344,7 @@ fn add_reference(rows: &mut Rows, def: &SearchParamDef, v: &Value) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -335,19 +371,45 @@ mod tests {
             "generalPractitioner": [{"reference": "http://elsewhere/fhir/Practitioner/9"}, {"reference": "#c1"}]
         });
         let r = extract("Patient", &p);
-        assert!(r.tokens.iter().any(|t| t.param == "identifier" && t.system.as_deref() == Some("http://mrn") && t.code.as_deref() == Some("M1")));
-        assert!(r.tokens.iter().any(|t| t.param == "email" && t.system.is_none() && t.code.as_deref() == Some("a@b.c")));
-        assert!(r.tokens.iter().any(|t| t.param == "active" && t.code.as_deref() == Some("true")));
-        assert!(r.tokens.iter().any(|t| t.param == "_tag" && t.code.as_deref() == Some("t")));
-        assert!(r.strings.iter().any(|s| s.param == "family" && s.norm == "nunez" && s.exact == "Núñez"));
+        assert!(r.tokens.iter().any(|t| t.param == "identifier"
+            && t.system.as_deref() == Some("http://mrn")
+            && t.code.as_deref() == Some("M1")));
+        assert!(r.tokens.iter().any(|t| t.param == "email"
+            && t.system.is_none()
+            && t.code.as_deref() == Some("a@b.c")));
+        assert!(r
+            .tokens
+            .iter()
+            .any(|t| t.param == "active" && t.code.as_deref() == Some("true")));
+        assert!(r
+            .tokens
+            .iter()
+            .any(|t| t.param == "_tag" && t.code.as_deref() == Some("t")));
+        assert!(r
+            .strings
+            .iter()
+            .any(|s| s.param == "family" && s.norm == "nunez" && s.exact == "Núñez"));
         assert_eq!(r.strings.iter().filter(|s| s.param == "name").count(), 3);
         assert!(r.dates.iter().any(|d| d.param == "birthdate"));
-        assert!(r.uris.iter().any(|u| u.param == "_profile" && u.value == "http://p"));
+        assert!(r
+            .uris
+            .iter()
+            .any(|u| u.param == "_profile" && u.value == "http://p"));
         let org = r.refs.iter().find(|x| x.param == "organization").unwrap();
-        assert_eq!((org.target_type.as_deref(), org.target_id.as_deref()), (Some("Organization"), Some("o1")));
-        let gp: Vec<_> = r.refs.iter().filter(|x| x.param == "general-practitioner").collect();
+        assert_eq!(
+            (org.target_type.as_deref(), org.target_id.as_deref()),
+            (Some("Organization"), Some("o1"))
+        );
+        let gp: Vec<_> = r
+            .refs
+            .iter()
+            .filter(|x| x.param == "general-practitioner")
+            .collect();
         assert_eq!(gp.len(), 1);
-        assert_eq!(gp[0].url.as_deref(), Some("http://elsewhere/fhir/Practitioner/9"));
+        assert_eq!(
+            gp[0].url.as_deref(),
+            Some("http://elsewhere/fhir/Practitioner/9")
+        );
     }
 
     #[test]
@@ -362,7 +424,10 @@ mod tests {
         let r = extract("Observation", &o);
         assert!(r.refs.iter().all(|x| x.param != "patient"));
         assert!(r.refs.iter().any(|x| x.param == "subject"));
-        assert!(r.tokens.iter().any(|t| t.param == "category" && t.display.as_deref() == Some("lab")));
+        assert!(r
+            .tokens
+            .iter()
+            .any(|t| t.param == "category" && t.display.as_deref() == Some("lab")));
         let d = r.dates.iter().find(|d| d.param == "date").unwrap();
         assert_eq!(d.high, MAX_MS);
         assert_eq!(r.quantities.len(), 1);

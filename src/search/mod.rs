@@ -8,6 +8,7 @@
 pub mod compartment;
 pub mod date;
 pub mod extract;
+pub mod filter;
 pub mod params;
 pub mod query;
 pub mod text;
@@ -40,6 +41,7 @@ pub fn is_resource_column(name: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::fhir::types::is_resource_type;
@@ -50,16 +52,35 @@ mod tests {
     fn table_has_no_duplicates_and_sane_entries() {
         let mut seen = HashSet::new();
         for p in params::SEARCH_PARAMS.iter().chain(params::COMMON_PARAMS) {
-            assert!(seen.insert((p.resource, p.name)), "duplicate {}:{}", p.resource, p.name);
+            assert!(
+                seen.insert((p.resource, p.name)),
+                "duplicate {}:{}",
+                p.resource,
+                p.name
+            );
             assert!(!p.paths.is_empty(), "{}:{} has no path", p.resource, p.name);
-            assert!(p.resource == "Resource" || is_resource_type(p.resource), "{}", p.resource);
+            assert!(
+                p.resource == "Resource" || is_resource_type(p.resource),
+                "{}",
+                p.resource
+            );
             if p.kind == ParamType::Reference {
-                assert!(!p.targets.is_empty(), "{}:{} has no targets", p.resource, p.name);
+                assert!(
+                    !p.targets.is_empty(),
+                    "{}:{} has no targets",
+                    p.resource,
+                    p.name
+                );
                 for t in p.targets {
                     assert!(is_resource_type(t), "{}:{} target {t}", p.resource, p.name);
                 }
             } else {
-                assert!(p.targets.is_empty(), "{}:{} has targets", p.resource, p.name);
+                assert!(
+                    p.targets.is_empty(),
+                    "{}:{} has targets",
+                    p.resource,
+                    p.name
+                );
             }
         }
     }

@@ -8,82 +8,12 @@
 
 use capability::{ParamType, SearchParamDef};
 
-use super::{find_param, value::*};
-use crate::{
-    error::{FhirError, FhirResult},
-    fhir::is_resource_type,
+pub use super::filter::{Clause, StrMode, Test};
+use super::{
+    filter::{bad, parse_filter, Parsed},
+    find_param,
 };
-
-/// One AND-ed condition on a parameter.
-#[derive(Debug, Clone)]
-pub struct Clause {
-    /// The parameter (for chains and `_has`: the reference parameter followed).
-    pub def: &'static SearchParamDef,
-    /// What is tested.
-    pub test: Test,
-}
-
-/// How a string value matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StrMode {
-    /// Case/accent-insensitive prefix (the default).
-    Starts,
-    /// `:exact`.
-    Exact,
-    /// `:contains`.
-    Contains,
-}
-
-/// The test of a clause; every `Vec` is OR-ed.
-#[derive(Debug, Clone)]
-pub enum Test {
-    /// `:missing=true|false`.
-    Missing(bool),
-    /// `_id`.
-    Id(Vec<String>),
-    /// `_lastUpdated`.
-    LastUpdated(Vec<DateValue>),
-    /// Token; `not` for `:not` (matches none of the values).
-    Token {
-        /// Values.
-        values: Vec<TokenValue>,
-        /// `:not`.
-        not: bool,
-    },
-    /// Token `:text` (normalised text, prefix of display or concept text).
-    Text(Vec<String>),
-    /// String.
-    Str {
-        /// Values (normalised unless `Exact`).
-        values: Vec<String>,
-        /// Match mode.
-        mode: StrMode,
-    },
-    /// Date.
-    Date(Vec<DateValue>),
-    /// Quantity or number.
-    Number(Vec<NumberValue>),
-    /// Uri; `below` for `:below` (prefix).
-    Uri {
-        /// Values.
-        values: Vec<String>,
-        /// `:below`.
-        below: bool,
-    },
-    /// Reference.
-    Reference(Vec<RefValue>),
-    /// Reference `:identifier`.
-    RefIdentifier(Vec<TokenValue>),
-    /// Chain: the reference points at a resource of one of these types matching the inner clause.
-    Chain(Vec<(&'static str, Clause)>),
-    /// `_has:rtype:def:…`: some `rtype` resource whose `def` points here matches `inner`.
-    Has {
-        /// The referring type.
-        rtype: String,
-        /// Its condition.
-        inner: Box<Clause>,
-    },
-}
+use crate::{error::FhirResult, fhir::is_resource_type};
 
 /// `_include` / `_revinclude` (§3.1.1.5.4).
 #[derive(Debug, Clone)]
@@ -173,15 +103,6 @@ pub struct SearchQuery {
     pub echo: Vec<(String, String)>,
 }
 
-enum Parsed {
-    Clause(Clause),
-    Unknown(String),
-}
-
-fn bad(msg: impl Into<String>) -> FhirError {
-    FhirError::processing(msg)
-}
-
 /// Parses `params` for a search over `rtype` (`"Resource"` for system search).
 pub fn parse(rtype: &str, params: &[(String, String)], base: &str) -> FhirResult<SearchQuery> {
     let mut q = SearchQuery {
@@ -199,76 +120,92 @@ pub fn parse(rtype: &str, params: &[(String, String)], base: &str) -> FhirResult
         echo: Vec::new(),
     };
     for (key, raw) in params {
-        let echo = match key.as_str() {
-            "_format" | "_pretty" => false,
-            "_count" => {
-                q.count = Some(raw.trim().parse().map_err(|_| bad(format!("_count '{raw}' is not a non-negative integer")))?);
-                false
-            }
-            "_offset" => {
-                q.offset = raw.trim().parse().map_err(|_| bad(format!("_offset '{raw}' is not a non-negative integer")))?;
-                false
-            }
-            "_total" => {
-                q.total = match raw.as_str() {
-                    "none" => TotalMode::None,
-                    "estimate" => TotalMode::Estimate,
-                    "accurate" => TotalMode::Accurate,
-                    _ => return Err(bad(format!("_total must be none, estimate or accurate, not '{raw}'"))),
-                };
-                true
-            }
-            "_summary" => {
-                q.summary = match raw.as_str() {
-                    "true" => Summary::True,
-                    "false" => Summary::False,
-                    "text" => Summary::Text,
-                    "data" => Summary::Data,
-                    "count" => Summary::Count,
-                    _ => return Err(bad(format!("_summary must be true, false, text, data or count, not '{raw}'"))),
-                };
-                true
-            }
-            "_elements" => {
-                let list = raw.split(',').map(|e| e.trim()).filter(|e| !e.is_empty());
-                let list = list.map(|e| e.rsplit('.').next().unwrap_or(e).to_owned());
-                q.elements.get_or_insert_with(Vec::new).extend(list);
-                true
-            }
-            "_sort" => {
-                q.sort = parse_sort(rtype, raw)?;
-                true
-            }
-            "_type" if rtype == "Resource" => {
-                for t in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                    if !is_resource_type(t) {
-                        return Err(bad(format!("_type: '{t}' is not a resource type")));
-                    }
-                    q.types.push(t.to_owned());
-                }
-                true
-            }
-            "_include" | "_include:iterate" | "_revinclude" | "_revinclude:iterate" => {
-                let rev = key.starts_with("_revinclude");
-                match parse_include(raw, key.ends_with(":iterate"), rev) {
-                    Ok(inc) if rev => q.revincludes.push(inc),
-                    Ok(inc) => q.includes.push(inc),
-                    Err(reason) => q.ignored.push(format!("{key}={raw}: {reason}")),
-                }
-                true
-            }
-            _ if raw.is_empty() => false,
-            _ => match parse_filter(rtype, key, raw, base, true)? {
-                Parsed::Clause(c) => {
-                    q.clauses.push(c);
-                    true
-                }
-                Parsed::Unknown(reason) => {
-                    q.ignored.push(format!("{key}: {reason}"));
+        let echo =
+            match key.as_str() {
+                "_format" | "_pretty" => false,
+                "_count" => {
+                    q.count = Some(raw.trim().parse().map_err(|_| {
+                        bad(format!("_count '{raw}' is not a non-negative integer"))
+                    })?);
                     false
                 }
-            },
-        };
+                "_offset" => {
+                    q.offset = raw.trim().parse().map_err(|_| {
+                        bad(format!("_offset '{raw}' is not a non-negative integer"))
+                    })?;
+                    false
+                }
+                "_total" => {
+                    q.total = match raw.as_str() {
+                        "none" => TotalMode::None,
+                        "estimate" => TotalMode::Estimate,
+                        "accurate" => TotalMode::Accurate,
+                        _ => {
+                            return Err(bad(format!(
+                                "_total must be none, estimate or accurate, not '{raw}'"
+                            )))
+                        }
+                    };
+                    true
+                }
+                "_summary" => {
+                    q.summary = match raw.as_str() {
+                        "true" => Summary::True,
+                        "false" => Summary::False,
+                        "text" => Summary::Text,
+                        "data" => Summary::Data,
+                        "count" => Summary::Count,
+                        _ => {
+                            return Err(bad(format!(
+                                "_summary must be true, false, text, data or count, not '{raw}'"
+                            )))
+                        }
+                    };
+                    true
+                }
+                "_elements" => {
+                    let list = raw.split(',').map(|e| e.trim()).filter(|e| !e.is_empty());
+                    let list = list.map(|e| e.rsplit('.').next().unwrap_or(e).to_owned());
+                    q.elements.get_or_insert_with(Vec::new).extend(list);
+                    true
+                }
+                "_sort" => {
+                    q.sort = parse_sort(rtype, raw)?;
+                    true
+                }
+                "_type" if rtype == "Resource" => {
+                    for t in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                        if !is_resource_type(t) {
+                            return Err(bad(format!("_type: '{t}' is not a resource type")));
+                        }
+                        q.types.push(t.to_owned());
+                    }
+                    true
+                }
+                "_include" | "_include:iterate" | "_revinclude" | "_revinclude:iterate" => {
+                    let rev = key.starts_with("_revinclude");
+                    match parse_include(raw, key.ends_with(":iterate"), rev) {
+                        Ok(inc) if rev => q.revincludes.push(inc),
+                        Ok(inc) => q.includes.push(inc),
+                        Err(reason) => {
+                            q.ignored.push(format!("{key}={raw}: {reason}"));
+                            continue;
+                        }
+                    }
+                    true
+                }
+                _ if raw.is_empty() => false,
+                _ => match parse_filter(rtype, key, raw, base, true)? {
+                    Parsed::Clause(c) => {
+                        q.clauses.push(c);
+                        true
+                    }
+                    Parsed::Unknown(reason) => {
+                        q.ignored.push(format!("{key}: {reason}"));
+                        false
+                    }
+                },
+            };
         if echo {
             q.echo.push((key.clone(), raw.clone()));
         }
@@ -288,7 +225,11 @@ fn parse_sort(rtype: &str, raw: &str) -> FhirResult<Vec<SortKey>> {
             "_lastUpdated" => SortBy::LastUpdated,
             _ => match find_param(rtype, name) {
                 Some(def) if !matches!(def.kind, ParamType::Reference) => SortBy::Param(def),
-                _ => return Err(bad(format!("_sort: '{name}' is not a sortable parameter of {rtype}"))),
+                _ => {
+                    return Err(bad(format!(
+                        "_sort: '{name}' is not a sortable parameter of {rtype}"
+                    )))
+                }
             },
         };
         keys.push(SortKey { by, desc });
@@ -298,7 +239,12 @@ fn parse_sort(rtype: &str, raw: &str) -> FhirResult<Vec<SortKey>> {
 
 fn parse_include(raw: &str, iterate: bool, rev: bool) -> Result<Include, String> {
     if raw == "*" && !rev {
-        return Ok(Include { source: "*".into(), param: None, target: None, iterate });
+        return Ok(Include {
+            source: "*".into(),
+            param: None,
+            target: None,
+            iterate,
+        });
     }
     let mut parts = raw.split(':');
     let (Some(source), Some(name)) = (parts.next(), parts.next()) else {
@@ -309,7 +255,12 @@ fn parse_include(raw: &str, iterate: bool, rev: bool) -> Result<Include, String>
         return Err("expected Type:param[:Target]".into());
     }
     if name == "*" && !rev {
-        return Ok(Include { source: source.into(), param: None, target, iterate });
+        return Ok(Include {
+            source: source.into(),
+            param: None,
+            target,
+            iterate,
+        });
     }
     let def = find_param(source, name)
         .filter(|d| d.kind == ParamType::Reference)
@@ -319,141 +270,53 @@ fn parse_include(raw: &str, iterate: bool, rev: bool) -> Result<Include, String>
             return Err(format!("{source}:{name} cannot point at {t}"));
         }
     }
-    Ok(Include { source: source.into(), param: Some(def), target, iterate })
-}
-
-fn values(raw: &str) -> Vec<String> {
-    split_escaped(raw, ',').into_iter().filter(|v| !v.is_empty()).collect()
-}
-
-fn each<T>(raw: &str, f: impl Fn(&str) -> Result<T, String>) -> FhirResult<Vec<T>> {
-    values(raw).iter().map(|v| f(v).map_err(bad)).collect()
-}
-
-fn parse_filter(rtype: &str, key: &str, raw: &str, base: &str, top: bool) -> FhirResult<Parsed> {
-    if let Some(rest) = key.strip_prefix("_has:") {
-        let mut it = rest.splitn(3, ':');
-        let (Some(t), Some(p), Some(inner_key)) = (it.next(), it.next(), it.next()) else {
-            return Ok(Parsed::Unknown("_has needs _has:Type:reference:parameter".into()));
-        };
-        if !top || inner_key.starts_with("_has") {
-            return Ok(Parsed::Unknown("nested _has is not supported".into()));
-        }
-        let Some(def) = find_param(t, p).filter(|d| d.kind == ParamType::Reference && (rtype == "Resource" || d.targets.contains(&rtype))) else {
-            return Ok(Parsed::Unknown(format!("{t} has no reference parameter '{p}' pointing at {rtype}")));
-        };
-        return Ok(match parse_filter(t, inner_key, raw, base, false)? {
-            Parsed::Clause(inner) => Parsed::Clause(Clause { def, test: Test::Has { rtype: t.into(), inner: Box::new(inner) } }),
-            u => u,
-        });
-    }
-    let (head, chain) = match key.split_once('.') {
-        Some((h, c)) => (h, Some(c)),
-        None => (key, None),
-    };
-    let (name, modifier) = match head.split_once(':') {
-        Some((n, m)) => (n, Some(m)),
-        None => (head, None),
-    };
-    let Some(def) = find_param(rtype, name) else {
-        return Ok(Parsed::Unknown(format!("unknown search parameter for {rtype}")));
-    };
-    if let Some(chain) = chain {
-        return parse_chain(def, modifier, chain, raw, base, top);
-    }
-    let unsupported = |m: &str| bad(format!("modifier ':{m}' is not supported on {name}"));
-    let test = match (def.kind, modifier) {
-        (_, Some("missing")) => match raw {
-            "true" => Test::Missing(true),
-            "false" => Test::Missing(false),
-            _ => return Err(bad(format!("{key} must be true or false"))),
-        },
-        (_, None) if name == "_id" => Test::Id(values(raw).iter().map(|v| unescape(v)).collect()),
-        (_, None) if name == "_lastUpdated" => Test::LastUpdated(each(raw, parse_date)?),
-        (ParamType::Token, None) => Test::Token { values: each(raw, parse_token)?, not: false },
-        (ParamType::Token, Some("not")) => Test::Token { values: each(raw, parse_token)?, not: true },
-        (ParamType::Token, Some("text")) => Test::Text(values(raw).iter().map(|v| super::text::normalize(&unescape(v))).collect()),
-        (ParamType::String, m @ (None | Some("exact") | Some("contains"))) => {
-            let mode = match m {
-                Some("exact") => StrMode::Exact,
-                Some("contains") => StrMode::Contains,
-                _ => StrMode::Starts,
-            };
-            let vals = values(raw)
-                .iter()
-                .map(|v| unescape(v))
-                .map(|v| if mode == StrMode::Exact { v } else { super::text::normalize(&v) })
-                .collect();
-            Test::Str { values: vals, mode }
-        }
-        (ParamType::Date, None) => Test::Date(each(raw, parse_date)?),
-        (ParamType::Quantity, None) => Test::Number(each(raw, |v| parse_quantity(v))?),
-        (ParamType::Number, None) => Test::Number(each(raw, |v| parse_number(&unescape(v)))?),
-        (ParamType::Uri, m @ (None | Some("below"))) => Test::Uri { values: values(raw).iter().map(|v| unescape(v)).collect(), below: m.is_some() },
-        (ParamType::Reference, Some("identifier")) => Test::RefIdentifier(each(raw, parse_token)?),
-        (ParamType::Reference, m) => {
-            let hint = match m {
-                Some(t) if def.targets.contains(&t) => Some(t),
-                Some(t) => return Err(unsupported(t)),
-                None if def.targets.len() == 1 => def.targets.first().copied(),
-                None => None,
-            };
-            Test::Reference(each(raw, |v| parse_reference(&unescape(v), hint, base))?)
-        }
-        (_, Some(m)) => return Err(unsupported(m)),
-    };
-    Ok(Parsed::Clause(Clause { def, test }))
-}
-
-fn parse_chain(def: &'static SearchParamDef, modifier: Option<&str>, chain: &str, raw: &str, base: &str, top: bool) -> FhirResult<Parsed> {
-    if def.kind != ParamType::Reference {
-        return Err(bad(format!("{} is not a reference parameter and cannot be chained", def.name)));
-    }
-    if !top || chain.contains('.') {
-        return Ok(Parsed::Unknown("only one level of chaining is supported".into()));
-    }
-    let types: Vec<&'static str> = match modifier {
-        Some(t) => match def.targets.iter().find(|x| **x == t) {
-            Some(x) => vec![*x],
-            None => return Err(bad(format!("{} cannot point at '{t}'", def.name))),
-        },
-        None => def.targets.to_vec(),
-    };
-    let chained_name = chain.split(':').next().unwrap_or(chain);
-    let mut branches = Vec::new();
-    for t in types {
-        if find_param(t, chained_name).is_none() {
-            continue;
-        }
-        if let Parsed::Clause(c) = parse_filter(t, chain, raw, base, false)? {
-            branches.push((t, c));
-        }
-    }
-    if branches.is_empty() {
-        return Ok(Parsed::Unknown(format!("no target of {} has a parameter '{chained_name}'", def.name)));
-    }
-    Ok(Parsed::Clause(Clause { def, test: Test::Chain(branches) }))
+    Ok(Include {
+        source: source.into(),
+        param: Some(def),
+        target,
+        iterate,
+    })
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::search::value::RefValue;
 
     fn p(rtype: &str, pairs: &[(&str, &str)]) -> FhirResult<SearchQuery> {
-        let v: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let v: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
         parse(rtype, &v, "http://h/fhir")
     }
 
     #[test]
     fn clauses_modifiers_and_controls() {
-        let q = p("Observation", &[
-            ("patient", "1"), ("code", "http://loinc.org|1,2"), ("category:not", "lab"),
-            ("date", "ge2020"), ("_count", "5"), ("_sort", "-date,_id"), ("_total", "none"),
-            ("_include", "Observation:patient"), ("_revinclude", "Provenance:target"), ("bogus", "x"),
-        ]).unwrap();
+        let q = p(
+            "Observation",
+            &[
+                ("patient", "1"),
+                ("code", "http://loinc.org|1,2"),
+                ("category:not", "lab"),
+                ("date", "ge2020"),
+                ("_count", "5"),
+                ("_sort", "-date,_id"),
+                ("_total", "none"),
+                ("_include", "Observation:patient"),
+                ("_revinclude", "Provenance:target"),
+                ("bogus", "x"),
+            ],
+        )
+        .unwrap();
         assert_eq!(q.clauses.len(), 4);
-        assert!(matches!(&q.clauses[0].test, Test::Reference(v) if v[0] == RefValue::Local { rtype: Some("Patient".into()), id: "1".into() }));
-        assert!(matches!(&q.clauses[1].test, Test::Token { values, not: false } if values.len() == 2));
+        assert!(
+            matches!(&q.clauses[0].test, Test::Reference(v) if v[0] == RefValue::Local { rtype: Some("Patient".into()), id: "1".into() })
+        );
+        assert!(
+            matches!(&q.clauses[1].test, Test::Token { values, not: false } if values.len() == 2)
+        );
         assert!(matches!(&q.clauses[2].test, Test::Token { not: true, .. }));
         assert_eq!(q.count, Some(5));
         assert_eq!(q.sort.len(), 2);
@@ -468,22 +331,61 @@ mod tests {
 
     #[test]
     fn strings_missing_and_chains() {
-        let q = p("Observation", &[("patient.name", "Smi"), ("subject:Patient.family:exact", "Smith"), ("value-quantity:missing", "true")]).unwrap();
-        assert!(matches!(&q.clauses[0].test, Test::Chain(b) if b.len() == 1 && b[0].0 == "Patient"));
-        assert!(matches!(&q.clauses[1].test, Test::Chain(b) if matches!(&b[0].1.test, Test::Str { mode: StrMode::Exact, .. })));
+        let q = p(
+            "Observation",
+            &[
+                ("patient.name", "Smi"),
+                ("subject:Patient.family:exact", "Smith"),
+                ("value-quantity:missing", "true"),
+            ],
+        )
+        .unwrap();
+        assert!(
+            matches!(&q.clauses[0].test, Test::Chain(b) if b.len() == 1 && b[0].0 == "Patient")
+        );
+        assert!(
+            matches!(&q.clauses[1].test, Test::Chain(b) if matches!(&b[0].1.test, Test::Str { mode: StrMode::Exact, .. }))
+        );
         assert!(matches!(q.clauses[2].test, Test::Missing(true)));
-        let q = p("Patient", &[("name:contains", "ÑA"), ("_has:Observation:patient:code", "1234")]).unwrap();
-        assert!(matches!(&q.clauses[0].test, Test::Str { values, mode: StrMode::Contains } if values[0] == "na"));
+        let q = p(
+            "Patient",
+            &[
+                ("name:contains", "ÑA"),
+                ("_has:Observation:patient:code", "1234"),
+            ],
+        )
+        .unwrap();
+        assert!(
+            matches!(&q.clauses[0].test, Test::Str { values, mode: StrMode::Contains } if values[0] == "na")
+        );
         assert!(matches!(&q.clauses[1].test, Test::Has { rtype, .. } if rtype == "Observation"));
-        let q = p("Observation", &[("patient.organization.name", "x"), ("_include", "Observation:nope")]).unwrap();
+        let q = p(
+            "Observation",
+            &[
+                ("patient.organization.name", "x"),
+                ("_include", "Observation:nope"),
+            ],
+        )
+        .unwrap();
         assert_eq!(q.ignored.len(), 2);
     }
 
     #[test]
     fn malformed_values_are_400() {
-        for (k, v) in [("date", "xx2020"), ("date", "2020-13"), ("value-quantity", "abc"), ("_count", "-1"),
-            ("_sort", "patient"), ("_sort", "nope"), ("_total", "some"), ("_summary", "maybe"), ("code:exact", "x"),
-            ("status:missing", "perhaps"), ("subject:Organization", "1"), ("code", "a|b|c")] {
+        for (k, v) in [
+            ("date", "xx2020"),
+            ("date", "2020-13"),
+            ("value-quantity", "abc"),
+            ("_count", "-1"),
+            ("_sort", "patient"),
+            ("_sort", "nope"),
+            ("_total", "some"),
+            ("_summary", "maybe"),
+            ("code:exact", "x"),
+            ("status:missing", "perhaps"),
+            ("subject:Organization", "1"),
+            ("code", "a|b|c"),
+        ] {
             let e = p("Observation", &[(k, v)]).unwrap_err();
             assert_eq!(e.status.as_u16(), 400, "{k}={v}");
         }
@@ -491,7 +393,16 @@ mod tests {
 
     #[test]
     fn system_search_knows_only_common_params() {
-        let q = p("Resource", &[("_type", "Patient,Observation"), ("_id", "a,b"), ("_lastUpdated", "gt2020"), ("name", "x")]).unwrap();
+        let q = p(
+            "Resource",
+            &[
+                ("_type", "Patient,Observation"),
+                ("_id", "a,b"),
+                ("_lastUpdated", "gt2020"),
+                ("name", "x"),
+            ],
+        )
+        .unwrap();
         assert_eq!(q.types, vec!["Patient", "Observation"]);
         assert_eq!(q.clauses.len(), 2);
         assert_eq!(q.ignored.len(), 1);

@@ -32,7 +32,9 @@ pub enum Prefix {
 
 /// Splits off a prefix. Two leading letters that are not a prefix are an error.
 pub fn split_prefix(s: &str) -> Result<(Prefix, &str), String> {
-    let Some(head) = s.get(..2) else { return Ok((Prefix::Eq, s)) };
+    let Some(head) = s.get(..2) else {
+        return Ok((Prefix::Eq, s));
+    };
     if !head.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Ok((Prefix::Eq, s));
     }
@@ -106,12 +108,17 @@ pub fn parse_token(raw: &str) -> Result<TokenValue, String> {
     let parts = split_escaped(raw, '|');
     let non_empty = |s: &str| (!s.is_empty()).then(|| unescape(s));
     match parts.as_slice() {
-        [code] if !code.is_empty() => Ok(TokenValue { system: None, code: Some(unescape(code)) }),
+        [code] if !code.is_empty() => Ok(TokenValue {
+            system: None,
+            code: Some(unescape(code)),
+        }),
         [sys, code] if !(sys.is_empty() && code.is_empty()) => Ok(TokenValue {
             system: Some(non_empty(sys)),
             code: non_empty(code),
         }),
-        _ => Err(format!("'{raw}' is not a token (code, system|code, |code or system|)")),
+        _ => Err(format!(
+            "'{raw}' is not a token (code, system|code, |code or system|)"
+        )),
     }
 }
 
@@ -127,7 +134,8 @@ pub struct DateValue {
 /// Parses `[prefix]date`.
 pub fn parse_date(raw: &str) -> Result<DateValue, String> {
     let (prefix, rest) = split_prefix(raw)?;
-    let range = parse_range(rest).ok_or_else(|| format!("'{raw}' is not a valid date search value"))?;
+    let range =
+        parse_range(rest).ok_or_else(|| format!("'{raw}' is not a valid date search value"))?;
     Ok(DateValue { prefix, range })
 }
 
@@ -153,7 +161,11 @@ pub fn parse_number(raw: &str) -> Result<NumberValue, String> {
     let (prefix, rest) = split_prefix(raw)?;
     let bad = || format!("'{raw}' is not a valid number");
     let t = rest.trim();
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+    {
         return Err(bad());
     }
     let value: f64 = t.parse().map_err(|_| bad())?;
@@ -166,7 +178,14 @@ pub fn parse_number(raw: &str) -> Result<NumberValue, String> {
         let decimals = t.split_once('.').map_or(0, |(_, f)| f.len());
         0.5 * 10f64.powi(-i32::try_from(decimals).unwrap_or(0))
     };
-    Ok(NumberValue { prefix, value, low: value - half, high: value + half, system: None, code: None })
+    Ok(NumberValue {
+        prefix,
+        value,
+        low: value - half,
+        high: value + half,
+        system: None,
+        code: None,
+    })
 }
 
 /// Parses `[prefix]number|system|code`, `number||code` or `number`.
@@ -215,15 +234,22 @@ pub fn parse_reference(raw: &str, type_hint: Option<&str>, base: &str) -> Result
         if type_hint.is_some_and(|h| h != r.resource_type) {
             return Err(format!("'{v}' does not match the type modifier"));
         }
-        return Ok(RefValue::Local { rtype: Some(r.resource_type), id: r.id });
+        return Ok(RefValue::Local {
+            rtype: Some(r.resource_type),
+            id: r.id,
+        });
     }
     if !v.contains('/') && !v.contains(':') && is_valid_id(v) {
-        return Ok(RefValue::Local { rtype: type_hint.map(str::to_owned), id: v.to_owned() });
+        return Ok(RefValue::Local {
+            rtype: type_hint.map(str::to_owned),
+            id: v.to_owned(),
+        });
     }
     Ok(RefValue::Url(v.to_owned()))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -242,11 +268,41 @@ mod tests {
     #[test]
     fn token_forms() {
         let t = |s| parse_token(s).unwrap();
-        assert_eq!(t("abc"), TokenValue { system: None, code: Some("abc".into()) });
-        assert_eq!(t("http://loinc.org|1234-5"), TokenValue { system: Some(Some("http://loinc.org".into())), code: Some("1234-5".into()) });
-        assert_eq!(t("|abc"), TokenValue { system: Some(None), code: Some("abc".into()) });
-        assert_eq!(t("http://x|"), TokenValue { system: Some(Some("http://x".into())), code: None });
-        assert_eq!(t("a\\|b"), TokenValue { system: None, code: Some("a|b".into()) });
+        assert_eq!(
+            t("abc"),
+            TokenValue {
+                system: None,
+                code: Some("abc".into())
+            }
+        );
+        assert_eq!(
+            t("http://loinc.org|1234-5"),
+            TokenValue {
+                system: Some(Some("http://loinc.org".into())),
+                code: Some("1234-5".into())
+            }
+        );
+        assert_eq!(
+            t("|abc"),
+            TokenValue {
+                system: Some(None),
+                code: Some("abc".into())
+            }
+        );
+        assert_eq!(
+            t("http://x|"),
+            TokenValue {
+                system: Some(Some("http://x".into())),
+                code: None
+            }
+        );
+        assert_eq!(
+            t("a\\|b"),
+            TokenValue {
+                system: None,
+                code: Some("a|b".into())
+            }
+        );
         assert!(parse_token("").is_err());
         assert!(parse_token("|").is_err());
         assert!(parse_token("a|b|c").is_err());
@@ -275,12 +331,27 @@ mod tests {
     #[test]
     fn reference_forms() {
         let b = "http://h/fhir";
-        let local = |t: Option<&str>, id: &str| RefValue::Local { rtype: t.map(str::to_owned), id: id.into() };
+        let local = |t: Option<&str>, id: &str| RefValue::Local {
+            rtype: t.map(str::to_owned),
+            id: id.into(),
+        };
         assert_eq!(parse_reference("123", None, b).unwrap(), local(None, "123"));
-        assert_eq!(parse_reference("123", Some("Patient"), b).unwrap(), local(Some("Patient"), "123"));
-        assert_eq!(parse_reference("Patient/1", None, b).unwrap(), local(Some("Patient"), "1"));
-        assert_eq!(parse_reference("http://h/fhir/Patient/1", None, b).unwrap(), local(Some("Patient"), "1"));
-        assert_eq!(parse_reference("http://o/fhir/Patient/1", None, b).unwrap(), RefValue::Url("http://o/fhir/Patient/1".into()));
+        assert_eq!(
+            parse_reference("123", Some("Patient"), b).unwrap(),
+            local(Some("Patient"), "123")
+        );
+        assert_eq!(
+            parse_reference("Patient/1", None, b).unwrap(),
+            local(Some("Patient"), "1")
+        );
+        assert_eq!(
+            parse_reference("http://h/fhir/Patient/1", None, b).unwrap(),
+            local(Some("Patient"), "1")
+        );
+        assert_eq!(
+            parse_reference("http://o/fhir/Patient/1", None, b).unwrap(),
+            RefValue::Url("http://o/fhir/Patient/1".into())
+        );
         assert!(parse_reference("Patient/1", Some("Group"), b).is_err());
     }
 }

@@ -214,6 +214,8 @@ pub(crate) struct Analyte {
     pub(crate) decimals: u32,
 }
 
+/// Table-row constructor (one argument per column).
+#[allow(clippy::too_many_arguments)]
 #[rustfmt::skip]
 const fn an(loinc: &'static str, display: &'static str, unit: &'static str, low: f64, high: f64, mean: f64, sd: f64, decimals: u32) -> Analyte {
     Analyte { loinc, display, unit, low, high, mean, sd, decimals }
@@ -280,5 +282,6 @@ pub(crate) const HBA1C: Panel = Panel {
 pub(crate) const CHECKUP: (&str, &str) = ("185349003", "Encounter for check up (procedure)");
 pub(crate) const FOLLOW_UP: (&str, &str) = ("390906007", "Follow-up encounter (procedure)");
 pub(crate) const SYMPTOM_VISIT: (&str, &str) = ("185345009", "Encounter for symptom (procedure)");
-pub(crate) const ED_VISIT: (&str, &str) = ("4525004", "Emergency department patient visit (procedure)");
+pub(crate) const ED_VISIT: (&str, &str) =
+    ("4525004", "Emergency department patient visit (procedure)");
 pub(crate) const ADMISSION: (&str, &str) = ("32485007", "Hospital admission (procedure)");

@@ -30,7 +30,11 @@ pub(crate) fn choose_problems(ctx: &mut Ctx) -> Vec<Problem> {
     let age = ctx.person.age;
     let mut out = Vec::new();
     for (i, c) in CHRONIC.iter().enumerate() {
-        let per_mille = if age >= 60 { c.per_mille * 3 / 2 } else { c.per_mille };
+        let per_mille = if age >= 60 {
+            c.per_mille * 3 / 2
+        } else {
+            c.per_mille
+        };
         let has = match i {
             OBESITY => ctx.person.bmi >= 30.0 && ctx.rng.chance(850),
             PREDIABETES => !ctx.flags.diabetes && age >= c.min_age && ctx.rng.chance(per_mille),
@@ -48,7 +52,11 @@ pub(crate) fn choose_problems(ctx: &mut Ctx) -> Vec<Problem> {
         }
         let earliest = (ctx.person.birth_day + c.min_age * 365).max(ANCHOR_DAY - 20 * 365);
         let onset_day = ctx.rng.range(earliest, (ANCHOR_DAY - 200).max(earliest));
-        out.push(Problem { dx: c.dx, onset_day, med: c.med });
+        out.push(Problem {
+            dx: c.dx,
+            onset_day,
+            med: c.med,
+        });
     }
     out
 }
@@ -68,15 +76,46 @@ pub(crate) struct CondSpec<'a> {
 pub(crate) fn condition(ctx: &mut Ctx, c: CondSpec<'_>) -> String {
     let id = ctx.id("cond");
     let (profile, category) = if c.problem_list {
-        ("us-core-condition-problems-health-concerns", ("problem-list-item", "Problem List Item"))
+        (
+            "us-core-condition-problems-health-concerns",
+            ("problem-list-item", "Problem List Item"),
+        )
     } else {
-        ("us-core-condition-encounter-diagnosis", ("encounter-diagnosis", "Encounter Diagnosis"))
+        (
+            "us-core-condition-encounter-diagnosis",
+            ("encounter-diagnosis", "Encounter Diagnosis"),
+        )
     };
     let mut r = resource("Condition", &id, &us_core(profile), c.labels);
-    let clinical = if c.abatement.is_some() { ("resolved", "Resolved") } else { ("active", "Active") };
-    r.insert("clinicalStatus".into(), cc("http://terminology.hl7.org/CodeSystem/condition-clinical", clinical.0, clinical.1));
-    r.insert("verificationStatus".into(), cc("http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed", "Confirmed"));
-    r.insert("category".into(), json!([cc("http://terminology.hl7.org/CodeSystem/condition-category", category.0, category.1)]));
+    let clinical = if c.abatement.is_some() {
+        ("resolved", "Resolved")
+    } else {
+        ("active", "Active")
+    };
+    r.insert(
+        "clinicalStatus".into(),
+        cc(
+            "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            clinical.0,
+            clinical.1,
+        ),
+    );
+    r.insert(
+        "verificationStatus".into(),
+        cc(
+            "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+            "confirmed",
+            "Confirmed",
+        ),
+    );
+    r.insert(
+        "category".into(),
+        json!([cc(
+            "http://terminology.hl7.org/CodeSystem/condition-category",
+            category.0,
+            category.1
+        )]),
+    );
     r.insert("code".into(), dx_concept(c.dx));
     r.insert("subject".into(), ctx.subject());
     r.insert("encounter".into(), reference(&c.visit.reference));
@@ -97,19 +136,34 @@ pub(crate) fn emit_problems(ctx: &mut Ctx, problems: &[Problem], visits: &[Visit
         return;
     };
     for p in problems {
-        let visit = visits.iter().find(|v| v.start.day() >= p.onset_day).unwrap_or(first);
-        let cond = condition(ctx, CondSpec {
-            dx: &p.dx,
-            problem_list: true,
-            onset: date(p.onset_day),
-            abatement: None,
-            recorded: visit.start.plus_minutes(15),
-            visit,
-            labels: &[],
-        });
+        let visit = visits
+            .iter()
+            .find(|v| v.start.day() >= p.onset_day)
+            .unwrap_or(first);
+        let cond = condition(
+            ctx,
+            CondSpec {
+                dx: &p.dx,
+                problem_list: true,
+                onset: date(p.onset_day),
+                abatement: None,
+                recorded: visit.start.plus_minutes(15),
+                visit,
+                labels: &[],
+            },
+        );
         if let Some(m) = p.med {
             let by_reference = ctx.rng.chance(250);
-            medication_request(ctx, Order { med: &MEDS[m], visit, reason: Some(&cond), labels: &[], by_reference });
+            medication_request(
+                ctx,
+                Order {
+                    med: &MEDS[m],
+                    visit,
+                    reason: Some(&cond),
+                    labels: &[],
+                    by_reference,
+                },
+            );
         }
     }
 }
@@ -119,17 +173,29 @@ pub(crate) fn emit_problems(ctx: &mut Ctx, problems: &[Problem], visits: &[Visit
 pub(crate) fn encounter_diagnosis(ctx: &mut Ctx, visit: &Visit, acute: &Acute) -> String {
     let onset = visit.start.plus_minutes(-1440 * ctx.rng.range(1, 4));
     let resolved = visit.start.day() + ctx.rng.range(10, 28);
-    let cond = condition(ctx, CondSpec {
-        dx: &acute.dx,
-        problem_list: false,
-        onset: onset.date(),
-        abatement: (resolved < ANCHOR_DAY).then(|| super::time::date(resolved)),
-        recorded: visit.start.plus_minutes(20),
-        visit,
-        labels: &[],
-    });
+    let cond = condition(
+        ctx,
+        CondSpec {
+            dx: &acute.dx,
+            problem_list: false,
+            onset: onset.date(),
+            abatement: (resolved < ANCHOR_DAY).then(|| super::time::date(resolved)),
+            recorded: visit.start.plus_minutes(20),
+            visit,
+            labels: &[],
+        },
+    );
     if let Some(m) = acute.med {
-        medication_request(ctx, Order { med: &MEDS[m], visit, reason: Some(&cond), labels: &[], by_reference: false });
+        medication_request(
+            ctx,
+            Order {
+                med: &MEDS[m],
+                visit,
+                reason: Some(&cond),
+                labels: &[],
+                by_reference: false,
+            },
+        );
     }
     cond
 }
@@ -152,17 +218,29 @@ pub(crate) fn medication_request(ctx: &mut Ctx, o: Order<'_>) -> String {
         Some(days) if authored.0 + days * DAY < ANCHOR_DAY * DAY => "completed",
         _ => "active",
     };
-    let mut r: Map<String, Value> = resource("MedicationRequest", &id, &us_core("us-core-medicationrequest"), o.labels);
+    let mut r: Map<String, Value> = resource(
+        "MedicationRequest",
+        &id,
+        &us_core("us-core-medicationrequest"),
+        o.labels,
+    );
     r.insert("status".into(), json!(status));
     r.insert("intent".into(), json!("order"));
     r.insert(
         "category".into(),
-        json!([cc("http://terminology.hl7.org/CodeSystem/medicationrequest-category", "community", "Community")]),
+        json!([cc(
+            "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+            "community",
+            "Community"
+        )]),
     );
     if o.by_reference {
         r.insert("medicationReference".into(), json!({"reference": format!("Medication/med-{}", o.med.rxnorm), "display": o.med.display}));
     } else {
-        r.insert("medicationCodeableConcept".into(), cc(sys::RXNORM, o.med.rxnorm, o.med.display));
+        r.insert(
+            "medicationCodeableConcept".into(),
+            cc(sys::RXNORM, o.med.rxnorm, o.med.display),
+        );
     }
     r.insert("subject".into(), ctx.subject());
     r.insert("encounter".into(), reference(&o.visit.reference));
@@ -171,7 +249,11 @@ pub(crate) fn medication_request(ctx: &mut Ctx, o: Order<'_>) -> String {
     if let Some(reason) = o.reason {
         r.insert("reasonReference".into(), json!([reference(reason)]));
     }
-    let dose = if o.med.sig.starts_with("Take 2") || o.med.sig.starts_with("Inhale 2") { 2 } else { 1 };
+    let dose = if o.med.sig.starts_with("Take 2") || o.med.sig.starts_with("Inhale 2") {
+        2
+    } else {
+        1
+    };
     let (route_code, route_display) = o.med.route.code();
     r.insert("dosageInstruction".into(), json!([{
         "sequence": 1,

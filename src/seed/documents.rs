@@ -36,14 +36,26 @@ pub(crate) fn document_reference(ctx: &mut Ctx, n: NoteSpec<'_>) -> String {
         CLINICIANS[n.visit.clinician].display(),
     );
     let text = format!("{header}{}\n", n.body);
-    let mut r = resource("DocumentReference", &id, &us_core("us-core-documentreference"), n.labels);
-    r.insert("identifier".into(), json!([{"system": "http://hospital.example.org/document", "value": id}]));
+    let mut r = resource(
+        "DocumentReference",
+        &id,
+        &us_core("us-core-documentreference"),
+        n.labels,
+    );
+    r.insert(
+        "identifier".into(),
+        json!([{"system": "http://hospital.example.org/document", "value": id}]),
+    );
     r.insert("status".into(), json!("current"));
     r.insert("docStatus".into(), json!("final"));
     r.insert("type".into(), cc(sys::LOINC, n.loinc.0, n.loinc.1));
     r.insert(
         "category".into(),
-        json!([cc("http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category", "clinical-note", "Clinical Note")]),
+        json!([cc(
+            "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
+            "clinical-note",
+            "Clinical Note"
+        )]),
     );
     r.insert("subject".into(), ctx.subject());
     r.insert("date".into(), json!(n.at.datetime()));
@@ -59,10 +71,13 @@ pub(crate) fn document_reference(ctx: &mut Ctx, n: NoteSpec<'_>) -> String {
         },
         "format": coding("http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode", "urn:ihe:iti:xds:2017:mimeTypeSufficient", "mimeType Sufficient")
     }]));
-    r.insert("context".into(), json!({
-        "encounter": [reference(&n.visit.reference)],
-        "period": {"start": n.visit.start.datetime(), "end": n.visit.end.datetime()}
-    }));
+    r.insert(
+        "context".into(),
+        json!({
+            "encounter": [reference(&n.visit.reference)],
+            "period": {"start": n.visit.start.datetime(), "end": n.visit.end.datetime()}
+        }),
+    );
     ctx.push(Kind::DocumentReference, r);
     format!("DocumentReference/{id}")
 }
@@ -88,15 +103,37 @@ pub(crate) fn visit_notes(ctx: &mut Ctx, visit: &Visit) -> Vec<String> {
     let mut out = Vec::new();
     let notes: &[((&str, &str), &str, i64)] = match visit.class {
         Class::Ambulatory => &[(("11506-3", "Progress note"), "Progress note", 0)],
-        Class::Emergency => &[(("34111-5", "Emergency department Note"), "Emergency department note", 0)],
+        Class::Emergency => &[(
+            ("34111-5", "Emergency department Note"),
+            "Emergency department note",
+            0,
+        )],
         Class::Inpatient => &[
-            (("34117-2", "History and physical note"), "History and physical", 0),
+            (
+                ("34117-2", "History and physical note"),
+                "History and physical",
+                0,
+            ),
             (("18842-5", "Discharge summary"), "Discharge summary", 1),
         ],
     };
     for (loinc, title, at_end) in notes {
-        let at = if *at_end == 1 { visit.end } else { visit.start.plus_minutes(55) };
-        out.push(document_reference(ctx, NoteSpec { visit, loinc: *loinc, title, body: body.clone(), at, labels: &[] }));
+        let at = if *at_end == 1 {
+            visit.end
+        } else {
+            visit.start.plus_minutes(55)
+        };
+        out.push(document_reference(
+            ctx,
+            NoteSpec {
+                visit,
+                loinc: *loinc,
+                title,
+                body: body.clone(),
+                at,
+                labels: &[],
+            },
+        ));
     }
     out
 }
@@ -107,14 +144,40 @@ pub(crate) fn study_report(ctx: &mut Ctx, visit: &Visit, procedure: &str, at: In
     let id = ctx.id("dr");
     let ecg = procedure == "29303009";
     let (category, code, conclusion) = if ecg {
-        (("LP29708-2", "Cardiology"), ("11524-6", "EKG study"), *ctx.rng.pick(&["Normal sinus rhythm. No acute ST changes.", "Sinus tachycardia. Nonspecific T wave changes."]))
+        (
+            ("LP29708-2", "Cardiology"),
+            ("11524-6", "EKG study"),
+            *ctx.rng.pick(&[
+                "Normal sinus rhythm. No acute ST changes.",
+                "Sinus tachycardia. Nonspecific T wave changes.",
+            ]),
+        )
     } else {
-        (("LP29684-5", "Radiology"), ("36643-5", "XR Chest 2 Views"), *ctx.rng.pick(&["No acute cardiopulmonary process.", "Patchy right lower lobe opacity, consistent with pneumonia."]))
+        (
+            ("LP29684-5", "Radiology"),
+            ("36643-5", "XR Chest 2 Views"),
+            *ctx.rng.pick(&[
+                "No acute cardiopulmonary process.",
+                "Patchy right lower lobe opacity, consistent with pneumonia.",
+            ]),
+        )
     };
-    let text = format!("{}\nPatient: {}\nImpression: {conclusion}\n", code.1, ctx.person.display_name());
-    let mut r = resource("DiagnosticReport", &id, &us_core("us-core-diagnosticreport-note"), &[]);
+    let text = format!(
+        "{}\nPatient: {}\nImpression: {conclusion}\n",
+        code.1,
+        ctx.person.display_name()
+    );
+    let mut r = resource(
+        "DiagnosticReport",
+        &id,
+        &us_core("us-core-diagnosticreport-note"),
+        &[],
+    );
     r.insert("status".into(), json!("final"));
-    r.insert("category".into(), json!([cc(sys::LOINC, category.0, category.1)]));
+    r.insert(
+        "category".into(),
+        json!([cc(sys::LOINC, category.0, category.1)]),
+    );
     r.insert("code".into(), cc(sys::LOINC, code.0, code.1));
     r.insert("subject".into(), ctx.subject());
     r.insert("encounter".into(), reference(&visit.reference));
@@ -123,12 +186,21 @@ pub(crate) fn study_report(ctx: &mut Ctx, visit: &Visit, procedure: &str, at: In
     r.insert("performer".into(), json!([visit.performer()]));
     r.insert("resultsInterpreter".into(), json!([visit.performer()]));
     r.insert("conclusion".into(), json!(conclusion));
-    r.insert("presentedForm".into(), json!([{"contentType": "text/plain", "data": base64(text.as_bytes()), "title": code.1}]));
+    r.insert(
+        "presentedForm".into(),
+        json!([{"contentType": "text/plain", "data": base64(text.as_bytes()), "title": code.1}]),
+    );
     ctx.push(Kind::DiagnosticReport, r);
     format!("DiagnosticReport/{id}")
 }
 
-fn agent(kind: &str, display: &str, system: &str, who: Value, on_behalf_of: Option<Value>) -> Value {
+fn agent(
+    kind: &str,
+    display: &str,
+    system: &str,
+    who: Value,
+    on_behalf_of: Option<Value>,
+) -> Value {
     let mut a = json!({"type": cc(system, kind, display), "who": who});
     if let (Some(obj), Some(org)) = (a.as_object_mut(), on_behalf_of) {
         obj.insert("onBehalfOf".into(), org);
@@ -139,19 +211,48 @@ fn agent(kind: &str, display: &str, system: &str, who: Value, on_behalf_of: Opti
 /// Emits a US Core Provenance for `targets`, authored by the visit's
 /// clinician on behalf of its organization.
 pub(crate) fn provenance(ctx: &mut Ctx, visit: &Visit, targets: &[String], labels: &[Label]) {
-    emit_provenance(ctx, targets, visit.end.plus_minutes(30), visit.performer(), org_reference(visit), labels);
+    emit_provenance(
+        ctx,
+        targets,
+        visit.end.plus_minutes(30),
+        visit.performer(),
+        org_reference(visit),
+        labels,
+    );
 }
 
-fn emit_provenance(ctx: &mut Ctx, targets: &[String], recorded: Instant, author: Value, org: Value, labels: &[Label]) {
+fn emit_provenance(
+    ctx: &mut Ctx,
+    targets: &[String],
+    recorded: Instant,
+    author: Value,
+    org: Value,
+    labels: &[Label],
+) {
     let id = ctx.id("prov");
     let mut r = resource("Provenance", &id, &us_core("us-core-provenance"), labels);
     let targets: Vec<Value> = targets.iter().map(|t| reference(t)).collect();
     r.insert("target".into(), Value::Array(targets));
     r.insert("recorded".into(), json!(recorded.datetime()));
-    r.insert("agent".into(), json!([
-        agent("author", "Author", "http://terminology.hl7.org/CodeSystem/provenance-participant-type", author, Some(org.clone())),
-        agent("transmitter", "Transmitter", "http://hl7.org/fhir/us/core/CodeSystem/us-core-provenance-participant-type", org, None)
-    ]));
+    r.insert(
+        "agent".into(),
+        json!([
+            agent(
+                "author",
+                "Author",
+                "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                author,
+                Some(org.clone())
+            ),
+            agent(
+                "transmitter",
+                "Transmitter",
+                "http://hl7.org/fhir/us/core/CodeSystem/us-core-provenance-participant-type",
+                org,
+                None
+            )
+        ]),
+    );
     ctx.push(Kind::Provenance, r);
 }
 
@@ -162,5 +263,12 @@ pub(crate) fn patient_provenance(ctx: &mut Ctx, visits: &[Visit]) {
     };
     let gp = CLINICIANS[ctx.person.gp].reference_value();
     let patient = ctx.patient.clone();
-    emit_provenance(ctx, &[patient], first.start.plus_minutes(-30), gp, json!({"reference": CLINIC, "display": "Riverside Primary Care Clinic"}), &[]);
+    emit_provenance(
+        ctx,
+        &[patient],
+        first.start.plus_minutes(-30),
+        gp,
+        json!({"reference": CLINIC, "display": "Riverside Primary Care Clinic"}),
+        &[],
+    );
 }

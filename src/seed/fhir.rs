@@ -72,9 +72,19 @@ pub(crate) fn reference_display(target: &str, display: &str) -> Value {
     json!({"reference": target, "display": display})
 }
 
+/// A JSON number: whole values are written without a fraction (`140`,
+/// not `140.0`).
+pub(crate) fn number(value: f64) -> Value {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        json!(value as i64)
+    } else {
+        json!(value)
+    }
+}
+
 /// A UCUM `Quantity`.
 pub(crate) fn quantity(value: f64, unit: &str, code: &str) -> Value {
-    json!({"value": value, "unit": unit, "system": sys::UCUM, "code": code})
+    json!({"value": number(value), "unit": unit, "system": sys::UCUM, "code": code})
 }
 
 /// `value` rounded to `decimals` places (0..=3).
@@ -124,7 +134,12 @@ pub(crate) fn security(labels: &[Label]) -> Value {
 
 /// A resource skeleton: `resourceType`, `id`, `meta.profile` and, when
 /// `labels` is non-empty, `meta.security`.
-pub(crate) fn resource(kind: &str, id: &str, profile: &str, labels: &[Label]) -> Map<String, Value> {
+pub(crate) fn resource(
+    kind: &str,
+    id: &str,
+    profile: &str,
+    labels: &[Label],
+) -> Map<String, Value> {
     let mut meta = Map::new();
     if !profile.is_empty() {
         meta.insert("profile".into(), json!([profile]));

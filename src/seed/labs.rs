@@ -8,7 +8,9 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog::{Analyte, Panel, BMP, CBC, HBA1C, LIPIDS};
-use super::fhir::{cc, coding, quantity, reference, reference_display, resource, round, sys, us_core, Label};
+use super::fhir::{
+    cc, coding, quantity, reference, reference_display, resource, round, sys, us_core, Label,
+};
 use super::record::{Ctx, Kind, ObsHead};
 use super::shared::LAB;
 use super::time::Instant;
@@ -86,7 +88,12 @@ pub(crate) struct LabValue<'a> {
 
 /// Emits one laboratory Observation collected at `collected`; returns
 /// its reference.
-pub(crate) fn lab_result(ctx: &mut Ctx, visit: &Visit, collected: Instant, v: LabValue<'_>) -> (String, Map<String, Value>) {
+pub(crate) fn lab_result(
+    ctx: &mut Ctx,
+    visit: &Visit,
+    collected: Instant,
+    v: LabValue<'_>,
+) -> (String, Map<String, Value>) {
     let profile = us_core("us-core-observation-lab");
     let (reference, mut r) = ctx.observation(ObsHead {
         profile: &profile,
@@ -113,9 +120,21 @@ pub(crate) fn lab_result(ctx: &mut Ctx, visit: &Visit, collected: Instant, v: La
 }
 
 /// Emits a US Core lab DiagnosticReport over `results`; returns its reference.
-pub(crate) fn lab_report(ctx: &mut Ctx, visit: &Visit, code: (&str, &str), collected: Instant, results: &[String], labels: &[Label]) -> String {
+pub(crate) fn lab_report(
+    ctx: &mut Ctx,
+    visit: &Visit,
+    code: (&str, &str),
+    collected: Instant,
+    results: &[String],
+    labels: &[Label],
+) -> String {
     let id = ctx.id("dr");
-    let mut r = resource("DiagnosticReport", &id, &us_core("us-core-diagnosticreport-lab"), labels);
+    let mut r = resource(
+        "DiagnosticReport",
+        &id,
+        &us_core("us-core-diagnosticreport-lab"),
+        labels,
+    );
     r.insert("status".into(), json!("final"));
     r.insert(
         "category".into(),
@@ -125,8 +144,14 @@ pub(crate) fn lab_report(ctx: &mut Ctx, visit: &Visit, code: (&str, &str), colle
     r.insert("subject".into(), ctx.subject());
     r.insert("encounter".into(), reference(&visit.reference));
     r.insert("effectiveDateTime".into(), json!(collected.datetime()));
-    r.insert("issued".into(), json!(collected.plus_minutes(180).datetime()));
-    r.insert("performer".into(), json!([reference_display(LAB, "Riverside Reference Laboratory")]));
+    r.insert(
+        "issued".into(),
+        json!(collected.plus_minutes(180).datetime()),
+    );
+    r.insert(
+        "performer".into(),
+        json!([reference_display(LAB, "Riverside Reference Laboratory")]),
+    );
     let refs: Vec<Value> = results.iter().map(|t| reference(t)).collect();
     r.insert("result".into(), Value::Array(refs));
     ctx.push(Kind::DiagnosticReport, r);
@@ -152,18 +177,30 @@ pub(crate) fn lab_panels(ctx: &mut Ctx, visit: &Visit) -> Vec<String> {
             } else {
                 json!([{"high": quantity(high, a.unit, a.unit)}])
             };
-            let (reference, r) = lab_result(ctx, visit, collected, LabValue {
-                loinc: a.loinc,
-                display: a.display,
-                value: quantity(value, a.unit, a.unit),
-                reference_range: Some(range),
-                interpretation: Some(interpretation(value, low, high)),
-                labels: &[],
-            });
+            let (reference, r) = lab_result(
+                ctx,
+                visit,
+                collected,
+                LabValue {
+                    loinc: a.loinc,
+                    display: a.display,
+                    value: quantity(value, a.unit, a.unit),
+                    reference_range: Some(range),
+                    interpretation: Some(interpretation(value, low, high)),
+                    labels: &[],
+                },
+            );
             ctx.push(Kind::Observation, r);
             results.push(reference);
         }
-        reports.push(lab_report(ctx, visit, (panel.loinc, panel.display), collected, &results, &[]));
+        reports.push(lab_report(
+            ctx,
+            visit,
+            (panel.loinc, panel.display),
+            collected,
+            &results,
+            &[],
+        ));
     }
     reports
 }

@@ -105,8 +105,16 @@ impl Person {
         } else {
             rng.normal(27.5, 4.5).clamp(17.5, 44.0)
         };
-        let smoking = if age < 12 { 0 } else { rng.weighted(&[70, 18, 12]) };
-        let hispanic_per_mille = if matches!(place.state, "TX" | "CA" | "NM" | "AZ") { 350 } else { 150 };
+        let smoking = if age < 12 {
+            0
+        } else {
+            rng.weighted(&[70, 18, 12])
+        };
+        let hispanic_per_mille = if matches!(place.state, "TX" | "CA" | "NM" | "AZ") {
+            350
+        } else {
+            150
+        };
         let hispanic = k != 0 && rng.chance(hispanic_per_mille);
         let race = rng.weighted(&RACES.map(|r| r.2));
         let language = if k == 0 {
@@ -188,45 +196,97 @@ pub(crate) fn emit(ctx: &mut Ctx) {
     let ethnicity = if p.hispanic { HISPANIC } else { NOT_HISPANIC };
     let language = LANGUAGES[p.language];
     let r = resource("Patient", &id, &us_core("us-core-patient"), &[]);
-    let r = set(r, "extension", json!([
-        extension_coding("http://hl7.org/fhir/us/core/StructureDefinition/us-core-race", (race.0, race.1), race.1),
-        extension_coding("http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity", ethnicity, ethnicity.1),
-        {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex", "valueCode": if p.female { "F" } else { "M" }}
-    ]));
-    let r = set(r, "identifier", json!([{
-        "use": "usual",
-        "type": {"coding": [coding(sys::V2_0203, "MR", "Medical Record Number")], "text": "Medical Record Number"},
-        "system": sys::MRN,
-        "value": format!("MRN{}", 1_000_000 + u64::from(p.k) + 1)
-    }]));
+    let r = set(
+        r,
+        "extension",
+        json!([
+            extension_coding("http://hl7.org/fhir/us/core/StructureDefinition/us-core-race", (race.0, race.1), race.1),
+            extension_coding("http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity", ethnicity, ethnicity.1),
+            {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex", "valueCode": if p.female { "F" } else { "M" }}
+        ]),
+    );
+    let r = set(
+        r,
+        "identifier",
+        json!([{
+            "use": "usual",
+            "type": {"coding": [coding(sys::V2_0203, "MR", "Medical Record Number")], "text": "Medical Record Number"},
+            "system": sys::MRN,
+            "value": format!("MRN{}", 1_000_000 + u64::from(p.k) + 1)
+        }]),
+    );
     let r = set(r, "active", json!(true));
-    let r = set(r, "name", json!([{"use": "official", "family": p.family, "given": [p.given]}]));
-    let email = format!("{}.{}{}@example.com", p.given.to_lowercase(), p.family.to_lowercase(), p.k + 1);
-    let r = set(r, "telecom", json!([
-        {"system": "phone", "value": p.phone, "use": "home"},
-        {"system": "email", "value": email, "use": "home"}
-    ]));
+    let r = set(
+        r,
+        "name",
+        json!([{"use": "official", "family": p.family, "given": [p.given]}]),
+    );
+    let email = format!(
+        "{}.{}{}@example.com",
+        p.given.to_lowercase(),
+        p.family.to_lowercase(),
+        p.k + 1
+    );
+    let r = set(
+        r,
+        "telecom",
+        json!([
+            {"system": "phone", "value": p.phone, "use": "home"},
+            {"system": "email", "value": email, "use": "home"}
+        ]),
+    );
     let r = set(r, "gender", json!(if p.female { "female" } else { "male" }));
     let r = set(r, "birthDate", json!(date(p.birth_day)));
     let since = (p.birth_day + 365 * 18).min(ANCHOR_DAY - 400);
-    let r = set(r, "address", json!([{
-        "use": "home",
-        "line": [p.street],
-        "city": p.place.city,
-        "state": p.place.state,
-        "postalCode": p.place.zip,
-        "country": "US",
-        "period": {"start": date(since.max(p.birth_day))}
-    }]));
+    let r = set(
+        r,
+        "address",
+        json!([{
+            "use": "home",
+            "line": [p.street],
+            "city": p.place.city,
+            "state": p.place.state,
+            "postalCode": p.place.zip,
+            "country": "US",
+            "period": {"start": date(since.max(p.birth_day))}
+        }]),
+    );
     let marital = if p.age < 18 {
         ("S", "Never Married")
     } else {
-        [("M", "Married"), ("S", "Never Married"), ("D", "Divorced"), ("W", "Widowed")][ctx.rng.weighted(&[50, 30, 12, if p.age > 60 { 10 } else { 1 }])]
+        [
+            ("M", "Married"),
+            ("S", "Never Married"),
+            ("D", "Divorced"),
+            ("W", "Widowed"),
+        ][ctx
+            .rng
+            .weighted(&[50, 30, 12, if p.age > 60 { 10 } else { 1 }])]
     };
-    let r = set(r, "maritalStatus", cc("http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", marital.0, marital.1));
-    let r = set(r, "communication", json!([{"language": cc("urn:ietf:bcp:47", language.0, language.1), "preferred": true}]));
-    let r = set(r, "generalPractitioner", json!([CLINICIANS[p.gp].reference_value()]));
-    let r = set(r, "managingOrganization", reference_display(CLINIC, "Riverside Primary Care Clinic"));
+    let r = set(
+        r,
+        "maritalStatus",
+        cc(
+            "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus",
+            marital.0,
+            marital.1,
+        ),
+    );
+    let r = set(
+        r,
+        "communication",
+        json!([{"language": cc("urn:ietf:bcp:47", language.0, language.1), "preferred": true}]),
+    );
+    let r = set(
+        r,
+        "generalPractitioner",
+        json!([CLINICIANS[p.gp].reference_value()]),
+    );
+    let r = set(
+        r,
+        "managingOrganization",
+        reference_display(CLINIC, "Riverside Primary Care Clinic"),
+    );
     ctx.push(Kind::Patient, r);
     coverage(ctx);
 }
@@ -235,26 +295,67 @@ fn coverage(ctx: &mut Ctx) {
     let id = ctx.id("cov");
     let member = format!("AHP{:09}", 100_000_000 + u64::from(ctx.person.k) + 1);
     let start = days_from_civil(2020, 1, 1).max(ctx.person.birth_day);
-    let plan = *ctx.rng.pick(&[("PLN-GOLD-PPO", "Acme Gold PPO"), ("PLN-SILVER-HMO", "Acme Silver HMO"), ("PLN-BRONZE-EPO", "Acme Bronze EPO")]);
-    let group = *ctx.rng.pick(&[("GRP-10450", "Lone Star Manufacturing"), ("GRP-22817", "Pacific Coast Schools"), ("GRP-30002", "Acme Individual Market")]);
-    let r = resource("Coverage", &id, "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Coverage", &[]);
-    let r = set(r, "identifier", json!([{
-        "type": {"coding": [coding(sys::V2_0203, "MB", "Member Number")]},
-        "system": "https://acmehealthplan.example.org/member-id",
-        "value": member
-    }]));
+    let plan = *ctx.rng.pick(&[
+        ("PLN-GOLD-PPO", "Acme Gold PPO"),
+        ("PLN-SILVER-HMO", "Acme Silver HMO"),
+        ("PLN-BRONZE-EPO", "Acme Bronze EPO"),
+    ]);
+    let group = *ctx.rng.pick(&[
+        ("GRP-10450", "Lone Star Manufacturing"),
+        ("GRP-22817", "Pacific Coast Schools"),
+        ("GRP-30002", "Acme Individual Market"),
+    ]);
+    let r = resource(
+        "Coverage",
+        &id,
+        "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Coverage",
+        &[],
+    );
+    let r = set(
+        r,
+        "identifier",
+        json!([{
+            "type": {"coding": [coding(sys::V2_0203, "MB", "Member Number")]},
+            "system": "https://acmehealthplan.example.org/member-id",
+            "value": member
+        }]),
+    );
     let r = set(r, "status", json!("active"));
-    let r = set(r, "type", cc(sys::ACT_CODE, "HIP", "health insurance plan policy"));
+    let r = set(
+        r,
+        "type",
+        cc(sys::ACT_CODE, "HIP", "health insurance plan policy"),
+    );
     let r = set(r, "subscriber", ctx.subject());
     let r = set(r, "subscriberId", json!(member));
     let r = set(r, "beneficiary", ctx.subject());
-    let r = set(r, "relationship", cc("http://terminology.hl7.org/CodeSystem/subscriber-relationship", "self", "Self"));
-    let r = set(r, "period", json!({"start": date(start), "end": "2026-12-31"}));
-    let r = set(r, "payor", json!([reference_display(PAYER, "Acme Health Plan")]));
+    let r = set(
+        r,
+        "relationship",
+        cc(
+            "http://terminology.hl7.org/CodeSystem/subscriber-relationship",
+            "self",
+            "Self",
+        ),
+    );
+    let r = set(
+        r,
+        "period",
+        json!({"start": date(start), "end": "2026-12-31"}),
+    );
+    let r = set(
+        r,
+        "payor",
+        json!([reference_display(PAYER, "Acme Health Plan")]),
+    );
     let class_type = |code: &str, display: &str| json!({"coding": [coding("http://terminology.hl7.org/CodeSystem/coverage-class", code, display)]});
-    let r = set(r, "class", json!([
-        {"type": class_type("group", "Group"), "value": group.0, "name": group.1},
-        {"type": class_type("plan", "Plan"), "value": plan.0, "name": plan.1}
-    ]));
+    let r = set(
+        r,
+        "class",
+        json!([
+            {"type": class_type("group", "Group"), "value": group.0, "name": group.1},
+            {"type": class_type("plan", "Plan"), "value": plan.0, "name": plan.1}
+        ]),
+    );
     ctx.push(Kind::Coverage, r);
 }

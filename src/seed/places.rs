@@ -12,8 +12,18 @@ pub(crate) struct Place {
     pub(crate) area: &'static str,
 }
 
-const fn pl(city: &'static str, state: &'static str, zip: &'static str, area: &'static str) -> Place {
-    Place { city, state, zip, area }
+const fn pl(
+    city: &'static str,
+    state: &'static str,
+    zip: &'static str,
+    area: &'static str,
+) -> Place {
+    Place {
+        city,
+        state,
+        zip,
+        area,
+    }
 }
 
 #[rustfmt::skip]

@@ -106,7 +106,10 @@ impl Ctx {
         r.insert("subject".into(), self.subject());
         r.insert("encounter".into(), reference(&o.visit.reference));
         r.insert("effectiveDateTime".into(), json!(o.effective.datetime()));
-        r.insert("issued".into(), json!(o.effective.plus_minutes(45).datetime()));
+        r.insert(
+            "issued".into(),
+            json!(o.effective.plus_minutes(45).datetime()),
+        );
         r.insert("performer".into(), json!([o.performer]));
         (format!("Observation/{id}"), r)
     }

@@ -1,6 +1,6 @@
 //! Sensitive content: HIV (about 1 patient in 10), depression or anxiety
 //! (1 in 8, always Pat Jones; labels `PSY`+`MH` for depression, `MH`+`BH` for anxiety), substance use disorder (1 in 12, always
-//! patient 1) and genetic testing (1 in 20). Each is a dedicated specialist
+//! patient 1) and genetic testing (1 in 20 adults). Each is a dedicated specialist
 //! visit whose resources carry `meta.security` labels (v3-ActCode `HIV`,
 //! `PSY`+`MH`, `SUD`+`ETH`, `GDIS`, and confidentiality `R`).
 //!
@@ -39,12 +39,44 @@ const SUD: [(Dx, u64); 3] = [
 const BRCA1: Dx = Dx { snomed: "412734009", snomed_display: "BRCA1 gene mutation positive (finding)", icd: "Z15.01", icd_display: "Genetic susceptibility to malignant neoplasm of breast", text: "BRCA1 gene mutation carrier" };
 
 const fn drug(rxnorm: &'static str, display: &'static str, sig: &'static str, route: Route) -> Med {
-    Med { rxnorm, display, sig, per_day: 1, dose_unit: if matches!(route, Route::Sublingual) { "film" } else { "tablet" }, route, days: None }
+    Med {
+        rxnorm,
+        display,
+        sig,
+        per_day: 1,
+        dose_unit: if matches!(route, Route::Sublingual) {
+            "film"
+        } else {
+            "tablet"
+        },
+        route,
+        days: None,
+    }
 }
-const BIKTARVY: Med = drug("1999667", "bictegravir 50 MG / emtricitabine 200 MG / tenofovir alafenamide 25 MG Oral Tablet", "Take 1 tablet by mouth once daily", Route::Oral);
-const SERTRALINE: Med = drug("312941", "sertraline 50 MG Oral Tablet", "Take 1 tablet by mouth once daily", Route::Oral);
-const BUPRENORPHINE: Med = drug("1010600", "buprenorphine 2 MG / naloxone 0.5 MG Sublingual Film", "Dissolve 1 film under the tongue once daily", Route::Sublingual);
-const NALTREXONE: Med = drug("1483744", "naltrexone hydrochloride 50 MG Oral Tablet", "Take 1 tablet by mouth once daily", Route::Oral);
+const BIKTARVY: Med = drug(
+    "1999667",
+    "bictegravir 50 MG / emtricitabine 200 MG / tenofovir alafenamide 25 MG Oral Tablet",
+    "Take 1 tablet by mouth once daily",
+    Route::Oral,
+);
+const SERTRALINE: Med = drug(
+    "312941",
+    "sertraline 50 MG Oral Tablet",
+    "Take 1 tablet by mouth once daily",
+    Route::Oral,
+);
+const BUPRENORPHINE: Med = drug(
+    "1010600",
+    "buprenorphine 2 MG / naloxone 0.5 MG Sublingual Film",
+    "Dissolve 1 film under the tongue once daily",
+    Route::Sublingual,
+);
+const NALTREXONE: Med = drug(
+    "1483744",
+    "naltrexone hydrochloride 50 MG Oral Tablet",
+    "Take 1 tablet by mouth once daily",
+    Route::Oral,
+);
 
 /// Which sensitive conditions patient `k` has (its own PRNG stream, so the
 /// rates do not depend on the rest of the record).
@@ -62,10 +94,14 @@ fn plan(k: u32, age: i64) -> Plan {
     let mental_dx = MENTAL[rng.weighted(&MENTAL.map(|m| m.1))].0;
     let sud_roll = rng.chance(95);
     let sud_dx = SUD[rng.weighted(&SUD.map(|m| m.1))].0;
-    let genetic = rng.chance(50);
+    let genetic = rng.chance(60) && age >= 18;
     Plan {
         hiv,
-        mental: ((mental_roll && age >= 12) || k == 0).then_some(if k == 0 { MENTAL[0].0 } else { mental_dx }),
+        mental: ((mental_roll && age >= 12) || k == 0).then_some(if k == 0 {
+            MENTAL[0].0
+        } else {
+            mental_dx
+        }),
         sud: ((sud_roll && age >= 14) || k == 1).then_some(if k == 1 { SUD[0].0 } else { sud_dx }),
         genetic,
     }
@@ -87,7 +123,7 @@ impl Labeller {
 }
 
 fn special_visit(ctx: &mut Ctx, dx: Dx, clinician: usize, labels: &'static [Label]) -> Visit {
-    let earliest = (ctx.person.birth_day + 12 * 365).max(ANCHOR_DAY - 3 * 365);
+    let earliest = (ctx.person.birth_day + 12 * 365).clamp(ANCHOR_DAY - 3 * 365, ANCHOR_DAY - 3);
     let day = ctx.rng.range(earliest, ANCHOR_DAY - 3);
     let mut visit = new_visit(ctx, Class::Ambulatory, Purpose::Special(dx), day);
     visit.clinician = clinician;
@@ -122,22 +158,71 @@ struct Episode {
     note: &'static str,
 }
 
-fn episode(ctx: &mut Ctx, lab: &Labeller, e: &Episode, force_unlabelled_condition: bool, results: impl FnOnce(&mut Ctx, &Visit, &[Label]) -> Vec<String>) {
+fn episode(
+    ctx: &mut Ctx,
+    lab: &Labeller,
+    e: &Episode,
+    force_unlabelled_condition: bool,
+    results: impl FnOnce(&mut Ctx, &Visit, &[Label]) -> Vec<String>,
+) {
     let enc_labels = lab.pick(ctx, e.labels);
     let visit = special_visit(ctx, e.dx, e.clinician, enc_labels);
-    let onset = date(visit.start.day() - ctx.rng.range(30, 700).min(visit.start.day() - ctx.person.birth_day - 1));
-    let cond_labels = if force_unlabelled_condition { &[][..] } else { lab.pick(ctx, e.labels) };
-    let cond = condition(ctx, CondSpec { dx: &e.dx, problem_list: true, onset, abatement: None, recorded: visit.start.plus_minutes(20), visit: &visit, labels: cond_labels });
+    let onset = date(
+        visit.start.day()
+            - ctx
+                .rng
+                .range(30, 700)
+                .min(visit.start.day() - ctx.person.birth_day - 1),
+    );
+    let cond_labels = if force_unlabelled_condition {
+        &[][..]
+    } else {
+        lab.pick(ctx, e.labels)
+    };
+    let cond = condition(
+        ctx,
+        CondSpec {
+            dx: &e.dx,
+            problem_list: true,
+            onset,
+            abatement: None,
+            recorded: visit.start.plus_minutes(20),
+            visit: &visit,
+            labels: cond_labels,
+        },
+    );
     let mut targets = vec![visit.reference.clone(), cond.clone()];
     let result_labels = lab.pick(ctx, e.labels);
     targets.extend(results(ctx, &visit, result_labels));
     if let Some(m) = e.med {
         let labels = lab.pick(ctx, e.labels);
-        targets.push(medication_request(ctx, Order { med: &m, visit: &visit, reason: Some(&cond), labels, by_reference: false }));
+        targets.push(medication_request(
+            ctx,
+            Order {
+                med: &m,
+                visit: &visit,
+                reason: Some(&cond),
+                labels,
+                by_reference: false,
+            },
+        ));
     }
-    let body = format!("Reason for visit: {}.\nAssessment: {}\nPlan: {}", e.dx.text, e.note, "Continue treatment; follow up in 4 weeks.");
+    let body = format!(
+        "Reason for visit: {}.\nAssessment: {}\nPlan: {}",
+        e.dx.text, e.note, "Continue treatment; follow up in 4 weeks."
+    );
     let labels = lab.pick(ctx, e.labels);
-    targets.push(document_reference(ctx, NoteSpec { visit: &visit, loinc: ("11506-3", "Progress note"), title: "Progress note", body, at: visit.start.plus_minutes(50), labels }));
+    targets.push(document_reference(
+        ctx,
+        NoteSpec {
+            visit: &visit,
+            loinc: ("11506-3", "Progress note"),
+            title: "Progress note",
+            body,
+            at: visit.start.plus_minutes(50),
+            labels,
+        },
+    ));
     provenance(ctx, &visit, &targets, e.labels);
 }
 
@@ -146,25 +231,75 @@ pub(crate) fn emit(ctx: &mut Ctx, k: u32, _visits: &[Visit]) {
     let p = plan(k, ctx.person.age);
     let lab = Labeller { k };
     if p.hiv {
-        let e = Episode { dx: HIV, clinician: INFECTIOUS, labels: &[Label::Hiv], med: Some(BIKTARVY), note: "HIV infection on antiretroviral therapy." };
+        let e = Episode {
+            dx: HIV,
+            clinician: INFECTIOUS,
+            labels: &[Label::Hiv],
+            med: Some(BIKTARVY),
+            note: "HIV infection on antiretroviral therapy.",
+        };
         episode(ctx, &lab, &e, false, |ctx, visit, labels| {
             let collected = visit.start.plus_minutes(30);
             let suppressed = ctx.rng.chance(700);
-            let load = if suppressed { json!({"value": 20, "comparator": "<", "unit": "copies/mL", "system": sys::UCUM, "code": "{copies}/mL"}) } else { quantity((ctx.rng.range(2, 900) * 100) as f64, "copies/mL", "{copies}/mL") };
-            let cd4 = ctx.rng.range(if suppressed { 450 } else { 150 }, if suppressed { 1100 } else { 500 });
+            let load = if suppressed {
+                json!({"value": 20, "comparator": "<", "unit": "copies/mL", "system": sys::UCUM, "code": "{copies}/mL"})
+            } else {
+                quantity(
+                    (ctx.rng.range(2, 900) * 100) as f64,
+                    "copies/mL",
+                    "{copies}/mL",
+                )
+            };
+            let cd4 = ctx.rng.range(
+                if suppressed { 450 } else { 150 },
+                if suppressed { 1100 } else { 500 },
+            );
             let (vl, r) = lab_result(ctx, visit, collected, LabValue { loinc: "20447-9", display: "HIV 1 RNA [#/volume] (viral load) in Serum or Plasma by NAA with probe detection", value: load, reference_range: None, interpretation: None, labels });
             ctx.push(Kind::Observation, r);
-            let (cd, r) = lab_result(ctx, visit, collected, LabValue { loinc: "24467-3", display: "CD3+CD4+ (T4 helper) cells [#/volume] in Blood", value: quantity(cd4 as f64, "cells/uL", "/uL"), reference_range: Some(json!([{"low": quantity(500.0, "cells/uL", "/uL"), "high": quantity(1500.0, "cells/uL", "/uL")}])), interpretation: None, labels });
+            let (cd, r) = lab_result(
+                ctx,
+                visit,
+                collected,
+                LabValue {
+                    loinc: "24467-3",
+                    display: "CD3+CD4+ (T4 helper) cells [#/volume] in Blood",
+                    value: quantity(cd4 as f64, "cells/uL", "/uL"),
+                    reference_range: Some(
+                        json!([{"low": quantity(500.0, "cells/uL", "/uL"), "high": quantity(1500.0, "cells/uL", "/uL")}]),
+                    ),
+                    interpretation: None,
+                    labels,
+                },
+            );
             ctx.push(Kind::Observation, r);
             vec![vl, cd]
         });
     }
     if let Some(dx) = p.mental {
-        let labels: &'static [Label] = if dx.icd.starts_with("F32") { &[Label::Psy, Label::Mh] } else { &[Label::Mh, Label::Bh] };
-        let e = Episode { dx, clinician: PSYCHIATRIST, labels, med: Some(SERTRALINE), note: "Depressive/anxiety symptoms, improving on SSRI." };
+        let labels: &'static [Label] = if dx.icd.starts_with("F32") {
+            &[Label::Psy, Label::Mh]
+        } else {
+            &[Label::Mh, Label::Bh]
+        };
+        let e = Episode {
+            dx,
+            clinician: PSYCHIATRIST,
+            labels,
+            med: Some(SERTRALINE),
+            note: "Depressive/anxiety symptoms, improving on SSRI.",
+        };
         episode(ctx, &lab, &e, false, |ctx, visit, labels| {
             let phq = ctx.rng.range(8, 19);
-            vec![score(ctx, visit, ("44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]"), phq, labels)]
+            vec![score(
+                ctx,
+                visit,
+                (
+                    "44261-6",
+                    "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]",
+                ),
+                phq,
+                labels,
+            )]
         });
     }
     if let Some(dx) = p.sud {
@@ -173,10 +308,20 @@ pub(crate) fn emit(ctx: &mut Ctx, k: u32, _visits: &[Visit]) {
             "F10.20" => Some(NALTREXONE),
             _ => None,
         };
-        let e = Episode { dx, clinician: ADDICTION, labels: &[Label::Sud, Label::Eth], med, note: "Substance use disorder in treatment; counselling provided." };
+        let e = Episode {
+            dx,
+            clinician: ADDICTION,
+            labels: &[Label::Sud, Label::Eth],
+            med,
+            note: "Substance use disorder in treatment; counselling provided.",
+        };
         let alcohol = dx.icd == "F10.20";
         episode(ctx, &lab, &e, k == 1, |ctx, visit, labels| {
-            let (code, value) = if alcohol { (("75626-2", "Total score [AUDIT-C]"), ctx.rng.range(5, 12)) } else { (("82667-7", "Total score [DAST-10]"), ctx.rng.range(3, 9)) };
+            let (code, value) = if alcohol {
+                (("75626-2", "Total score [AUDIT-C]"), ctx.rng.range(5, 12))
+            } else {
+                (("82667-7", "Total score [DAST-10]"), ctx.rng.range(3, 9))
+            };
             vec![score(ctx, visit, code, value, labels)]
         });
     }
@@ -192,9 +337,25 @@ fn genetic(ctx: &mut Ctx, lab: &Labeller) {
     let enc_labels = lab.pick(ctx, labels);
     let visit = special_visit(ctx, dx, GENETICS, enc_labels);
     let collected = visit.start.plus_minutes(30);
-    let answer = if present { ("LA9633-4", "Present") } else { ("LA9634-2", "Absent") };
+    let answer = if present {
+        ("LA9633-4", "Present")
+    } else {
+        ("LA9634-2", "Absent")
+    };
     let obs_labels = lab.pick(ctx, labels);
-    let (obs, mut r) = lab_result(ctx, &visit, collected, LabValue { loinc: "69548-6", display: "Genetic variant assessment", value: cc(sys::LOINC, answer.0, answer.1), reference_range: None, interpretation: None, labels: obs_labels });
+    let (obs, mut r) = lab_result(
+        ctx,
+        &visit,
+        collected,
+        LabValue {
+            loinc: "69548-6",
+            display: "Genetic variant assessment",
+            value: cc(sys::LOINC, answer.0, answer.1),
+            reference_range: None,
+            interpretation: None,
+            labels: obs_labels,
+        },
+    );
     r.insert("component".into(), json!([{
         "code": cc(sys::LOINC, "48018-6", "Gene studied [ID]"),
         "valueCodeableConcept": {"coding": [coding("http://www.genenames.org/geneid", "HGNC:1100", "BRCA1")], "text": "BRCA1"}
@@ -202,10 +363,28 @@ fn genetic(ctx: &mut Ctx, lab: &Labeller) {
     ctx.push(Kind::Observation, r);
     let mut targets = vec![visit.reference.clone(), obs.clone()];
     let dr_labels = lab.pick(ctx, labels);
-    targets.push(lab_report(ctx, &visit, ("51969-4", "Genetic analysis report"), collected, &[obs], dr_labels));
+    targets.push(lab_report(
+        ctx,
+        &visit,
+        ("51969-4", "Genetic analysis report"),
+        collected,
+        &[obs],
+        dr_labels,
+    ));
     if present {
         let cond_labels = lab.pick(ctx, labels);
-        targets.push(condition(ctx, CondSpec { dx: &dx, problem_list: true, onset: visit.start.date(), abatement: None, recorded: visit.start.plus_minutes(40), visit: &visit, labels: cond_labels }));
+        targets.push(condition(
+            ctx,
+            CondSpec {
+                dx: &dx,
+                problem_list: true,
+                onset: visit.start.date(),
+                abatement: None,
+                recorded: visit.start.plus_minutes(40),
+                visit: &visit,
+                labels: cond_labels,
+            },
+        ));
     }
     provenance(ctx, &visit, &targets, labels);
 }

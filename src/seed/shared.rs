@@ -51,8 +51,28 @@ impl Clinician {
     }
 }
 
-const fn cl(id: &'static str, given: &'static str, family: &'static str, gender: &'static str, npi_base: u32, taxonomy: (&'static str, &'static str), org: &'static str, location: &'static str) -> Clinician {
-    Clinician { id, given, family, gender, npi_base, taxonomy, org, location }
+/// Table-row constructor (one argument per column).
+#[allow(clippy::too_many_arguments)]
+const fn cl(
+    id: &'static str,
+    given: &'static str,
+    family: &'static str,
+    gender: &'static str,
+    npi_base: u32,
+    taxonomy: (&'static str, &'static str),
+    org: &'static str,
+    location: &'static str,
+) -> Clinician {
+    Clinician {
+        id,
+        given,
+        family,
+        gender,
+        npi_base,
+        taxonomy,
+        org,
+        location,
+    }
 }
 
 pub(crate) const LEE: usize = 0;
@@ -95,7 +115,12 @@ pub(crate) fn resources() -> Vec<Value> {
             continue;
         }
         seen.push(m.rxnorm);
-        let r = resource("Medication", &format!("med-{}", m.rxnorm), &us_core("us-core-medication"), &[]);
+        let r = resource(
+            "Medication",
+            &format!("med-{}", m.rxnorm),
+            &us_core("us-core-medication"),
+            &[],
+        );
         let r = set(r, "code", cc(sys::RXNORM, m.rxnorm, m.display));
         out.push(Value::Object(set(r, "status", json!("active"))));
     }
@@ -109,57 +134,161 @@ fn address(line: &str, city: &str, zip: &str) -> Value {
 fn organizations() -> Vec<Value> {
     let provider = |id: &str, name: &str, npi_base: u32, phone: &str, line: &str| {
         let r = resource("Organization", id, &us_core("us-core-organization"), &[]);
-        let r = set(r, "identifier", json!([{"system": sys::NPI, "value": npi(npi_base)}]));
+        let r = set(
+            r,
+            "identifier",
+            json!([{"system": sys::NPI, "value": npi(npi_base)}]),
+        );
         let r = set(r, "active", json!(true));
-        let r = set(r, "type", json!([{"coding": [coding("http://terminology.hl7.org/CodeSystem/organization-type", "prov", "Healthcare Provider")]}]));
+        let r = set(
+            r,
+            "type",
+            json!([{"coding": [coding("http://terminology.hl7.org/CodeSystem/organization-type", "prov", "Healthcare Provider")]}]),
+        );
         let r = set(r, "name", json!(name));
-        let r = set(r, "telecom", json!([{"system": "phone", "value": phone, "use": "work"}]));
+        let r = set(
+            r,
+            "telecom",
+            json!([{"system": "phone", "value": phone, "use": "work"}]),
+        );
         Value::Object(set(r, "address", address(line, "Austin", "78741")))
     };
-    let payer = resource("Organization", "org-acme-health-plan", "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Organization", &[]);
-    let payer = set(payer, "identifier", json!([{
-        "type": {"coding": [coding("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "payerid", "Payer ID")]},
-        "system": "urn:oid:2.16.840.1.113883.6.300",
-        "value": "99901"
-    }]));
+    let payer = resource(
+        "Organization",
+        "org-acme-health-plan",
+        "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Organization",
+        &[],
+    );
+    let payer = set(
+        payer,
+        "identifier",
+        json!([{
+            "type": {"coding": [coding("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "payerid", "Payer ID")]},
+            "system": "urn:oid:2.16.840.1.113883.6.300",
+            "value": "99901"
+        }]),
+    );
     let payer = set(payer, "active", json!(true));
-    let payer = set(payer, "type", json!([{"coding": [coding("http://terminology.hl7.org/CodeSystem/organization-type", "pay", "Payer")]}]));
+    let payer = set(
+        payer,
+        "type",
+        json!([{"coding": [coding("http://terminology.hl7.org/CodeSystem/organization-type", "pay", "Payer")]}]),
+    );
     let payer = set(payer, "name", json!("Acme Health Plan"));
-    let payer = set(payer, "telecom", json!([{"system": "phone", "value": "(800) 555-0142", "use": "work"}, {"system": "url", "value": "https://acmehealthplan.example.org"}]));
-    let payer = set(payer, "address", json!([{"use": "work", "line": ["500 Commerce Plaza"], "city": "Dallas", "state": "TX", "postalCode": "75201", "country": "US"}]));
+    let payer = set(
+        payer,
+        "telecom",
+        json!([{"system": "phone", "value": "(800) 555-0142", "use": "work"}, {"system": "url", "value": "https://acmehealthplan.example.org"}]),
+    );
+    let payer = set(
+        payer,
+        "address",
+        json!([{"use": "work", "line": ["500 Commerce Plaza"], "city": "Dallas", "state": "TX", "postalCode": "75201", "country": "US"}]),
+    );
     vec![
-        provider("org-riverside-hospital", "Riverside General Hospital", 154_382_019, "(512) 555-0100", "1200 Riverside Dr"),
-        provider("org-riverside-clinic", "Riverside Primary Care Clinic", 121_947_360, "(512) 555-0110", "1250 Riverside Dr Suite 200"),
-        provider("org-riverside-lab", "Riverside Reference Laboratory", 167_205_884, "(512) 555-0120", "1260 Riverside Dr"),
+        provider(
+            "org-riverside-hospital",
+            "Riverside General Hospital",
+            154_382_019,
+            "(512) 555-0100",
+            "1200 Riverside Dr",
+        ),
+        provider(
+            "org-riverside-clinic",
+            "Riverside Primary Care Clinic",
+            121_947_360,
+            "(512) 555-0110",
+            "1250 Riverside Dr Suite 200",
+        ),
+        provider(
+            "org-riverside-lab",
+            "Riverside Reference Laboratory",
+            167_205_884,
+            "(512) 555-0120",
+            "1260 Riverside Dr",
+        ),
         Value::Object(payer),
     ]
 }
 
 fn practitioner(c: &Clinician) -> Value {
     let r = resource("Practitioner", c.id, &us_core("us-core-practitioner"), &[]);
-    let r = set(r, "identifier", json!([{"system": sys::NPI, "value": npi(c.npi_base)}]));
+    let r = set(
+        r,
+        "identifier",
+        json!([{"system": sys::NPI, "value": npi(c.npi_base)}]),
+    );
     let r = set(r, "active", json!(true));
-    let suffix = if c.taxonomy.0.starts_with("363L") { "NP" } else { "MD" };
-    let r = set(r, "name", json!([{"use": "official", "family": c.family, "given": [c.given], "prefix": ["Dr."], "suffix": [suffix]}]));
-    let email = format!("{}.{}@riverside.example.org", c.given.to_lowercase(), c.family.to_lowercase());
-    let r = set(r, "telecom", json!([{"system": "phone", "value": "(512) 555-0110", "use": "work"}, {"system": "email", "value": email, "use": "work"}]));
-    let r = set(r, "address", address("1250 Riverside Dr Suite 200", "Austin", "78741"));
+    let suffix = if c.taxonomy.0.starts_with("363L") {
+        "NP"
+    } else {
+        "MD"
+    };
+    let r = set(
+        r,
+        "name",
+        json!([{"use": "official", "family": c.family, "given": [c.given], "prefix": ["Dr."], "suffix": [suffix]}]),
+    );
+    let email = format!(
+        "{}.{}@riverside.example.org",
+        c.given.to_lowercase(),
+        c.family.to_lowercase()
+    );
+    let r = set(
+        r,
+        "telecom",
+        json!([{"system": "phone", "value": "(512) 555-0110", "use": "work"}, {"system": "email", "value": email, "use": "work"}]),
+    );
+    let r = set(
+        r,
+        "address",
+        address("1250 Riverside Dr Suite 200", "Austin", "78741"),
+    );
     let r = set(r, "gender", json!(c.gender));
-    let r = set(r, "qualification", json!([{"code": cc(sys::NUCC, c.taxonomy.0, c.taxonomy.1)}]));
+    let r = set(
+        r,
+        "qualification",
+        json!([{"code": cc(sys::NUCC, c.taxonomy.0, c.taxonomy.1)}]),
+    );
     Value::Object(r)
 }
 
 fn role(c: &Clinician) -> Value {
     let id = format!("role-{}", c.id.trim_start_matches("practitioner-"));
-    let r = resource("PractitionerRole", &id, &us_core("us-core-practitionerrole"), &[]);
+    let r = resource(
+        "PractitionerRole",
+        &id,
+        &us_core("us-core-practitionerrole"),
+        &[],
+    );
     let r = set(r, "active", json!(true));
     let r = set(r, "practitioner", c.reference_value());
     let r = set(r, "organization", reference(c.org));
-    let kind = if c.taxonomy.0.starts_with("363L") { ("nurse", "Nurse") } else { ("doctor", "Doctor") };
-    let r = set(r, "code", json!([cc("http://terminology.hl7.org/CodeSystem/practitioner-role", kind.0, kind.1)]));
-    let r = set(r, "specialty", json!([cc(sys::NUCC, c.taxonomy.0, c.taxonomy.1)]));
+    let kind = if c.taxonomy.0.starts_with("363L") {
+        ("nurse", "Nurse")
+    } else {
+        ("doctor", "Doctor")
+    };
+    let r = set(
+        r,
+        "code",
+        json!([cc(
+            "http://terminology.hl7.org/CodeSystem/practitioner-role",
+            kind.0,
+            kind.1
+        )]),
+    );
+    let r = set(
+        r,
+        "specialty",
+        json!([cc(sys::NUCC, c.taxonomy.0, c.taxonomy.1)]),
+    );
     let r = set(r, "location", json!([reference(c.location)]));
-    Value::Object(set(r, "telecom", json!([{"system": "phone", "value": "(512) 555-0110", "use": "work"}])))
+    Value::Object(set(
+        r,
+        "telecom",
+        json!([{"system": "phone", "value": "(512) 555-0110", "use": "work"}]),
+    ))
 }
 
 fn locations() -> Vec<Value> {
@@ -168,15 +297,55 @@ fn locations() -> Vec<Value> {
         let r = resource("Location", id, &us_core("us-core-location"), &[]);
         let r = set(r, "status", json!("active"));
         let r = set(r, "name", json!(name));
-        let r = set(r, "type", json!([cc("http://terminology.hl7.org/CodeSystem/v3-RoleCode", role.0, role.1)]));
-        let r = set(r, "telecom", json!([{"system": "phone", "value": "(512) 555-0100", "use": "work"}]));
-        let r = set(r, "address", json!({"use": "work", "line": [line], "city": "Austin", "state": "TX", "postalCode": "78741", "country": "US"}));
+        let r = set(
+            r,
+            "type",
+            json!([cc(
+                "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                role.0,
+                role.1
+            )]),
+        );
+        let r = set(
+            r,
+            "telecom",
+            json!([{"system": "phone", "value": "(512) 555-0100", "use": "work"}]),
+        );
+        let r = set(
+            r,
+            "address",
+            json!({"use": "work", "line": [line], "city": "Austin", "state": "TX", "postalCode": "78741", "country": "US"}),
+        );
         Value::Object(set(r, "managingOrganization", reference(org)))
     };
     vec![
-        loc(LOC_HOSPITAL, "Riverside General Hospital Inpatient Units", ("HOSP", "Hospital"), HOSPITAL, "1200 Riverside Dr"),
-        loc(LOC_ED, "Riverside General Hospital Emergency Department", ("ER", "Emergency room"), HOSPITAL, "1200 Riverside Dr"),
-        loc(LOC_CLINIC, "Riverside Primary Care Clinic", ("PC", "primary care clinic"), CLINIC, "1250 Riverside Dr Suite 200"),
-        loc(LOC_LAB, "Riverside Reference Laboratory", ("OUTLAB", "outpatient laboratory"), LAB, "1260 Riverside Dr"),
+        loc(
+            LOC_HOSPITAL,
+            "Riverside General Hospital Inpatient Units",
+            ("HOSP", "Hospital"),
+            HOSPITAL,
+            "1200 Riverside Dr",
+        ),
+        loc(
+            LOC_ED,
+            "Riverside General Hospital Emergency Department",
+            ("ER", "Emergency room"),
+            HOSPITAL,
+            "1200 Riverside Dr",
+        ),
+        loc(
+            LOC_CLINIC,
+            "Riverside Primary Care Clinic",
+            ("PC", "primary care clinic"),
+            CLINIC,
+            "1250 Riverside Dr Suite 200",
+        ),
+        loc(
+            LOC_LAB,
+            "Riverside Reference Laboratory",
+            ("OUTLAB", "outpatient laboratory"),
+            LAB,
+            "1260 Riverside Dr",
+        ),
     ]
 }

@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use super::catalog::{Acute, Dx, ACUTE, ADMISSION, CHECKUP, ED_VISIT, FOLLOW_UP, SYMPTOM_VISIT};
 use super::clinical::{self, Problem};
-use super::fhir::{cc, cc_of, coding, reference, reference_display, resource, set, sys, us_core, Code, Label};
+use super::fhir::{
+    cc, cc_of, coding, reference, reference_display, resource, set, sys, us_core, Code, Label,
+};
 use super::record::{Ctx, Kind};
 use super::shared::{self, CLINICIANS, EMERGENCY, HOSPITALIST, LOC_CLINIC, LOC_ED, LOC_HOSPITAL};
 use super::time::{Instant, ANCHOR_DAY};
@@ -112,15 +114,33 @@ pub(crate) fn new_visit(ctx: &mut Ctx, class: Class, purpose: Purpose, day: i64)
                 _ => ctx.person.gp,
             };
             let start = Instant::at(day, 8 * 60 + 15 * ctx.rng.range(0, 34));
-            (clinician, LOC_CLINIC, shared::CLINIC, start, 20 + 10 * ctx.rng.range(0, 3))
+            (
+                clinician,
+                LOC_CLINIC,
+                shared::CLINIC,
+                start,
+                20 + 10 * ctx.rng.range(0, 3),
+            )
         }
         Class::Emergency => {
             let start = Instant::at(day, ctx.rng.range(0, 1439));
-            (*ctx.rng.pick(&EMERGENCY), LOC_ED, shared::HOSPITAL, start, ctx.rng.range(90, 420))
+            (
+                *ctx.rng.pick(&EMERGENCY),
+                LOC_ED,
+                shared::HOSPITAL,
+                start,
+                ctx.rng.range(90, 420),
+            )
         }
         Class::Inpatient => {
             let start = Instant::at(day, ctx.rng.range(0, 1439));
-            (HOSPITALIST, LOC_HOSPITAL, shared::HOSPITAL, start, ctx.rng.range(1, 5) * 1440 + ctx.rng.range(0, 600))
+            (
+                HOSPITALIST,
+                LOC_HOSPITAL,
+                shared::HOSPITAL,
+                start,
+                ctx.rng.range(1, 5) * 1440 + ctx.rng.range(0, 600),
+            )
         }
     };
     Visit {
@@ -146,30 +166,59 @@ pub(crate) fn emit_encounter(ctx: &mut Ctx, visit: &Visit, labels: &[Label]) {
         (_, Purpose::FollowUp(_)) | (_, Purpose::Special(_)) => FOLLOW_UP,
         (_, Purpose::Acute(_)) => SYMPTOM_VISIT,
     };
-    let r = resource("Encounter", &visit.id, &us_core("us-core-encounter"), labels);
-    let r = set(r, "identifier", json!([{"system": "http://hospital.example.org/encounter", "value": visit.id}]));
+    let r = resource(
+        "Encounter",
+        &visit.id,
+        &us_core("us-core-encounter"),
+        labels,
+    );
+    let r = set(
+        r,
+        "identifier",
+        json!([{"system": "http://hospital.example.org/encounter", "value": visit.id}]),
+    );
     let r = set(r, "status", json!("finished"));
     let r = set(r, "class", coding(sys::ACT_CODE, class_code, class_display));
     let r = set(r, "type", json!([cc(sys::SNOMED, kind.0, kind.1)]));
     let r = set(r, "subject", ctx.subject());
-    let participant_type = if visit.class == Class::Ambulatory { ("PPRF", "primary performer") } else { ("ATND", "attender") };
-    let r = set(r, "participant", json!([{
-        "type": [cc("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", participant_type.0, participant_type.1)],
-        "period": {"start": visit.start.datetime(), "end": visit.end.datetime()},
-        "individual": visit.performer()
-    }]));
-    let r = set(r, "period", json!({"start": visit.start.datetime(), "end": visit.end.datetime()}));
+    let participant_type = if visit.class == Class::Ambulatory {
+        ("PPRF", "primary performer")
+    } else {
+        ("ATND", "attender")
+    };
+    let r = set(
+        r,
+        "participant",
+        json!([{
+            "type": [cc("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", participant_type.0, participant_type.1)],
+            "period": {"start": visit.start.datetime(), "end": visit.end.datetime()},
+            "individual": visit.performer()
+        }]),
+    );
+    let r = set(
+        r,
+        "period",
+        json!({"start": visit.start.datetime(), "end": visit.end.datetime()}),
+    );
     let mut r = r;
     if let Some(dx) = reason(visit) {
         r = set(r, "reasonCode", json!([dx_concept(&dx)]));
     }
     if visit.class == Class::Inpatient {
-        r = set(r, "hospitalization", json!({
-            "admitSource": cc("http://terminology.hl7.org/CodeSystem/admit-source", "emd", "From accident/emergency department"),
-            "dischargeDisposition": cc("http://terminology.hl7.org/CodeSystem/discharge-disposition", "home", "Home")
-        }));
+        r = set(
+            r,
+            "hospitalization",
+            json!({
+                "admitSource": cc("http://terminology.hl7.org/CodeSystem/admit-source", "emd", "From accident/emergency department"),
+                "dischargeDisposition": cc("http://terminology.hl7.org/CodeSystem/discharge-disposition", "home", "Home")
+            }),
+        );
     }
-    let r = set(r, "location", json!([{"location": reference(visit.location), "period": {"start": visit.start.datetime(), "end": visit.end.datetime()}}]));
+    let r = set(
+        r,
+        "location",
+        json!([{"location": reference(visit.location), "period": {"start": visit.start.datetime(), "end": visit.end.datetime()}}]),
+    );
     let r = set(r, "serviceProvider", reference(visit.org));
     ctx.push(Kind::Encounter, r);
 }
@@ -187,8 +236,16 @@ pub(crate) fn reason(visit: &Visit) -> Option<Dx> {
 pub(crate) fn dx_concept(dx: &Dx) -> Value {
     cc_of(
         &[
-            Code { system: sys::SNOMED, code: dx.snomed, display: dx.snomed_display },
-            Code { system: sys::ICD10CM, code: dx.icd, display: dx.icd_display },
+            Code {
+                system: sys::SNOMED,
+                code: dx.snomed,
+                display: dx.snomed_display,
+            },
+            Code {
+                system: sys::ICD10CM,
+                code: dx.icd,
+                display: dx.icd_display,
+            },
         ],
         dx.text,
     )
@@ -210,6 +267,10 @@ pub(crate) fn fill(ctx: &mut Ctx, visit: &Visit) {
 
 /// A Reference to the visit's managing organization with display.
 pub(crate) fn org_reference(visit: &Visit) -> Value {
-    let name = if visit.org == shared::HOSPITAL { "Riverside General Hospital" } else { "Riverside Primary Care Clinic" };
+    let name = if visit.org == shared::HOSPITAL {
+        "Riverside General Hospital"
+    } else {
+        "Riverside Primary Care Clinic"
+    };
     reference_display(visit.org, name)
 }

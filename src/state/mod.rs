@@ -18,7 +18,8 @@ use sqlx::{
 pub mod users;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/state/migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/state/migrations/postgres");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("src/state/migrations/postgres");
 
 /// The state store, on one of its two backends. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -51,7 +52,10 @@ impl StateStore {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(30));
-                let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await?;
                 SQLITE_MIGRATIONS.run(&pool).await?;
                 Ok(Self::Sqlite(pool))
             }
@@ -95,8 +99,18 @@ impl StateStore {
         let sql_lite = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
         let sql_pg = "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
         match self {
-            Self::Sqlite(p) => sqlx::query(sql_lite).bind(key).bind(value).execute(p).await.map(|_| ()),
-            Self::Postgres(p) => sqlx::query(sql_pg).bind(key).bind(value).execute(p).await.map(|_| ()),
+            Self::Sqlite(p) => sqlx::query(sql_lite)
+                .bind(key)
+                .bind(value)
+                .execute(p)
+                .await
+                .map(|_| ()),
+            Self::Postgres(p) => sqlx::query(sql_pg)
+                .bind(key)
+                .bind(value)
+                .execute(p)
+                .await
+                .map(|_| ()),
         }
     }
 }
@@ -143,12 +157,20 @@ pub(crate) mod tests {
         // A fresh schema per run keeps the suite independent of earlier runs.
         let admin = PgPool::connect(&url).await.unwrap();
         let schema = format!("t{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
         let sep = if url.contains('?') { '&' } else { '?' };
         let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-        let store = StateStore::open(Some(&scoped), Path::new(".")).await.unwrap();
+        let store = StateStore::open(Some(&scoped), Path::new("."))
+            .await
+            .unwrap();
         assert_eq!(store.backend(), "postgres");
         suite(&store).await;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await
+            .unwrap();
     }
 }

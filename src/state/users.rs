@@ -44,13 +44,23 @@ impl StateStore {
         match self {
             Self::Sqlite(p) => {
                 sqlx::query(lite)
-                    .bind(&user.username).bind(&hash).bind(&user.role).bind(&user.fhir_user).bind(&user.display_name).bind(&now)
+                    .bind(&user.username)
+                    .bind(&hash)
+                    .bind(&user.role)
+                    .bind(&user.fhir_user)
+                    .bind(&user.display_name)
+                    .bind(&now)
                     .execute(p)
                     .await?;
             }
             Self::Postgres(p) => {
                 sqlx::query(pg)
-                    .bind(&user.username).bind(&hash).bind(&user.role).bind(&user.fhir_user).bind(&user.display_name).bind(&now)
+                    .bind(&user.username)
+                    .bind(&hash)
+                    .bind(&user.role)
+                    .bind(&user.fhir_user)
+                    .bind(&user.display_name)
+                    .bind(&now)
                     .execute(p)
                     .await?;
             }
@@ -60,7 +70,11 @@ impl StateStore {
 
     /// Returns the user when the password is right; `None` otherwise (unknown
     /// user and wrong password are indistinguishable to the caller).
-    pub async fn check_password(&self, username: &str, password: &str) -> anyhow::Result<Option<User>> {
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<Option<User>> {
         let row = match self {
             Self::Sqlite(p) => sqlx::query("SELECT username, role, fhir_user, display_name, password_hash FROM users WHERE username = ?")
                 .bind(username).fetch_optional(p).await?
@@ -69,8 +83,11 @@ impl StateStore {
                 .bind(username).fetch_optional(p).await?
                 .map(|r| (User { username: r.get(0), role: r.get(1), fhir_user: r.get(2), display_name: r.get(3) }, r.get::<String, _>(4))),
         };
-        let Some((user, hash)) = row else { return Ok(None) };
-        let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
+        let Some((user, hash)) = row else {
+            return Ok(None);
+        };
+        let parsed =
+            PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
         Ok(Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .ok()
@@ -80,8 +97,16 @@ impl StateStore {
     /// Number of users (to tell a fresh store).
     pub async fn user_count(&self) -> Result<i64, sqlx::Error> {
         match self {
-            Self::Sqlite(p) => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await,
-            Self::Postgres(p) => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await,
+            Self::Sqlite(p) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                    .fetch_one(p)
+                    .await
+            }
+            Self::Postgres(p) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                    .fetch_one(p)
+                    .await
+            }
         }
     }
 }
@@ -98,12 +123,19 @@ pub(crate) mod tests {
             display_name: "Dr Test".into(),
         };
         store.upsert_user(&u, "pw1").await.unwrap();
-        assert_eq!(store.check_password("dr.test", "pw1").await.unwrap(), Some(u.clone()));
+        assert_eq!(
+            store.check_password("dr.test", "pw1").await.unwrap(),
+            Some(u.clone())
+        );
         assert_eq!(store.check_password("dr.test", "nope").await.unwrap(), None);
         assert_eq!(store.check_password("nobody", "pw1").await.unwrap(), None);
         store.upsert_user(&u, "pw2").await.unwrap();
         assert_eq!(store.check_password("dr.test", "pw1").await.unwrap(), None);
-        assert!(store.check_password("dr.test", "pw2").await.unwrap().is_some());
+        assert!(store
+            .check_password("dr.test", "pw2")
+            .await
+            .unwrap()
+            .is_some());
         assert_eq!(store.user_count().await.unwrap(), 1);
     }
 

@@ -30,7 +30,10 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -47,37 +50,67 @@ impl TestApp {
     pub async fn with_config(toml: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let env = vec![
-            ("FHIRGATE_DATA_DIR".to_owned(), dir.path().display().to_string()),
-            ("FHIRGATE_PUBLIC_URL".to_owned(), "http://fhirgate.test".to_owned()),
+            (
+                "FHIRGATE_DATA_DIR".to_owned(),
+                dir.path().display().to_string(),
+            ),
+            (
+                "FHIRGATE_PUBLIC_URL".to_owned(),
+                "http://fhirgate.test".to_owned(),
+            ),
             ("FHIRGATE_DEMO".to_owned(), "0".to_owned()),
         ];
         let config = Config::from_parts(toml, std::path::Path::new("fhirgate.toml"), &env).unwrap();
         let (app, _) = AppState::open(config).await.unwrap();
-        Self { router: fhirgate::app(app.clone()), app, dir }
+        Self {
+            router: fhirgate::app(app.clone()),
+            app,
+            dir,
+        }
     }
 
-    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> TestResponse {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> TestResponse {
         let mut b = Request::builder().method(method).uri(path);
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let req = b.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
+        let req = b
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .unwrap();
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        TestResponse { status, headers, body, json }
+        TestResponse {
+            status,
+            headers,
+            body,
+            json,
+        }
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
         self.request(Method::GET, path, &[], None).await
     }
 
-    pub async fn send_json(&self, method: Method, path: &str, body: &Value, headers: &[(&str, &str)]) -> TestResponse {
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
         let mut h = vec![("content-type", "application/fhir+json")];
         h.extend_from_slice(headers);
-        self.request(method, path, &h, Some(serde_json::to_vec(body).unwrap())).await
+        self.request(method, path, &h, Some(serde_json::to_vec(body).unwrap()))
+            .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> TestResponse {

@@ -36,12 +36,18 @@ struct Entry {
 }
 
 /// Answers `POST [base]` with a batch or transaction Bundle.
-pub async fn batch_or_transaction(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
+pub async fn batch_or_transaction(
+    store: &EmbeddedStore,
+    req: &FhirRequest,
+    ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let body = req
         .body
         .as_ref()
         .filter(|b| b["resourceType"] == "Bundle")
-        .ok_or_else(|| FhirError::bad_request("POST to the base needs a Bundle of type batch or transaction"))?;
+        .ok_or_else(|| {
+            FhirError::bad_request("POST to the base needs a Bundle of type batch or transaction")
+        })?;
     let kind = body["type"].as_str().unwrap_or_default();
     let raw = body["entry"].as_array().cloned().unwrap_or_default();
     match kind {
@@ -87,7 +93,9 @@ fn parse_entry(index: usize, e: &Value) -> FhirResult<Entry> {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if segments.is_empty() {
-        return Err(FhirError::bad_request("nested batches and transactions are not supported"));
+        return Err(FhirError::bad_request(
+            "nested batches and transactions are not supported",
+        ));
     }
     let mut req = FhirRequest::route(&method, &segments)?;
     req.params = crud::parse_query(query);
@@ -95,7 +103,9 @@ fn parse_entry(index: usize, e: &Value) -> FhirResult<Entry> {
     req.if_match = e["request"]["ifMatch"].as_str().map(str::to_owned);
     req.if_none_exist = e["request"]["ifNoneExist"].as_str().map(str::to_owned);
     if req.interaction == Interaction::Operation {
-        return Err(FhirError::bad_request("operations are not supported inside Bundles"));
+        return Err(FhirError::bad_request(
+            "operations are not supported inside Bundles",
+        ));
     }
     Ok(Entry {
         index,
@@ -115,14 +125,21 @@ fn order(m: &Method) -> u8 {
     }
 }
 
-async fn transaction(store: &EmbeddedStore, mut entries: Vec<Entry>, ctx: &RequestContext) -> FhirResult<FhirResponse> {
+async fn transaction(
+    store: &EmbeddedStore,
+    mut entries: Vec<Entry>,
+    ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let _guard = store.write_lock.lock().await;
     let mut tx = store.pool.begin().await?;
     // Resolve urn:uuid placeholders first: creates get their ids now, conditional
     // creates that match map to the existing resource.
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut existing: HashMap<usize, Value> = HashMap::new();
-    for e in entries.iter_mut().filter(|e| e.req.interaction == Interaction::Create) {
+    for e in entries
+        .iter_mut()
+        .filter(|e| e.req.interaction == Interaction::Create)
+    {
         let t = e.req.resource_type.clone().unwrap_or_default();
         let mut id = crud::new_id();
         if let Some(q) = &e.req.if_none_exist {
@@ -145,7 +162,9 @@ async fn transaction(store: &EmbeddedStore, mut entries: Vec<Entry>, ctx: &Reque
                 _ => {
                     return Err(at(
                         e.index,
-                        FhirError::precondition_failed("ifNoneExist matched more than one resource"),
+                        FhirError::precondition_failed(
+                            "ifNoneExist matched more than one resource",
+                        ),
                     ))
                 }
             }
@@ -176,7 +195,9 @@ async fn transaction(store: &EmbeddedStore, mut entries: Vec<Entry>, ctx: &Reque
             }
             r
         } else {
-            let w = write_entry(&mut tx, e, &ctx.base).await.map_err(|err| at(e.index, err))?;
+            let w = write_entry(&mut tx, e, &ctx.base)
+                .await
+                .map_err(|err| at(e.index, err))?;
             written_entry(w.as_ref(), &ctx.base)
         };
         results[e.index] = Some(written);
@@ -193,31 +214,54 @@ async fn transaction(store: &EmbeddedStore, mut entries: Vec<Entry>, ctx: &Reque
     })))
 }
 
-async fn write_entry(conn: &mut SqliteConnection, e: &Entry, base: &str) -> FhirResult<Option<Written>> {
+async fn write_entry(
+    conn: &mut SqliteConnection,
+    e: &Entry,
+    base: &str,
+) -> FhirResult<Option<Written>> {
     let t = e.req.resource_type.as_deref().unwrap_or_default();
     match e.req.interaction {
         Interaction::Create => {
             let obj = crud::check_body(e.req.body.as_ref(), t)?;
             let id = e.assigned_id.clone().unwrap_or_else(crud::new_id);
-            Ok(Some(crud::write_version(conn, t, &id, Some(obj), None, "POST").await?))
+            Ok(Some(
+                crud::write_version(conn, t, &id, Some(obj), None, "POST").await?,
+            ))
         }
         Interaction::Update => {
             let id = e.req.id.as_deref().unwrap_or_default();
-            Ok(Some(crud::update_in(conn, t, id, e.req.body.as_ref(), e.req.if_match.as_deref()).await?))
+            Ok(Some(
+                crud::update_in(conn, t, id, e.req.body.as_ref(), e.req.if_match.as_deref())
+                    .await?,
+            ))
         }
         Interaction::ConditionalUpdate => Ok(Some(
-            crud::conditional_update_in(conn, t, &e.req.params, e.req.body.as_ref(), e.req.if_match.as_deref(), base).await?,
+            crud::conditional_update_in(
+                conn,
+                t,
+                &e.req.params,
+                e.req.body.as_ref(),
+                e.req.if_match.as_deref(),
+                base,
+            )
+            .await?,
         )),
-        Interaction::Delete => crud::delete_in(conn, t, e.req.id.as_deref().unwrap_or_default()).await,
+        Interaction::Delete => {
+            crud::delete_in(conn, t, e.req.id.as_deref().unwrap_or_default()).await
+        }
         Interaction::ConditionalDelete => {
             let ids = search::conditional_matches(conn, t, &e.req.params, base).await?;
             match ids.as_slice() {
                 [] => Ok(None),
                 [one] => crud::delete_in(conn, t, one).await,
-                _ => Err(FhirError::precondition_failed("conditional delete matched more than one resource")),
+                _ => Err(FhirError::precondition_failed(
+                    "conditional delete matched more than one resource",
+                )),
             }
         }
-        _ => Err(FhirError::method_not_allowed("this interaction is not allowed in a Bundle")),
+        _ => Err(FhirError::method_not_allowed(
+            "this interaction is not allowed in a Bundle",
+        )),
     }
 }
 
@@ -234,7 +278,10 @@ fn written_entry(w: Option<&Written>, base: &str) -> Value {
             if let Some(b) = &w.body {
                 r["fullUrl"] = json!(format!("{base}/{}/{}", w.rtype, w.id));
                 r["resource"] = b.clone();
-                r["response"]["location"] = json!(format!("{base}/{}/{}/_history/{}", w.rtype, w.id, w.version));
+                r["response"]["location"] = json!(format!(
+                    "{base}/{}/{}/_history/{}",
+                    w.rtype, w.id, w.version
+                ));
             } else {
                 r["response"]["status"] = json!("200 OK");
             }
@@ -275,7 +322,11 @@ fn status_line(s: StatusCode) -> String {
     format!("{} {}", s.as_u16(), s.canonical_reason().unwrap_or(""))
 }
 
-async fn batch(store: &EmbeddedStore, raw: &[Value], ctx: &RequestContext) -> FhirResult<FhirResponse> {
+async fn batch(
+    store: &EmbeddedStore,
+    raw: &[Value],
+    ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let mut out = Vec::with_capacity(raw.len());
     for (i, e) in raw.iter().enumerate() {
         let result = match parse_entry(i, e) {

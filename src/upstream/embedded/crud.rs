@@ -49,7 +49,11 @@ pub(crate) struct Written {
 impl Written {
     /// The HTTP answer for a single write.
     pub fn response(&self, base: &str) -> FhirResponse {
-        let status = if self.created { StatusCode::CREATED } else { StatusCode::OK };
+        let status = if self.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
         let mut r = FhirResponse::new(status, self.body.clone());
         r.version = Some(self.version.to_string());
         r.last_modified = Some(self.last_updated.clone());
@@ -68,11 +72,12 @@ pub(crate) async fn current(
     rtype: &str,
     id: &str,
 ) -> FhirResult<Option<Current>> {
-    let row = sqlx::query("SELECT res, version, deleted, body FROM resource WHERE type = ? AND id = ?")
-        .bind(rtype)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT res, version, deleted, body FROM resource WHERE type = ? AND id = ?")
+            .bind(rtype)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(row.map(|r| Current {
         res: r.get(0),
         version: r.get(1),
@@ -83,9 +88,9 @@ pub(crate) async fn current(
 
 /// Checks a body against the URL type and returns it as an object.
 pub(crate) fn check_body(body: Option<&Value>, rtype: &str) -> FhirResult<Map<String, Value>> {
-    let obj = body
-        .and_then(Value::as_object)
-        .ok_or_else(|| FhirError::bad_request("the request body must be a FHIR resource (JSON object)"))?;
+    let obj = body.and_then(Value::as_object).ok_or_else(|| {
+        FhirError::bad_request("the request body must be a FHIR resource (JSON object)")
+    })?;
     match obj.get("resourceType").and_then(Value::as_str) {
         Some(t) if t == rtype => {}
         Some(t) => {
@@ -98,7 +103,11 @@ pub(crate) fn check_body(body: Option<&Value>, rtype: &str) -> FhirResult<Map<St
     if let Some(id) = obj.get("id") {
         match id.as_str() {
             Some(s) if is_valid_id(s) => {}
-            _ => return Err(FhirError::bad_request("the body's id is not a valid resource id")),
+            _ => {
+                return Err(FhirError::bad_request(
+                    "the body's id is not a valid resource id",
+                ))
+            }
         }
     }
     Ok(obj.clone())
@@ -217,7 +226,9 @@ pub(crate) async fn create_in(
     if let Some(q) = if_none_exist {
         let pairs = parse_query(q);
         if pairs.is_empty() {
-            return Err(FhirError::bad_request("If-None-Exist has no search parameters"));
+            return Err(FhirError::bad_request(
+                "If-None-Exist has no search parameters",
+            ));
         }
         let ids = search::conditional_matches(&mut *conn, rtype, &pairs, base).await?;
         match ids.as_slice() {
@@ -260,12 +271,17 @@ pub(crate) async fn update_in(
                 "the body's id '{b}' does not match the id '{id}' in the URL"
             )))
         }
-        None => return Err(FhirError::bad_request("an update body must carry the resource id")),
+        None => {
+            return Err(FhirError::bad_request(
+                "an update body must carry the resource id",
+            ))
+        }
     }
     let prev = current(&mut *conn, rtype, id).await?;
     if let Some(want) = if_match {
-        let want = parse_etag(want)
-            .ok_or_else(|| FhirError::bad_request("If-Match must be a version ETag like W/\"1\""))?;
+        let want = parse_etag(want).ok_or_else(|| {
+            FhirError::bad_request("If-Match must be a version ETag like W/\"1\"")
+        })?;
         match &prev {
             Some(p) if !p.deleted && p.version.to_string() == want => {}
             Some(p) if !p.deleted => {
@@ -294,7 +310,9 @@ pub(crate) async fn conditional_update_in(
     base: &str,
 ) -> FhirResult<Written> {
     if query.is_empty() {
-        return Err(FhirError::bad_request("a conditional update needs search parameters"));
+        return Err(FhirError::bad_request(
+            "a conditional update needs search parameters",
+        ));
     }
     let obj = check_body(body, rtype)?;
     let body_id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
@@ -336,7 +354,9 @@ pub(crate) async fn delete_in(
     match prev {
         None => Err(FhirError::not_found(format!("{rtype}/{id} is not known"))),
         Some(p) if p.deleted => Ok(None),
-        Some(p) => Ok(Some(write_version(conn, rtype, id, None, Some(&p), "DELETE").await?)),
+        Some(p) => Ok(Some(
+            write_version(conn, rtype, id, None, Some(&p), "DELETE").await?,
+        )),
     }
 }
 
@@ -348,7 +368,11 @@ fn deleted_outcome(text: &str) -> Value {
 }
 
 /// `GET [type]/[id]`.
-pub async fn read(store: &EmbeddedStore, req: &FhirRequest, _ctx: &RequestContext) -> FhirResult<FhirResponse> {
+pub async fn read(
+    store: &EmbeddedStore,
+    req: &FhirRequest,
+    _ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let (t, id) = type_and_id(req)?;
     let mut conn = store.pool.acquire().await?;
     match current(&mut conn, t, id).await? {
@@ -362,37 +386,57 @@ pub async fn read(store: &EmbeddedStore, req: &FhirRequest, _ctx: &RequestContex
 }
 
 /// `GET [type]/[id]/_history/[vid]`.
-pub async fn vread(store: &EmbeddedStore, req: &FhirRequest, _ctx: &RequestContext) -> FhirResult<FhirResponse> {
+pub async fn vread(
+    store: &EmbeddedStore,
+    req: &FhirRequest,
+    _ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let (t, id) = type_and_id(req)?;
     let vid: i64 = req
         .version
         .as_deref()
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| FhirError::not_found("no such version"))?;
-    let row = sqlx::query("SELECT deleted, body FROM resource_version WHERE type = ? AND id = ? AND version = ?")
-        .bind(t)
-        .bind(id)
-        .bind(vid)
-        .fetch_optional(&store.pool)
-        .await?;
+    let row = sqlx::query(
+        "SELECT deleted, body FROM resource_version WHERE type = ? AND id = ? AND version = ?",
+    )
+    .bind(t)
+    .bind(id)
+    .bind(vid)
+    .fetch_optional(&store.pool)
+    .await?;
     match row {
-        None => Err(FhirError::not_found(format!("{t}/{id} has no version {vid}"))),
-        Some(r) if r.get::<i64, _>(0) != 0 => {
-            Err(FhirError::gone(format!("version {vid} of {t}/{id} is a deletion")))
-        }
+        None => Err(FhirError::not_found(format!(
+            "{t}/{id} has no version {vid}"
+        ))),
+        Some(r) if r.get::<i64, _>(0) != 0 => Err(FhirError::gone(format!(
+            "version {vid} of {t}/{id} is a deletion"
+        ))),
         Some(r) => {
-            let body: Value = serde_json::from_str(r.get::<Option<String>, _>(1).as_deref().unwrap_or("null"))?;
+            let body: Value =
+                serde_json::from_str(r.get::<Option<String>, _>(1).as_deref().unwrap_or("null"))?;
             Ok(FhirResponse::ok(body.clone()).with_meta_of(&body))
         }
     }
 }
 
 /// `POST [type]`.
-pub async fn create(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
+pub async fn create(
+    store: &EmbeddedStore,
+    req: &FhirRequest,
+    ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let t = req.resource_type.as_deref().unwrap_or_default();
     let _guard = store.write_lock.lock().await;
     let mut tx = store.pool.begin().await?;
-    let outcome = create_in(&mut tx, t, req.body.as_ref(), req.if_none_exist.as_deref(), &ctx.base).await?;
+    let outcome = create_in(
+        &mut tx,
+        t,
+        req.body.as_ref(),
+        req.if_none_exist.as_deref(),
+        &ctx.base,
+    )
+    .await?;
     tx.commit().await?;
     Ok(match outcome {
         CreateOutcome::Created(w) => w.response(&ctx.base),
@@ -401,7 +445,11 @@ pub async fn create(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestConte
 }
 
 /// `PUT [type]/[id]`.
-pub async fn update(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
+pub async fn update(
+    store: &EmbeddedStore,
+    req: &FhirRequest,
+    ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let (t, id) = type_and_id(req)?;
     let _guard = store.write_lock.lock().await;
     let mut tx = store.pool.begin().await?;
@@ -411,17 +459,33 @@ pub async fn update(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestConte
 }
 
 /// `PUT [type]?[criteria]`.
-pub async fn conditional_update(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
+pub async fn conditional_update(
+    store: &EmbeddedStore,
+    req: &FhirRequest,
+    ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let t = req.resource_type.as_deref().unwrap_or_default();
     let _guard = store.write_lock.lock().await;
     let mut tx = store.pool.begin().await?;
-    let w = conditional_update_in(&mut tx, t, &req.params, req.body.as_ref(), req.if_match.as_deref(), &ctx.base).await?;
+    let w = conditional_update_in(
+        &mut tx,
+        t,
+        &req.params,
+        req.body.as_ref(),
+        req.if_match.as_deref(),
+        &ctx.base,
+    )
+    .await?;
     tx.commit().await?;
     Ok(w.response(&ctx.base))
 }
 
 /// `DELETE [type]/[id]`.
-pub async fn delete(store: &EmbeddedStore, req: &FhirRequest, _ctx: &RequestContext) -> FhirResult<FhirResponse> {
+pub async fn delete(
+    store: &EmbeddedStore,
+    req: &FhirRequest,
+    _ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let (t, id) = type_and_id(req)?;
     let _guard = store.write_lock.lock().await;
     let mut tx = store.pool.begin().await?;
@@ -436,10 +500,16 @@ pub async fn delete(store: &EmbeddedStore, req: &FhirRequest, _ctx: &RequestCont
 }
 
 /// `DELETE [type]?[criteria]`: one match is deleted; none is a no-op; several is 412.
-pub async fn conditional_delete(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
+pub async fn conditional_delete(
+    store: &EmbeddedStore,
+    req: &FhirRequest,
+    ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let t = req.resource_type.as_deref().unwrap_or_default();
     if req.params.is_empty() {
-        return Err(FhirError::bad_request("a conditional delete needs search parameters"));
+        return Err(FhirError::bad_request(
+            "a conditional delete needs search parameters",
+        ));
     }
     let _guard = store.write_lock.lock().await;
     let mut tx = store.pool.begin().await?;

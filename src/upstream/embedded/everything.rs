@@ -18,7 +18,11 @@ use crate::{
 };
 
 /// Runs the operation.
-pub async fn everything(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
+pub async fn everything(
+    store: &EmbeddedStore,
+    req: &FhirRequest,
+    ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let id = req.id.as_deref().unwrap_or_default();
     let count = match req.param("_count") {
         Some(c) => c
@@ -28,20 +32,27 @@ pub async fn everything(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestC
         None => ctx.default_page_size,
     };
     let offset: usize = match req.param("_offset") {
-        Some(o) => o.parse().map_err(|_| FhirError::processing("_offset must be a non-negative integer"))?,
+        Some(o) => o
+            .parse()
+            .map_err(|_| FhirError::processing("_offset must be a non-negative integer"))?,
         None => 0,
     };
     let since = match req.param("_since") {
         Some(s) => Some(
             parse_instant(s)
                 .map(crate::fhir::types::format_instant)
-                .ok_or_else(|| FhirError::processing(format!("_since '{s}' is not a FHIR instant")))?,
+                .ok_or_else(|| {
+                    FhirError::processing(format!("_since '{s}' is not a FHIR instant"))
+                })?,
         ),
         None => None,
     };
-    let types: Option<BTreeSet<String>> = req
-        .param("_type")
-        .map(|t| t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect());
+    let types: Option<BTreeSet<String>> = req.param("_type").map(|t| {
+        t.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
 
     let patient: Option<(String, i64)> =
         sqlx::query("SELECT body, deleted FROM resource WHERE type = 'Patient' AND id = ?")
@@ -51,7 +62,9 @@ pub async fn everything(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestC
             .map(|r| (r.get::<Option<String>, _>(0).unwrap_or_default(), r.get(1)));
     match &patient {
         None => return Err(FhirError::not_found(format!("Patient/{id} is not known"))),
-        Some((_, deleted)) if *deleted != 0 => return Err(FhirError::gone(format!("Patient/{id} was deleted"))),
+        Some((_, deleted)) if *deleted != 0 => {
+            return Err(FhirError::gone(format!("Patient/{id} was deleted")))
+        }
         _ => {}
     }
     let rows = sqlx::query(
@@ -69,7 +82,10 @@ pub async fn everything(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestC
     let mut resources: Vec<(String, String, Value, String)> = Vec::new();
     if let Some((body, _)) = &patient {
         let v: Value = serde_json::from_str(body)?;
-        let lu = v["meta"]["lastUpdated"].as_str().unwrap_or_default().to_owned();
+        let lu = v["meta"]["lastUpdated"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         resources.push(("Patient".into(), id.to_owned(), v, lu));
     }
     let mut referenced: BTreeSet<Reference> = BTreeSet::new();
@@ -83,14 +99,18 @@ pub async fn everything(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestC
         }
     }
     for reference in referenced {
-        if reference.resource_type == "Patient" || seen.contains(&(reference.resource_type.clone(), reference.id.clone())) {
+        if reference.resource_type == "Patient"
+            || seen.contains(&(reference.resource_type.clone(), reference.id.clone()))
+        {
             continue;
         }
-        let row = sqlx::query("SELECT body, last_updated FROM resource WHERE type = ? AND id = ? AND deleted = 0")
-            .bind(&reference.resource_type)
-            .bind(&reference.id)
-            .fetch_optional(&store.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT body, last_updated FROM resource WHERE type = ? AND id = ? AND deleted = 0",
+        )
+        .bind(&reference.resource_type)
+        .bind(&reference.id)
+        .fetch_optional(&store.pool)
+        .await?;
         if let Some(row) = row {
             let v: Value = serde_json::from_str(&row.get::<String, _>(0))?;
             seen.insert((reference.resource_type.clone(), reference.id.clone()));

@@ -14,7 +14,11 @@ use crate::{
 };
 
 /// Answers a history interaction with a `history` Bundle.
-pub async fn history(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
+pub async fn history(
+    store: &EmbeddedStore,
+    req: &FhirRequest,
+    ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let count = match req.param("_count") {
         Some(c) => c
             .parse::<u32>()
@@ -23,25 +27,34 @@ pub async fn history(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestCont
         None => ctx.default_page_size,
     };
     let offset: i64 = match req.param("_offset") {
-        Some(o) => o.parse().map_err(|_| FhirError::processing("_offset must be a non-negative integer"))?,
+        Some(o) => o
+            .parse()
+            .map_err(|_| FhirError::processing("_offset must be a non-negative integer"))?,
         None => 0,
     };
     if offset < 0 {
-        return Err(FhirError::processing("_offset must be a non-negative integer"));
+        return Err(FhirError::processing(
+            "_offset must be a non-negative integer",
+        ));
     }
     let since = match req.param("_since") {
         Some(s) => {
-            let t = parse_instant(s)
-                .ok_or_else(|| FhirError::processing(format!("_since '{s}' is not a FHIR instant")))?;
+            let t = parse_instant(s).ok_or_else(|| {
+                FhirError::processing(format!("_since '{s}' is not a FHIR instant"))
+            })?;
             Some(crate::fhir::types::format_instant(t))
         }
         None => None,
     };
     let hseq: i64 = match req.param("_hseq") {
-        Some(h) => h.parse().map_err(|_| FhirError::processing("_hseq must be an integer"))?,
-        None => sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM resource_version")
-            .fetch_one(&store.pool)
-            .await?,
+        Some(h) => h
+            .parse()
+            .map_err(|_| FhirError::processing("_hseq must be an integer"))?,
+        None => {
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM resource_version")
+                .fetch_one(&store.pool)
+                .await?
+        }
     };
 
     let mut filter = String::from("seq <= ?");
@@ -59,11 +72,12 @@ pub async fn history(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestCont
         .await?
         .get(0);
     if req.interaction == Interaction::HistoryInstance && total == 0 {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT res FROM resource WHERE type = ? AND id = ?")
-            .bind(req.resource_type.as_deref())
-            .bind(req.id.as_deref())
-            .fetch_optional(&store.pool)
-            .await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT res FROM resource WHERE type = ? AND id = ?")
+                .bind(req.resource_type.as_deref())
+                .bind(req.id.as_deref())
+                .fetch_optional(&store.pool)
+                .await?;
         if exists.is_none() {
             return Err(FhirError::not_found("no such resource"));
         }
@@ -72,8 +86,8 @@ pub async fn history(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestCont
         "SELECT type, id, version, last_updated, method, deleted, body FROM resource_version WHERE {filter} ORDER BY seq DESC LIMIT {count} OFFSET {offset}"
     );
     let rows = bind_filter(&page_sql, hseq, req, since.as_deref())
-    .fetch_all(&store.pool)
-    .await?;
+        .fetch_all(&store.pool)
+        .await?;
 
     let base = &ctx.base;
     let mut entries = Vec::with_capacity(rows.len());
@@ -110,7 +124,10 @@ pub async fn history(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestCont
             req.resource_type.as_deref().unwrap_or_default(),
             req.id.as_deref().unwrap_or_default()
         ),
-        Interaction::HistoryType => format!("{}/_history", req.resource_type.as_deref().unwrap_or_default()),
+        Interaction::HistoryType => format!(
+            "{}/_history",
+            req.resource_type.as_deref().unwrap_or_default()
+        ),
         _ => "_history".to_owned(),
     };
     let link = |off: i64| {
@@ -128,7 +145,8 @@ pub async fn history(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestCont
         links.push(json!({"relation": "next", "url": link(offset + i64::from(count))}));
     }
     if offset > 0 {
-        links.push(json!({"relation": "previous", "url": link((offset - i64::from(count)).max(0))}));
+        links
+            .push(json!({"relation": "previous", "url": link((offset - i64::from(count)).max(0))}));
     }
     Ok(FhirResponse::ok(json!({
         "resourceType": "Bundle",

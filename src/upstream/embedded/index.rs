@@ -20,7 +20,14 @@ pub async fn reindex(
     rtype: &str,
     body: Option<&Value>,
 ) -> FhirResult<()> {
-    for table in ["idx_token", "idx_string", "idx_date", "idx_reference", "idx_quantity", "idx_uri"] {
+    for table in [
+        "idx_token",
+        "idx_string",
+        "idx_date",
+        "idx_reference",
+        "idx_quantity",
+        "idx_uri",
+    ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE res = ?"))
             .bind(res)
             .execute(&mut *conn)
@@ -29,15 +36,20 @@ pub async fn reindex(
     let Some(body) = body else { return Ok(()) };
     let rows = extract(rtype, body);
     for chunk in rows.tokens.chunks(CHUNK) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO idx_token (res, rtype, param, system, code, display) ");
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO idx_token (res, rtype, param, system, code, display) ",
+        );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(res).push_bind(rtype).push_bind(r.param);
-            b.push_bind(&r.system).push_bind(&r.code).push_bind(&r.display);
+            b.push_bind(&r.system)
+                .push_bind(&r.code)
+                .push_bind(&r.display);
         });
         q.build().execute(&mut *conn).await?;
     }
     for chunk in rows.strings.chunks(CHUNK) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO idx_string (res, rtype, param, norm, exact) ");
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO idx_string (res, rtype, param, norm, exact) ");
         q.push_values(chunk, |mut b, r| {
             b.push_bind(res).push_bind(rtype).push_bind(r.param);
             b.push_bind(&r.norm).push_bind(&r.exact);
@@ -45,7 +57,8 @@ pub async fn reindex(
         q.build().execute(&mut *conn).await?;
     }
     for chunk in rows.dates.chunks(CHUNK) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO idx_date (res, rtype, param, low, high) ");
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO idx_date (res, rtype, param, low, high) ");
         q.push_values(chunk, |mut b, r| {
             b.push_bind(res).push_bind(rtype).push_bind(r.param);
             b.push_bind(r.low).push_bind(r.high);
@@ -58,23 +71,33 @@ pub async fn reindex(
         );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(res).push_bind(rtype).push_bind(r.param);
-            b.push_bind(&r.target_type).push_bind(&r.target_id).push_bind(&r.url);
+            b.push_bind(&r.target_type)
+                .push_bind(&r.target_id)
+                .push_bind(&r.url);
             b.push_bind(&r.ident_system).push_bind(&r.ident_value);
         });
         q.build().execute(&mut *conn).await?;
     }
     for chunk in rows.quantities.chunks(CHUNK) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO idx_quantity (res, rtype, param, value, system, code, unit) ");
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO idx_quantity (res, rtype, param, value, system, code, unit) ",
+        );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(res).push_bind(rtype).push_bind(r.param);
-            b.push_bind(r.value).push_bind(&r.system).push_bind(&r.code).push_bind(&r.unit);
+            b.push_bind(r.value)
+                .push_bind(&r.system)
+                .push_bind(&r.code)
+                .push_bind(&r.unit);
         });
         q.build().execute(&mut *conn).await?;
     }
     for chunk in rows.uris.chunks(CHUNK) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO idx_uri (res, rtype, param, value) ");
         q.push_values(chunk, |mut b, r| {
-            b.push_bind(res).push_bind(rtype).push_bind(r.param).push_bind(&r.value);
+            b.push_bind(res)
+                .push_bind(rtype)
+                .push_bind(r.param)
+                .push_bind(&r.value);
         });
         q.build().execute(&mut *conn).await?;
     }

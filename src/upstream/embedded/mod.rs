@@ -104,19 +104,21 @@ impl Upstream for EmbeddedStore {
             Interaction::ConditionalUpdate => crud::conditional_update(self, req, ctx).await,
             Interaction::Delete => crud::delete(self, req, ctx).await,
             Interaction::ConditionalDelete => crud::conditional_delete(self, req, ctx).await,
-            Interaction::SearchType | Interaction::SearchSystem | Interaction::SearchCompartment => {
-                search::search(self, req, ctx).await
-            }
-            Interaction::HistoryInstance | Interaction::HistoryType | Interaction::HistorySystem => {
-                history::history(self, req, ctx).await
-            }
+            Interaction::SearchType
+            | Interaction::SearchSystem
+            | Interaction::SearchCompartment => search::search(self, req, ctx).await,
+            Interaction::HistoryInstance
+            | Interaction::HistoryType
+            | Interaction::HistorySystem => history::history(self, req, ctx).await,
             Interaction::BatchOrTransaction => bundle::batch_or_transaction(self, req, ctx).await,
             Interaction::Operation => match (
                 req.resource_type.as_deref(),
                 req.id.is_some(),
                 req.operation.as_deref(),
             ) {
-                (Some("Patient"), true, Some("everything")) => everything::everything(self, req, ctx).await,
+                (Some("Patient"), true, Some("everything")) => {
+                    everything::everything(self, req, ctx).await
+                }
                 (_, _, Some(op)) => Err(FhirError::new(
                     axum::http::StatusCode::NOT_FOUND,
                     crate::error::IssueType::NotSupported,

@@ -163,6 +163,7 @@ fn refresh_margin(lifetime: Duration) -> Duration {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -94,7 +94,7 @@ impl Upstream for HttpUpstream {
             self.auth.invalidate().await;
         }
         let headers = answer.headers().clone();
-        let body = answer.bytes().await.map_err(transport_error)?;
+        let body = read_capped(answer).await?;
         let mapped = response::map(status, &headers, &body, &self.rewrite, &ctx.base);
         if let Err(e) = &mapped {
             if e.status.is_server_error() {
@@ -112,6 +112,28 @@ impl Upstream for HttpUpstream {
     fn name(&self) -> &'static str {
         "http"
     }
+}
+
+/// Largest upstream answer accepted (a bigger one is a 502, not an out-of-memory).
+const MAX_UPSTREAM_BODY: usize = 256 * 1024 * 1024;
+
+/// Reads the whole answer body, refusing more than [`MAX_UPSTREAM_BODY`].
+async fn read_capped(mut answer: reqwest::Response) -> FhirResult<Vec<u8>> {
+    let too_big = || FhirError::bad_gateway("upstream answer exceeds the size limit");
+    if answer
+        .content_length()
+        .is_some_and(|n| n > MAX_UPSTREAM_BODY as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = answer.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > MAX_UPSTREAM_BODY {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A failed exchange: timeouts are 504, everything else (refused, reset, TLS,

@@ -210,6 +210,7 @@ fn http_date_to_instant(value: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use reqwest::header::HeaderValue;
     use serde_json::json;

@@ -3,6 +3,7 @@
 //! on the wire, and an OAuth2 client-credentials token endpoint speaking the
 //! RFC 6749 §4.4 shape Entra ID uses. (The full FHIR behavior is exercised
 //! against a real engine, Medplum, in `conformance-tests/`.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
     collections::HashMap,

@@ -47,18 +47,30 @@ fn link(p: &Page<'_>, q: &SearchQuery, offset: u64) -> String {
 }
 
 /// Builds the Bundle.
-pub(crate) fn render(p: &Page<'_>, q: &SearchQuery, matches: &[Hit], included: &[Hit], notes: &[String]) -> FhirResult<Value> {
+pub(crate) fn render(
+    p: &Page<'_>,
+    q: &SearchQuery,
+    matches: &[Hit],
+    included: &[Hit],
+    notes: &[String],
+) -> FhirResult<Value> {
     let mut links = vec![json!({"relation": "self", "url": link(p, q, p.offset)})];
     if p.count > 0 {
         let c = u64::from(p.count);
         links.push(json!({"relation": "first", "url": link(p, q, 0)}));
         if p.offset > 0 {
-            links.push(json!({"relation": "previous", "url": link(p, q, p.offset.saturating_sub(c))}));
+            links.push(
+                json!({"relation": "previous", "url": link(p, q, p.offset.saturating_sub(c))}),
+            );
         }
         if p.has_more {
             links.push(json!({"relation": "next", "url": link(p, q, p.offset + c)}));
         }
-        if let Some(t) = p.total.and_then(|t| u64::try_from(t).ok()).filter(|t| *t > 0) {
+        if let Some(t) = p
+            .total
+            .and_then(|t| u64::try_from(t).ok())
+            .filter(|t| *t > 0)
+        {
             links.push(json!({"relation": "last", "url": link(p, q, ((t - 1) / c) * c)}));
         }
     }
@@ -102,12 +114,17 @@ pub(crate) fn render(p: &Page<'_>, q: &SearchQuery, matches: &[Hit], included: &
 
 /// Applies `_elements` or `_summary` to a match.
 fn subset(resource: &mut Value, q: &SearchQuery) {
-    let Some(obj) = resource.as_object_mut() else { return };
+    let Some(obj) = resource.as_object_mut() else {
+        return;
+    };
     let keep_only = |obj: &mut Map<String, Value>, names: &[&str]| {
         obj.retain(|k, _| {
             matches!(k.as_str(), "resourceType" | "id" | "meta")
                 || names.iter().any(|n| {
-                    k == n || k.strip_prefix(n).and_then(|rest| rest.chars().next()).is_some_and(|c| c.is_ascii_uppercase())
+                    k == n
+                        || k.strip_prefix(n)
+                            .and_then(|rest| rest.chars().next())
+                            .is_some_and(|c| c.is_ascii_uppercase())
                 })
         });
     };
@@ -136,10 +153,14 @@ fn subset(resource: &mut Value, q: &SearchQuery) {
 
 fn tag_subsetted(obj: &mut Map<String, Value>) {
     let meta = obj.entry("meta").or_insert_with(|| json!({}));
-    let Some(meta) = meta.as_object_mut() else { return };
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
     let tags = meta.entry("tag").or_insert_with(|| json!([]));
     if let Some(tags) = tags.as_array_mut() {
-        let present = tags.iter().any(|t| t["code"] == "SUBSETTED" && t["system"] == SUBSETTED_SYSTEM);
+        let present = tags
+            .iter()
+            .any(|t| t["code"] == "SUBSETTED" && t["system"] == SUBSETTED_SYSTEM);
         if !present {
             tags.push(json!({"system": SUBSETTED_SYSTEM, "code": "SUBSETTED"}));
         }

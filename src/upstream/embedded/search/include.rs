@@ -16,7 +16,11 @@ const MAX_ROUNDS: usize = 3;
 const CHUNK: usize = 400;
 
 /// Included resources for `matches`, without duplicates of matches or each other.
-pub(crate) async fn collect(conn: &mut SqliteConnection, matches: &[Hit], q: &SearchQuery) -> FhirResult<Vec<Hit>> {
+pub(crate) async fn collect(
+    conn: &mut SqliteConnection,
+    matches: &[Hit],
+    q: &SearchQuery,
+) -> FhirResult<Vec<Hit>> {
     if q.includes.is_empty() && q.revincludes.is_empty() {
         return Ok(Vec::new());
     }
@@ -48,13 +52,27 @@ pub(crate) async fn collect(conn: &mut SqliteConnection, matches: &[Hit], q: &Se
                     sql.push_str(" AND x.target_type = ?");
                     binds.push(Bind::T(t.clone()));
                 }
-                found.extend(bind_all(&sql, &binds).fetch_all(&mut *conn).await?.iter().map(to_hit));
+                found.extend(
+                    bind_all(&sql, &binds)
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .iter()
+                        .map(to_hit),
+                );
             }
         }
         for inc in q.revincludes.iter().filter(|i| round == 0 || i.iterate) {
             let Some(def) = inc.param else { continue };
-            for ttype in def.targets.iter().filter(|t| inc.target.as_deref().is_none_or(|x| x == **t)) {
-                let ids: Vec<&str> = frontier.iter().filter(|h| h.rtype == *ttype).map(|h| h.id.as_str()).collect();
+            for ttype in def
+                .targets
+                .iter()
+                .filter(|t| inc.target.as_deref().is_none_or(|x| x == **t))
+            {
+                let ids: Vec<&str> = frontier
+                    .iter()
+                    .filter(|h| h.rtype == *ttype)
+                    .map(|h| h.id.as_str())
+                    .collect();
                 for chunk in ids.chunks(CHUNK) {
                     let mut binds = vec![Bind::T(inc.source.clone()), Bind::T(def.name.to_owned())];
                     binds.extend(chunk.iter().map(|i| Bind::T((*i).to_owned())));
@@ -63,7 +81,13 @@ pub(crate) async fn collect(conn: &mut SqliteConnection, matches: &[Hit], q: &Se
                         "SELECT DISTINCT s.res, s.type, s.id, s.body FROM idx_reference x JOIN resource s ON s.res = x.res WHERE x.rtype = ? AND x.param = ? AND x.target_id IN ({}) AND x.target_type = ? AND s.deleted = 0",
                         marks(chunk.len())
                     );
-                    found.extend(bind_all(&sql, &binds).fetch_all(&mut *conn).await?.iter().map(to_hit));
+                    found.extend(
+                        bind_all(&sql, &binds)
+                            .fetch_all(&mut *conn)
+                            .await?
+                            .iter()
+                            .map(to_hit),
+                    );
                 }
             }
         }

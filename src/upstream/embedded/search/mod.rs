@@ -72,15 +72,23 @@ fn plan(t: &Target<'_>, q: &SearchQuery) -> Plan {
     let mut parts: Vec<String> = Vec::new();
     match t.rtype {
         Some(rt) => {
-            let plus = if driver.is_some() || t.compartment.is_some() { "+" } else { "" };
+            let plus = if driver.is_some() || t.compartment.is_some() {
+                "+"
+            } else {
+                ""
+            };
             c.binds.push(Bind::T(rt.to_owned()));
             parts.push(format!("{plus}r.type = ?"));
         }
         None if !q.types.is_empty() => {
-            let qs: Vec<&str> = q.types.iter().map(|ty| {
-                c.binds.push(Bind::T(ty.clone()));
-                "?"
-            }).collect();
+            let qs: Vec<&str> = q
+                .types
+                .iter()
+                .map(|ty| {
+                    c.binds.push(Bind::T(ty.clone()));
+                    "?"
+                })
+                .collect();
             parts.push(format!("r.type IN ({})", qs.join(", ")));
         }
         None => {}
@@ -117,7 +125,12 @@ fn plan(t: &Target<'_>, q: &SearchQuery) -> Plan {
         order.push(format!("{expr} {dir}"));
     }
     order.push("r.res ASC".into());
-    Plan { where_sql, binds, order_sql: order.join(", "), order_binds: std::mem::take(&mut c.binds) }
+    Plan {
+        where_sql,
+        binds,
+        order_sql: order.join(", "),
+        order_binds: std::mem::take(&mut c.binds),
+    }
 }
 
 fn compartment_sql(c: &mut Compiler, rtype: &str, pid: &str) -> String {
@@ -129,17 +142,24 @@ fn compartment_sql(c: &mut Compiler, rtype: &str, pid: &str) -> String {
     }
     if !params.is_empty() {
         c.binds.push(Bind::T(rtype.to_owned()));
-        let qs: Vec<&str> = params.iter().map(|p| {
-            c.binds.push(Bind::T((*p).to_owned()));
-            "?"
-        }).collect();
+        let qs: Vec<&str> = params
+            .iter()
+            .map(|p| {
+                c.binds.push(Bind::T((*p).to_owned()));
+                "?"
+            })
+            .collect();
         c.binds.push(Bind::T(pid.to_owned()));
         alts.push(format!(
             "r.res IN (SELECT cx.res FROM idx_reference cx WHERE cx.rtype = ? AND cx.param IN ({}) AND cx.target_id = ? AND cx.target_type = 'Patient')",
             qs.join(", ")
         ));
     }
-    if alts.is_empty() { "0".into() } else { format!("({})", alts.join(" OR ")) }
+    if alts.is_empty() {
+        "0".into()
+    } else {
+        format!("({})", alts.join(" OR "))
+    }
 }
 
 pub(crate) fn bind_all<'q>(
@@ -158,38 +178,81 @@ pub(crate) fn bind_all<'q>(
 }
 
 fn to_hit(r: &sqlx::sqlite::SqliteRow) -> Hit {
-    Hit { res: r.get(0), rtype: r.get(1), id: r.get(2), body: r.get::<Option<String>, _>(3).unwrap_or_default() }
+    Hit {
+        res: r.get(0),
+        rtype: r.get(1),
+        id: r.get(2),
+        body: r.get::<Option<String>, _>(3).unwrap_or_default(),
+    }
 }
 
 /// Type, system and compartment search; answers a searchset Bundle.
-pub async fn search(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
+pub async fn search(
+    store: &EmbeddedStore,
+    req: &FhirRequest,
+    ctx: &RequestContext,
+) -> FhirResult<FhirResponse> {
     let (target, path) = match req.interaction {
         Interaction::SearchType => {
-            let rt = req.resource_type.as_deref().ok_or_else(|| FhirError::bad_request("no resource type"))?;
-            (Target { rtype: Some(rt), compartment: None }, rt.to_owned())
+            let rt = req
+                .resource_type
+                .as_deref()
+                .ok_or_else(|| FhirError::bad_request("no resource type"))?;
+            (
+                Target {
+                    rtype: Some(rt),
+                    compartment: None,
+                },
+                rt.to_owned(),
+            )
         }
-        Interaction::SearchSystem => (Target { rtype: None, compartment: None }, String::new()),
+        Interaction::SearchSystem => (
+            Target {
+                rtype: None,
+                compartment: None,
+            },
+            String::new(),
+        ),
         Interaction::SearchCompartment => {
-            let rt = req.resource_type.as_deref().ok_or_else(|| FhirError::bad_request("no resource type"))?;
+            let rt = req
+                .resource_type
+                .as_deref()
+                .ok_or_else(|| FhirError::bad_request("no resource type"))?;
             let Some((ct, cid)) = req.compartment.as_ref() else {
                 return Err(FhirError::bad_request("no compartment"));
             };
             if ct != "Patient" {
-                return Err(FhirError::new(axum::http::StatusCode::BAD_REQUEST, IssueType::NotSupported, format!("the {ct} compartment is not supported; only Patient")));
+                return Err(FhirError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    IssueType::NotSupported,
+                    format!("the {ct} compartment is not supported; only Patient"),
+                ));
             }
-            (Target { rtype: Some(rt), compartment: Some(cid.as_str()) }, format!("{ct}/{cid}/{rt}"))
+            (
+                Target {
+                    rtype: Some(rt),
+                    compartment: Some(cid.as_str()),
+                },
+                format!("{ct}/{cid}/{rt}"),
+            )
         }
         _ => return Err(FhirError::bad_request("not a search")),
     };
     let q = query::parse(target.rtype.unwrap_or("Resource"), &req.params, &ctx.base)?;
     if req.prefer.handling == Some(PreferHandling::Strict) && !q.ignored.is_empty() {
-        return Err(FhirError::processing(format!("unknown or unsupported search parameters: {}", q.ignored.join("; "))));
+        return Err(FhirError::processing(format!(
+            "unknown or unsupported search parameters: {}",
+            q.ignored.join("; ")
+        )));
     }
     let mut notes = q.ignored.clone();
     let max = ctx.max_page_size.max(1);
     let mut count = q.count.unwrap_or(ctx.default_page_size).min(max);
     if q.count.is_some_and(|c| c > max) {
-        notes.push(format!("_count {} exceeds the maximum page size; {max} used", q.count.unwrap_or(max)));
+        notes.push(format!(
+            "_count {} exceeds the maximum page size; {max} used",
+            q.count.unwrap_or(max)
+        ));
     }
     if q.summary == Summary::Count {
         count = 0;
@@ -211,14 +274,28 @@ pub async fn search(store: &EmbeddedStore, req: &FhirRequest, ctx: &RequestConte
         );
         let mut binds = p.binds.clone();
         binds.extend(p.order_binds.iter().cloned());
-        hits = bind_all(&sql, &binds).fetch_all(&mut *tx).await?.iter().map(to_hit).collect();
+        hits = bind_all(&sql, &binds)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(to_hit)
+            .collect();
     }
     let has_more = hits.len() > count as usize;
     hits.truncate(count as usize);
     let included = include::collect(&mut tx, &hits, &q).await?;
     tx.commit().await?;
-    let page = bundle::Page { base: &ctx.base, path: &path, count, offset: q.offset, total, has_more };
-    Ok(FhirResponse::ok(bundle::render(&page, &q, &hits, &included, &notes)?))
+    let page = bundle::Page {
+        base: &ctx.base,
+        path: &path,
+        count,
+        offset: q.offset,
+        total,
+        has_more,
+    };
+    Ok(FhirResponse::ok(bundle::render(
+        &page, &q, &hits, &included, &notes,
+    )?))
 }
 
 /// Ids of current resources of `rtype` matching a conditional query, seen
@@ -232,10 +309,22 @@ pub async fn conditional_matches(
 ) -> FhirResult<Vec<String>> {
     let q = query::parse(rtype, query, base)?;
     if !q.ignored.is_empty() {
-        return Err(FhirError::processing(format!("unknown or unsupported search parameters in the condition: {}", q.ignored.join("; "))));
+        return Err(FhirError::processing(format!(
+            "unknown or unsupported search parameters in the condition: {}",
+            q.ignored.join("; ")
+        )));
     }
-    let p = plan(&Target { rtype: Some(rtype), compartment: None }, &q);
-    let sql = format!("SELECT r.id FROM resource r WHERE {} ORDER BY r.res", p.where_sql);
+    let p = plan(
+        &Target {
+            rtype: Some(rtype),
+            compartment: None,
+        },
+        &q,
+    );
+    let sql = format!(
+        "SELECT r.id FROM resource r WHERE {} ORDER BY r.res",
+        p.where_sql
+    );
     let rows = bind_all(&sql, &p.binds).fetch_all(&mut *conn).await?;
     Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
 }

@@ -50,7 +50,11 @@ pub(crate) fn drive_rank(c: &Clause) -> Option<u8> {
         Test::RefIdentifier(_) => Some(2),
         Test::Token { values, not: false } if values.iter().all(|v| v.code.is_some()) => Some(2),
         Test::Chain(b) if b.len() == 1 && b.iter().all(|(_, i)| drive_rank(i).is_some()) => Some(3),
-        Test::Str { mode: StrMode::Exact | StrMode::Starts, .. } | Test::Uri { .. } => Some(3),
+        Test::Str {
+            mode: StrMode::Exact | StrMode::Starts,
+            ..
+        }
+        | Test::Uri { .. } => Some(3),
         Test::Date(_) | Test::Number(_) => Some(4),
         Test::Token { not: false, .. } => Some(5),
         _ => None,
@@ -94,7 +98,15 @@ impl Compiler {
 
     /// Opens a subquery over `tab` for parameter `param` of resource alias `r`;
     /// the caller appends ` AND (preds))`.
-    fn head(&mut self, tab: &str, x: &str, r: &str, scope: Scope<'_>, param: &str, driver: bool) -> String {
+    fn head(
+        &mut self,
+        tab: &str,
+        x: &str,
+        r: &str,
+        scope: Scope<'_>,
+        param: &str,
+        driver: bool,
+    ) -> String {
         let rt = self.rtype(scope, r);
         let p = self.t(param);
         if driver {
@@ -112,44 +124,88 @@ impl Compiler {
         match &c.test {
             Test::Id(ids) => {
                 let qs: Vec<&str> = ids.iter().map(|i| self.t(i.clone())).collect();
-                if qs.is_empty() { "0".into() } else { format!("{r}.id IN ({})", qs.join(", ")) }
+                if qs.is_empty() {
+                    "0".into()
+                } else {
+                    format!("{r}.id IN ({})", qs.join(", "))
+                }
             }
             Test::LastUpdated(vals) => {
                 let parts = vals.iter().map(|v| self.last_updated(r, v)).collect();
                 or_join(parts)
             }
-            Test::Missing(m) if matches!(def.name, "_id" | "_lastUpdated") => if *m { "0".into() } else { "1".into() },
+            Test::Missing(m) if matches!(def.name, "_id" | "_lastUpdated") => {
+                if *m {
+                    "0".into()
+                } else {
+                    "1".into()
+                }
+            }
             Test::Missing(m) => {
                 let h = self.head(table(def.kind), &x, r, scope, def.name, false);
                 format!("{}{h})", if *m { "NOT " } else { "" })
             }
             Test::Token { values, not } => {
                 let h = self.head("idx_token", &x, r, scope, def.name, driver && !not);
-                let parts = values.iter().map(|v| self.token(&x, "code", "system", v)).collect();
+                let parts = values
+                    .iter()
+                    .map(|v| self.token(&x, "code", "system", v))
+                    .collect();
                 let body = format!("{h} AND {})", or_join(parts));
-                if *not { format!("NOT {body}") } else { body }
+                if *not {
+                    format!("NOT {body}")
+                } else {
+                    body
+                }
             }
             Test::Text(vals) => {
                 let h = self.head("idx_token", &x, r, scope, def.name, false);
-                let parts = vals.iter().map(|v| format!("{x}.display LIKE {} ESCAPE '\\'", self.t(format!("%{}%", like_escape(v))))).collect();
+                let parts = vals
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{x}.display LIKE {} ESCAPE '\\'",
+                            self.t(format!("%{}%", like_escape(v)))
+                        )
+                    })
+                    .collect();
                 format!("{h} AND {})", or_join(parts))
             }
             Test::Str { values, mode } => {
                 let h = self.head("idx_string", &x, r, scope, def.name, driver);
-                let parts = values.iter().map(|v| match mode {
-                    StrMode::Exact => format!("{x}.exact = {}", self.t(v.clone())),
-                    StrMode::Starts => format!("{x}.norm >= {} AND {x}.norm < {}", self.t(v.clone()), self.t(prefix_upper(v))),
-                    StrMode::Contains => format!("{x}.norm LIKE {} ESCAPE '\\'", self.t(format!("%{}%", like_escape(v)))),
-                }).collect();
+                let parts = values
+                    .iter()
+                    .map(|v| match mode {
+                        StrMode::Exact => format!("{x}.exact = {}", self.t(v.clone())),
+                        StrMode::Starts => format!(
+                            "{x}.norm >= {} AND {x}.norm < {}",
+                            self.t(v.clone()),
+                            self.t(prefix_upper(v))
+                        ),
+                        StrMode::Contains => format!(
+                            "{x}.norm LIKE {} ESCAPE '\\'",
+                            self.t(format!("%{}%", like_escape(v)))
+                        ),
+                    })
+                    .collect();
                 format!("{h} AND {})", or_join(parts))
             }
             Test::Uri { values, below } => {
                 let h = self.head("idx_uri", &x, r, scope, def.name, driver);
-                let parts = values.iter().map(|v| if *below {
-                    format!("{x}.value >= {} AND {x}.value < {}", self.t(v.clone()), self.t(prefix_upper(v)))
-                } else {
-                    format!("{x}.value = {}", self.t(v.clone()))
-                }).collect();
+                let parts = values
+                    .iter()
+                    .map(|v| {
+                        if *below {
+                            format!(
+                                "{x}.value >= {} AND {x}.value < {}",
+                                self.t(v.clone()),
+                                self.t(prefix_upper(v))
+                            )
+                        } else {
+                            format!("{x}.value = {}", self.t(v.clone()))
+                        }
+                    })
+                    .collect();
                 format!("{h} AND {})", or_join(parts))
             }
             Test::Date(vals) => {
@@ -169,11 +225,27 @@ impl Compiler {
             }
             Test::RefIdentifier(vals) => {
                 let h = self.head("idx_reference", &x, r, scope, def.name, driver);
-                let parts = vals.iter().map(|v| self.token(&x, "ident_value", "ident_system", v)).collect();
+                let parts = vals
+                    .iter()
+                    .map(|v| self.token(&x, "ident_value", "ident_system", v))
+                    .collect();
                 format!("{h} AND {})", or_join(parts))
             }
             Test::Chain(branches) => {
-                let parts = branches.iter().map(|(t, inner)| self.chain(&x, r, scope, def.name, t, inner, driver && branches.len() == 1)).collect();
+                let parts = branches
+                    .iter()
+                    .map(|(t, inner)| {
+                        self.chain(
+                            &x,
+                            r,
+                            scope,
+                            def.name,
+                            t,
+                            inner,
+                            driver && branches.len() == 1,
+                        )
+                    })
+                    .collect();
                 or_join(parts)
             }
             Test::Has { rtype, inner } => {
@@ -193,7 +265,16 @@ impl Compiler {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn chain(&mut self, x: &str, r: &str, scope: Scope<'_>, param: &str, target: &'static str, inner: &Clause, driver: bool) -> String {
+    fn chain(
+        &mut self,
+        x: &str,
+        r: &str,
+        scope: Scope<'_>,
+        param: &str,
+        target: &'static str,
+        inner: &Clause,
+        driver: bool,
+    ) -> String {
         let r2 = self.alias();
         let inner_drives = drive_rank(inner).is_some();
         if driver {
@@ -225,15 +306,25 @@ impl Compiler {
             Some(None) => parts.push(format!("{x}.{sys_col} IS NULL")),
             Some(Some(s)) => parts.push(format!("{x}.{sys_col} = {}", self.t(s.clone()))),
         }
-        if parts.is_empty() { "1".into() } else { parts.join(" AND ") }
+        if parts.is_empty() {
+            "1".into()
+        } else {
+            parts.join(" AND ")
+        }
     }
 
     fn reference(&mut self, x: &str, v: &RefValue) -> String {
         match v {
             RefValue::Local { rtype: Some(t), id } => {
-                format!("{x}.target_id = {} AND {x}.target_type = {}", self.t(id.clone()), self.t(t.clone()))
+                format!(
+                    "{x}.target_id = {} AND {x}.target_type = {}",
+                    self.t(id.clone()),
+                    self.t(t.clone())
+                )
             }
-            RefValue::Local { rtype: None, id } => format!("{x}.target_id = {}", self.t(id.clone())),
+            RefValue::Local { rtype: None, id } => {
+                format!("{x}.target_id = {}", self.t(id.clone()))
+            }
             RefValue::Url(u) if !u.contains('|') => {
                 let versioned = format!("{u}|");
                 format!(
@@ -264,7 +355,11 @@ impl Compiler {
             Prefix::Eb => format!("{x}.high < {}", i(ql)),
             Prefix::Ap => {
                 let pad = ((qh - ql) / 10).max(86_400_000);
-                format!("{x}.low <= {} AND {x}.high >= {}", i(qh.saturating_add(pad)), i(ql.saturating_sub(pad)))
+                format!(
+                    "{x}.low <= {} AND {x}.high >= {}",
+                    i(qh.saturating_add(pad)),
+                    i(ql.saturating_sub(pad))
+                )
             }
         }
     }
@@ -305,7 +400,11 @@ impl Compiler {
             Prefix::Le => format!("{c} <= {}", f(v.value)),
             Prefix::Ap => {
                 let pad = (v.value * 0.1).abs();
-                format!("{c} >= {} AND {c} <= {}", f(v.value - pad), f(v.value + pad))
+                format!(
+                    "{c} >= {} AND {c} <= {}",
+                    f(v.value - pad),
+                    f(v.value + pad)
+                )
             }
         };
         if let Some(s) = &v.system {

@@ -14,73 +14,11 @@
 //! `_lastUpdated` for a type it is also listed here so the CapabilityStatement
 //! shows it.
 
-use capability::{ParamType, SearchParamDef};
+mod shorthand;
 
-const fn d(
-    resource: &'static str,
-    name: &'static str,
-    kind: ParamType,
-    paths: &'static [&'static str],
-) -> SearchParamDef {
-    SearchParamDef { resource, name, kind, paths, targets: &[] }
-}
-const fn tok(r: &'static str, n: &'static str, p: &'static [&'static str]) -> SearchParamDef {
-    d(r, n, ParamType::Token, p)
-}
-const fn st(r: &'static str, n: &'static str, p: &'static [&'static str]) -> SearchParamDef {
-    d(r, n, ParamType::String, p)
-}
-const fn dt(r: &'static str, n: &'static str, p: &'static [&'static str]) -> SearchParamDef {
-    d(r, n, ParamType::Date, p)
-}
-const fn uri(r: &'static str, n: &'static str, p: &'static [&'static str]) -> SearchParamDef {
-    d(r, n, ParamType::Uri, p)
-}
-const fn qty(r: &'static str, n: &'static str, p: &'static [&'static str]) -> SearchParamDef {
-    d(r, n, ParamType::Quantity, p)
-}
-const fn rf(
-    resource: &'static str,
-    name: &'static str,
-    paths: &'static [&'static str],
-    targets: &'static [&'static str],
-) -> SearchParamDef {
-    SearchParamDef { resource, name, kind: ParamType::Reference, paths, targets }
-}
-/// `_id` listed for the CapabilityStatement (served from the resource table).
-const fn id(r: &'static str) -> SearchParamDef {
-    tok(r, "_id", &["id"])
-}
-/// `_lastUpdated` listed for the CapabilityStatement (served from the resource table).
-const fn lu(r: &'static str) -> SearchParamDef {
-    dt(r, "_lastUpdated", &["meta.lastUpdated"])
-}
-
-const PAT: &[&str] = &["Patient"];
-const SUBJ: &[&str] = &["Patient", "Group", "Device", "Location"];
-const ENC: &[&str] = &["Encounter"];
-const ORG: &[&str] = &["Organization"];
-const PRACT: &[&str] = &["Practitioner", "PractitionerRole"];
-const PROVIDER: &[&str] = &["Practitioner", "PractitionerRole", "Organization"];
-const PEOPLE: &[&str] =
-    &["Practitioner", "PractitionerRole", "Organization", "Patient", "RelatedPerson", "Device"];
-const ACTORS: &[&str] = &[
-    "Practitioner", "PractitionerRole", "Organization", "Patient", "RelatedPerson", "Device",
-    "CareTeam", "Group",
-];
-const REQUESTS: &[&str] = &[
-    "CarePlan", "DeviceRequest", "ImmunizationRecommendation", "MedicationRequest",
-    "NutritionOrder", "ServiceRequest",
-];
-/// Every type in this table: targets of `Provenance:target` and other "Any" references.
-pub const ANY: &[&str] = &[
-    "AllergyIntolerance", "AuditEvent", "CarePlan", "CareTeam", "Claim", "ClaimResponse",
-    "Condition", "Consent", "Coverage", "Device", "DiagnosticReport", "DocumentReference",
-    "Encounter", "ExplanationOfBenefit", "Goal", "Group", "Immunization", "Location",
-    "Medication", "MedicationRequest", "Observation", "Organization", "Patient", "Practitioner",
-    "PractitionerRole", "Procedure", "Provenance", "Questionnaire", "QuestionnaireResponse",
-    "RelatedPerson", "ServiceRequest", "Specimen", "Subscription", "Task",
-];
+use capability::SearchParamDef;
+pub use shorthand::ANY;
+use shorthand::*;
 
 /// Parameters every resource type has (R4 search.html §3.1.1.1 "Parameters for all resources").
 pub const COMMON_PARAMS: &[SearchParamDef] = &[
@@ -92,7 +30,9 @@ pub const COMMON_PARAMS: &[SearchParamDef] = &[
     uri("Resource", "_source", &["meta.source"]),
 ];
 
-/// Every resource-specific search parameter the embedded store supports.
+/// Every resource-specific search parameter the embedded store supports
+/// (one entry a line: this is a table, kept unformatted on purpose).
+#[rustfmt::skip]
 pub const SEARCH_PARAMS: &[SearchParamDef] = &[
     // Patient (US Core 6.1)
     id("Patient"),
