@@ -29,7 +29,7 @@ impl Drop for Server {
     }
 }
 
-/// Starts `serve` and returns the banner lines once it is listening.
+/// Starts `serve` in demo mode and returns the banner lines once it is listening.
 fn start(data: &std::path::Path, port: u16, extra: &[&str]) -> (Server, Vec<String>) {
     let mut child = bin()
         .args(["serve"])
@@ -50,13 +50,9 @@ fn start(data: &std::path::Path, port: u16, extra: &[&str]) -> (Server, Vec<Stri
     let deadline = Instant::now() + Duration::from_secs(300);
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
-        let done = line.contains("try:") || line.contains("upstream:");
+        let done = line.contains("try:");
         lines.push(line);
-        if done
-            && lines.iter().any(|l| l.contains("upstream:"))
-            && (lines.iter().any(|l| l.contains("try:"))
-                || !lines.iter().any(|l| l.contains("demo mode")))
-        {
+        if done {
             break;
         }
         assert!(Instant::now() < deadline, "server did not start");

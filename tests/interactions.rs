@@ -558,3 +558,48 @@ async fn json_is_answered_as_asked() {
         .starts_with("application/fhir+json"));
     assert!(r.text().contains("\n  "));
 }
+
+#[tokio::test]
+async fn business_rule_and_conflict_errors() {
+    let t = TestApp::new().await;
+    // A placeholder reference that resolves to nothing cannot be stored: 422.
+    let dangling = t
+        .post("/fhir/Observation", &json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "urn:uuid:9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"}}))
+        .await;
+    assert_eq!(
+        dangling.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        dangling.text()
+    );
+    assert!(dangling.json["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap()
+        .contains("Observation.subject.reference"));
+    let txn = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "urn:uuid:00000000-0000-0000-0000-000000000000"}}, "request": {"method": "POST", "url": "Observation"}}
+    ]});
+    assert_eq!(
+        t.post("/fhir", &txn).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // Conditional update whose body id names an existing resource the criteria do not match: 409.
+    let mut a = patient("Conflict");
+    a["id"] = json!("c-1");
+    assert_eq!(
+        t.put("/fhir/Patient/c-1", &a).await.status,
+        StatusCode::CREATED
+    );
+    let mut b = patient("Conflict");
+    b["id"] = json!("c-1");
+    b["identifier"] = json!([{"system": "http://mrn", "value": "Z9"}]);
+    let r = t.put("/fhir/Patient?identifier=http://mrn|Z9", &b).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(issue_code(&r.json), "conflict");
+    assert_eq!(
+        t.get("/fhir/_history").await.json["total"],
+        1,
+        "nothing was written"
+    );
+}

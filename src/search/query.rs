@@ -383,6 +383,7 @@ mod tests {
             ("_summary", "maybe"),
             ("code:exact", "x"),
             ("status:missing", "perhaps"),
+            ("_id:not", "x"),
             ("subject:Organization", "1"),
             ("code", "a|b|c"),
         ] {

@@ -110,7 +110,48 @@ pub(crate) fn check_body(body: Option<&Value>, rtype: &str) -> FhirResult<Map<St
             }
         }
     }
+    let mut path = rtype.to_owned();
+    if let Some(bad) = unresolved_placeholder(body.unwrap_or(&Value::Null), &mut path) {
+        return Err(FhirError::unprocessable(format!(
+            "{bad} is a placeholder reference that does not resolve to a resource in this request"
+        )));
+    }
     Ok(obj.clone())
+}
+
+/// Finds a `reference` still holding a `urn:uuid:`/`urn:oid:` placeholder:
+/// storing it would leave a reference nothing can resolve (a business-rule
+/// failure, 422). Returns `path.reference 'value'`. Contained resources are
+/// skipped (they use `#id` references).
+fn unresolved_placeholder(v: &Value, path: &mut String) -> Option<String> {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                if k == "reference" {
+                    if let Some(r) = child
+                        .as_str()
+                        .filter(|r| r.starts_with("urn:uuid:") || r.starts_with("urn:oid:"))
+                    {
+                        return Some(format!("{path}.reference '{r}'"));
+                    }
+                }
+                if k == "contained" {
+                    continue;
+                }
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                let found = unresolved_placeholder(child, path);
+                path.truncate(len);
+                if found.is_some() {
+                    return found;
+                }
+            }
+            None
+        }
+        Value::Array(items) => items.iter().find_map(|i| unresolved_placeholder(i, path)),
+        _ => None,
+    }
 }
 
 /// Puts `resourceType`, `id`, `meta` first and sets version and time.
