@@ -167,3 +167,34 @@ async fn demo_start_seeds_data_and_users_then_reuses_them() {
         .unwrap();
     assert_eq!(bundle["total"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_writes_the_deterministic_population_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        bin()
+            .args(["seed", "--patients", "2"])
+            .env("FHIRGATE_DATA_DIR", dir.path())
+            .env_remove("FHIRGATE_UPSTREAM_URL")
+            .env_remove("FHIRGATE_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let out = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(out.contains("for 2 patients"), "{out}");
+    let written: usize = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(written > 100, "{out}");
+    // Running it again rewrites the same ids: still exactly two patients.
+    assert!(run().status.success());
+    let store = fhirgate::upstream::embedded::EmbeddedStore::open(&dir.path().join("fhir.db"))
+        .await
+        .unwrap();
+    assert_eq!(store.count(Some("Patient")).await.unwrap(), 2);
+    assert_eq!(store.count(None).await.unwrap() as usize, written);
+}

@@ -603,3 +603,23 @@ async fn business_rule_and_conflict_errors() {
         "nothing was written"
     );
 }
+
+#[tokio::test]
+async fn totals_are_exact_on_every_page() {
+    let t = TestApp::new().await;
+    for i in 0..3 {
+        t.create(patient(&format!("Tot{i}"))).await;
+    }
+    for (query, want_entries) in [
+        ("_count=5", 3),
+        ("_count=2", 2),
+        ("_count=2&_offset=2", 1),
+        ("_count=2&_offset=10", 0),
+        ("_summary=count", 0),
+    ] {
+        let r = t.get(&format!("/fhir/Patient?{query}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.text());
+        assert_eq!(r.json["total"], 3, "{query}");
+        assert_eq!(match_ids(&r.json).len(), want_entries, "{query}");
+    }
+}

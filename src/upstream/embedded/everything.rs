@@ -13,7 +13,7 @@ use sqlx::Row;
 use super::EmbeddedStore;
 use crate::{
     error::{FhirError, FhirResult},
-    fhir::{types::parse_instant, FhirRequest, FhirResponse, Reference},
+    fhir::{FhirRequest, FhirResponse, Reference},
     upstream::RequestContext,
 };
 
@@ -24,29 +24,9 @@ pub async fn everything(
     ctx: &RequestContext,
 ) -> FhirResult<FhirResponse> {
     let id = req.id.as_deref().unwrap_or_default();
-    let count = match req.param("_count") {
-        Some(c) => c
-            .parse::<u32>()
-            .map_err(|_| FhirError::processing("_count must be a non-negative integer"))?
-            .min(ctx.max_page_size),
-        None => ctx.default_page_size,
-    };
-    let offset: usize = match req.param("_offset") {
-        Some(o) => o
-            .parse()
-            .map_err(|_| FhirError::processing("_offset must be a non-negative integer"))?,
-        None => 0,
-    };
-    let since = match req.param("_since") {
-        Some(s) => Some(
-            parse_instant(s)
-                .map(crate::fhir::types::format_instant)
-                .ok_or_else(|| {
-                    FhirError::processing(format!("_since '{s}' is not a FHIR instant"))
-                })?,
-        ),
-        None => None,
-    };
+    let super::paging::Page { count, offset } = super::paging::page(req, ctx)?;
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    let since = super::paging::since(req)?;
     let types: Option<BTreeSet<String>> = req.param("_type").map(|t| {
         t.split(',')
             .map(|s| s.trim().to_owned())

@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::EmbeddedStore;
 use crate::{
     error::{FhirError, FhirResult},
-    fhir::{types::parse_instant, FhirRequest, FhirResponse, Interaction},
+    fhir::{FhirRequest, FhirResponse, Interaction},
     upstream::RequestContext,
 };
 
@@ -19,33 +19,9 @@ pub async fn history(
     req: &FhirRequest,
     ctx: &RequestContext,
 ) -> FhirResult<FhirResponse> {
-    let count = match req.param("_count") {
-        Some(c) => c
-            .parse::<u32>()
-            .map_err(|_| FhirError::processing("_count must be a non-negative integer"))?
-            .min(ctx.max_page_size),
-        None => ctx.default_page_size,
-    };
-    let offset: i64 = match req.param("_offset") {
-        Some(o) => o
-            .parse()
-            .map_err(|_| FhirError::processing("_offset must be a non-negative integer"))?,
-        None => 0,
-    };
-    if offset < 0 {
-        return Err(FhirError::processing(
-            "_offset must be a non-negative integer",
-        ));
-    }
-    let since = match req.param("_since") {
-        Some(s) => {
-            let t = parse_instant(s).ok_or_else(|| {
-                FhirError::processing(format!("_since '{s}' is not a FHIR instant"))
-            })?;
-            Some(crate::fhir::types::format_instant(t))
-        }
-        None => None,
-    };
+    let super::paging::Page { count, offset } = super::paging::page(req, ctx)?;
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let since = super::paging::since(req)?;
     let hseq: i64 = match req.param("_hseq") {
         Some(h) => h
             .parse()

@@ -13,12 +13,15 @@ use crate::{error::FhirResult, search::extract::extract};
 const CHUNK: usize = 200;
 
 /// Rewrites the index rows of resource row `res` (type `rtype`) from `body`;
-/// `None` (a deletion) removes them.
+/// `None` (a deletion) removes them. `had_rows` says whether the previous
+/// version was indexed (false for a new or previously deleted resource, which
+/// saves six DELETEs per write when loading data).
 pub async fn reindex(
     conn: &mut SqliteConnection,
     res: i64,
     rtype: &str,
     body: Option<&Value>,
+    had_rows: bool,
 ) -> FhirResult<()> {
     for table in [
         "idx_token",
@@ -27,7 +30,10 @@ pub async fn reindex(
         "idx_reference",
         "idx_quantity",
         "idx_uri",
-    ] {
+    ]
+    .into_iter()
+    .filter(|_| had_rows)
+    {
         sqlx::query(&format!("DELETE FROM {table} WHERE res = ?"))
             .bind(res)
             .execute(&mut *conn)

@@ -27,6 +27,8 @@ pub mod crud;
 pub mod everything;
 pub mod history;
 pub mod index;
+mod instance;
+mod paging;
 pub mod search;
 
 /// The embedded store. Cheap to clone.
@@ -97,13 +99,13 @@ impl Upstream for EmbeddedStore {
                 &ctx.base,
                 crate::search::params::SEARCH_PARAMS_FOR_CAPABILITY,
             ))),
-            Interaction::Read => crud::read(self, req, ctx).await,
-            Interaction::Vread => crud::vread(self, req, ctx).await,
-            Interaction::Create => crud::create(self, req, ctx).await,
-            Interaction::Update => crud::update(self, req, ctx).await,
-            Interaction::ConditionalUpdate => crud::conditional_update(self, req, ctx).await,
-            Interaction::Delete => crud::delete(self, req, ctx).await,
-            Interaction::ConditionalDelete => crud::conditional_delete(self, req, ctx).await,
+            Interaction::Read => instance::read(self, req, ctx).await,
+            Interaction::Vread => instance::vread(self, req, ctx).await,
+            Interaction::Create => instance::create(self, req, ctx).await,
+            Interaction::Update => instance::update(self, req, ctx).await,
+            Interaction::ConditionalUpdate => instance::conditional_update(self, req, ctx).await,
+            Interaction::Delete => instance::delete(self, req, ctx).await,
+            Interaction::ConditionalDelete => instance::conditional_delete(self, req, ctx).await,
             Interaction::SearchType
             | Interaction::SearchSystem
             | Interaction::SearchCompartment => search::search(self, req, ctx).await,

@@ -260,12 +260,6 @@ pub async fn search(
     let p = plan(&target, &q);
     let mut tx = store.pool.begin().await?;
     let want_total = q.total != TotalMode::None || q.summary == Summary::Count;
-    let total: Option<i64> = if want_total {
-        let sql = format!("SELECT COUNT(*) FROM resource r WHERE {}", p.where_sql);
-        Some(bind_all(&sql, &p.binds).fetch_one(&mut *tx).await?.get(0))
-    } else {
-        None
-    };
     let mut hits = Vec::new();
     if count > 0 {
         let sql = format!(
@@ -283,6 +277,21 @@ pub async fn search(
     }
     let has_more = hits.len() > count as usize;
     hits.truncate(count as usize);
+    // A last page that is not empty (or a first page) already tells the exact
+    // total; only otherwise is a COUNT over the whole match needed.
+    let page_tells_total = count > 0 && !has_more && (!hits.is_empty() || q.offset == 0);
+    let total: Option<i64> = match (want_total, page_tells_total) {
+        (false, _) => None,
+        (true, true) => Some(
+            i64::try_from(q.offset)
+                .unwrap_or(i64::MAX)
+                .saturating_add(hits.len() as i64),
+        ),
+        (true, false) => {
+            let sql = format!("SELECT COUNT(*) FROM resource r WHERE {}", p.where_sql);
+            Some(bind_all(&sql, &p.binds).fetch_one(&mut *tx).await?.get(0))
+        }
+    };
     let included = include::collect(&mut tx, &hits, &q).await?;
     tx.commit().await?;
     let page = bundle::Page {
