@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need (Node packages for the
-# Medplum upstream, PostgreSQL), starts a private PostgreSQL, then runs
+# Medplum upstream, Python OAuth clients, PostgreSQL), starts a private PostgreSQL, then runs
 # formatting, lints and every test of the workspace (unit, integration and
 # the black-box conformance suites against both upstreams).
 set -euo pipefail
@@ -19,6 +19,11 @@ fi
 
 step "node packages for the Medplum upstream"
 (cd conformance-tests/medplum && npm ci --no-audit --no-fund --loglevel=error)
+
+step "python packages for the third-party OAuth clients"
+venv=conformance-tests/python/.venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -r conformance-tests/python/requirements.txt
 
 step "starting a private PostgreSQL"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
@@ -45,3 +50,6 @@ export FHIRGATE_BIN="$root/target/debug/fhirgate"
 
 step "tests"
 cargo test --workspace -- --test-threads=2
+
+step "third-party client suites (Python)"
+(cd conformance-tests/python && .venv/bin/python -m pytest -q)

@@ -36,6 +36,44 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         patients: u32,
     },
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+/// `fhirgate client …`.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client (same rules as RFC 7591 registration); prints the
+    /// registration as JSON, with the client secret for client_secret_basic.
+    Add {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// `none` (public), `client_secret_basic` or `private_key_jwt`.
+        #[arg(long, default_value = "none")]
+        auth: String,
+        /// Redirect URI (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Grant type (repeatable; default authorization_code).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Most scopes the client may be granted.
+        #[arg(long)]
+        scope: Option<String>,
+        /// File with the client's JWKS (private_key_jwt).
+        #[arg(long)]
+        jwks_file: Option<PathBuf>,
+        /// URL of the client's JWKS (private_key_jwt).
+        #[arg(long)]
+        jwks_uri: Option<String>,
+        /// Where the EHR launcher opens the app.
+        #[arg(long)]
+        launch_url: Option<String>,
+    },
+    /// List registered clients.
+    List,
 }
 
 /// Runs a parsed command line.
@@ -49,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             serve(config).await
         }
+        Command::Client(cmd) => client(config, cmd).await,
         Command::Seed { patients } => {
             let (app, embedded) = AppState::open(config).await?;
             let report = demo::seed_population(&app, patients).await?;
@@ -64,6 +103,56 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn client(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
+    let (app, _) = AppState::open(config).await?;
+    match cmd {
+        ClientCommand::Add {
+            name,
+            auth,
+            redirect_uris,
+            grants,
+            scope,
+            jwks_file,
+            jwks_uri,
+            launch_url,
+        } => {
+            let mut meta = serde_json::json!({
+                "client_name": name,
+                "token_endpoint_auth_method": auth,
+                "redirect_uris": redirect_uris,
+            });
+            if !grants.is_empty() {
+                meta["grant_types"] = serde_json::json!(grants);
+            }
+            if let Some(s) = scope {
+                meta["scope"] = serde_json::json!(s);
+            }
+            if let Some(f) = jwks_file {
+                let text = std::fs::read_to_string(&f)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+                meta["jwks"] = serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", f.display()))?;
+            }
+            if let Some(u) = jwks_uri {
+                meta["jwks_uri"] = serde_json::json!(u);
+            }
+            if let Some(u) = launch_url {
+                meta["launch_url"] = serde_json::json!(u);
+            }
+            let (_, response) = crate::oauth::clients::register(&app, &meta)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&response)?);
+        }
+        ClientCommand::List => {
+            for c in app.state.client_list().await? {
+                println!("{}\t{}\t{}", c.client_id, c.client_type, c.client_name);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -22,6 +22,7 @@ pub mod demo;
 pub mod error;
 pub mod fhir;
 pub mod http;
+pub mod oauth;
 pub mod pipeline;
 pub mod search;
 pub mod seed;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub upstream: Arc<dyn Upstream>,
     /// The facade's own state.
     pub state: StateStore,
+    /// The server's signing keys (access and id tokens), published as JWKS.
+    pub keys: Arc<smart_launch::keys::KeySet>,
 }
 
 impl AppState {
@@ -52,6 +55,13 @@ impl AppState {
             anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display())
         })?;
         let state = StateStore::open(config.database_url.as_deref(), &config.data_dir).await?;
+        let keys = smart_launch::keys::KeySet::load_or_create(&config.data_dir.join("keys"))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "signing keys in {}: {e}",
+                    config.data_dir.join("keys").display()
+                )
+            })?;
         let (upstream, embedded): (Arc<dyn Upstream>, Option<EmbeddedStore>) =
             match &config.upstream.url {
                 Some(_) => (
@@ -68,6 +78,7 @@ impl AppState {
                 config: Arc::new(config),
                 upstream,
                 state,
+                keys: Arc::new(keys),
             },
             embedded,
         ))

@@ -102,15 +102,22 @@ async fn demo_start_seeds_data_and_users_then_reuses_them() {
     );
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}/fhir");
-    let bundle: serde_json::Value = client
-        .get(format!("{base}/Patient?_summary=count"))
+    // FHIR data needs a token; the CapabilityStatement and discovery are public.
+    let denied = client.get(format!("{base}/Patient")).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    assert!(denied.headers().get("www-authenticate").is_some());
+    let resp = client.get(format!("{base}/metadata")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("x-request-id").is_some());
+    let smart = client
+        .get(format!("{base}/.well-known/smart-configuration"))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    assert_eq!(bundle["total"], 3, "{bundle}");
+    assert_eq!(smart.status(), 200);
+    drop(server);
+
+    // The population is in the embedded store, Pat Jones among it.
     let jones = text.lines().find(|l| l.contains("pat.jones")).unwrap();
     let patient_ref = jones
         .split('(')
@@ -121,17 +128,25 @@ async fn demo_start_seeds_data_and_users_then_reuses_them() {
         .nth(1)
         .unwrap()
         .to_owned();
-    let p = client
-        .get(format!("{base}/{patient_ref}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(p.status(), 200, "{patient_ref}");
-    let p: serde_json::Value = p.json().await.unwrap();
-    assert_eq!(p["name"][0]["family"], "Jones");
-    let resp = client.get(format!("{base}/metadata")).send().await.unwrap();
-    assert!(resp.headers().get("x-request-id").is_some());
-    drop(server);
+    {
+        use fhirgate::upstream::Upstream;
+        let store = fhirgate::upstream::embedded::EmbeddedStore::open(&dir.path().join("fhir.db"))
+            .await
+            .unwrap();
+        assert_eq!(store.count(Some("Patient")).await.unwrap(), 3);
+        let mut read = fhirgate::fhir::FhirRequest::new(fhirgate::fhir::Interaction::Read);
+        let (t, id) = patient_ref.split_once('/').unwrap();
+        read.resource_type = Some(t.to_owned());
+        read.id = Some(id.to_owned());
+        let ctx = fhirgate::upstream::RequestContext {
+            base: base.clone(),
+            request_id: "t".into(),
+            default_page_size: 10,
+            max_page_size: 10,
+        };
+        let p = store.execute(&read, &ctx).await.unwrap();
+        assert_eq!(p.body.unwrap()["name"][0]["family"], "Jones");
+    }
 
     // The demo users exist with argon2 hashes in the state store.
     let state = fhirgate::state::StateStore::open(None, dir.path())
@@ -157,15 +172,11 @@ async fn demo_start_seeds_data_and_users_then_reuses_them() {
     // A second start on the same data dir does not seed again.
     let (_server, banner) = start(dir.path(), port, &["--seed-patients", "5"]);
     assert!(banner.join("\n").contains("3 patients"), "{banner:?}");
-    let bundle: serde_json::Value = client
-        .get(format!("{base}/Patient?_summary=count"))
-        .send()
-        .await
-        .unwrap()
-        .json()
+    drop(_server);
+    let store = fhirgate::upstream::embedded::EmbeddedStore::open(&dir.path().join("fhir.db"))
         .await
         .unwrap();
-    assert_eq!(bundle["total"], 3);
+    assert_eq!(store.count(Some("Patient")).await.unwrap(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -197,4 +208,61 @@ async fn seed_writes_the_deterministic_population_idempotently() {
         .unwrap();
     assert_eq!(store.count(Some("Patient")).await.unwrap(), 2);
     assert_eq!(store.count(None).await.unwrap() as usize, written);
+}
+
+#[test]
+fn client_add_registers_and_lists_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        bin()
+            .args(args)
+            .env("FHIRGATE_DATA_DIR", dir.path())
+            .env("FHIRGATE_DEMO", "0")
+            .env_remove("FHIRGATE_UPSTREAM_URL")
+            .env_remove("FHIRGATE_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "client",
+        "add",
+        "--name",
+        "Growth chart",
+        "--auth",
+        "client_secret_basic",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--launch-url",
+        "https://app.example/launch",
+        "--scope",
+        "launch openid fhirUser patient/*.rs",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reg: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = reg["client_id"].as_str().unwrap();
+    assert!(reg["client_secret"].as_str().is_some_and(|s| s.len() >= 32));
+    assert_eq!(reg["launch_url"], "https://app.example/launch");
+    let list = run(&["client", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.contains(id)
+            && text.contains("Growth chart")
+            && text.contains("confidential-symmetric"),
+        "{text}"
+    );
+    // Bad metadata is refused with the RFC 7591 reason.
+    let bad = run(&[
+        "client",
+        "add",
+        "--name",
+        "x",
+        "--grant",
+        "client_credentials",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("private_key_jwt"));
 }

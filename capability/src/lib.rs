@@ -5,6 +5,8 @@
 //! server); the statement lists exactly those parameters per resource type.
 //! Later capabilities (SMART, operations, profiles) add their parts here.
 
+pub mod smart;
+
 use serde_json::{json, Value};
 
 /// FHIR search parameter types (R4 search.html §3.1.1.4).

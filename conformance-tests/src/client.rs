@@ -39,6 +39,8 @@ pub struct Api {
     pub base: String,
     /// Strings no header or body may contain (the upstream's address).
     forbidden: Vec<String>,
+    /// Access token sent as `Authorization: Bearer`.
+    bearer: Option<String>,
 }
 
 impl Api {
@@ -52,7 +54,14 @@ impl Api {
             http,
             base: base.trim_end_matches('/').to_owned(),
             forbidden,
+            bearer: None,
         })
+    }
+
+    /// The same client, sending `token` on every request.
+    pub fn with_bearer(mut self, token: String) -> Self {
+        self.bearer = Some(token);
+        self
     }
 
     /// `GET`; `path` is relative to the base (`Patient/1`) or an absolute URL.
@@ -92,6 +101,9 @@ impl Api {
             .http
             .request(reqwest::Method::from_bytes(method.as_bytes())?, &url)
             .header("accept", "application/fhir+json");
+        if let Some(t) = &self.bearer {
+            req = req.bearer_auth(t);
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }

@@ -23,6 +23,7 @@ use std::{
 
 pub mod check;
 pub mod client;
+pub mod oauth;
 
 pub use client::{Api, Resp};
 
@@ -131,6 +132,8 @@ pub struct Fhirgate {
     dir: tempfile::TempDir,
     /// `http://127.0.0.1:<port>`.
     pub public_url: String,
+    /// A Backend Services client registered before start-up (`system/*.cruds`).
+    pub backend: oauth::BackendClient,
 }
 
 impl Fhirgate {
@@ -141,6 +144,8 @@ impl Fhirgate {
         let port = free_port()?;
         let public_url = format!("http://127.0.0.1:{port}");
         let log = File::create(dir.path().join("fhirgate.log"))?;
+        let backend =
+            oauth::BackendClient::register(&bin, &dir.path().join("data"), "system/*.cruds")?;
         let mut cmd = Command::new(&bin);
         cmd.arg("serve").current_dir(dir.path());
         for (k, _) in std::env::vars_os() {
@@ -165,6 +170,7 @@ impl Fhirgate {
             child: ChildGuard(child),
             dir,
             public_url,
+            backend,
         };
         me.wait_ready()?;
         Ok(me)
@@ -196,6 +202,11 @@ impl Fhirgate {
             self.log_tail()
         )
         .into())
+    }
+
+    /// A `system/*.cruds` access token from the registered Backend Services client.
+    pub fn system_token(&self) -> TestResult<String> {
+        self.backend.token(&self.public_url, "system/*.cruds")
     }
 
     /// `{public}/fhir`.

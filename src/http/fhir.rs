@@ -39,6 +39,11 @@ async fn handle(app: AppState, req: Request) -> Response {
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let head = req.method() == Method::HEAD;
+    let authorization = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let query: Vec<(String, String)> = req
         .uri()
         .query()
@@ -56,7 +61,7 @@ async fn handle(app: AppState, req: Request) -> Response {
         Ok(fhir_req) => {
             let prefer = fhir_req.prefer;
             let interaction = fhir_req.interaction;
-            match pipeline::handle(&app, fhir_req, &request_id).await {
+            match pipeline::handle(&app, fhir_req, &request_id, authorization.as_deref()).await {
                 Ok(resp) => render::response(resp, format, pretty, head, prefer, interaction),
                 Err(e) => render::error(&e, format, pretty, &request_id),
             }

@@ -149,14 +149,26 @@ pub fn error(e: &FhirError, format: Format, pretty: bool, request_id: &str) -> R
         tracing::warn!(status = e.status.as_u16(), internal = %internal, "request refused");
     }
     let body = e.outcome(Some(request_id));
-    build(
-        e.status,
-        HeaderMap::new(),
-        Some(&body),
-        format,
-        pretty,
-        false,
-    )
+    let mut headers = HeaderMap::new();
+    if e.status == StatusCode::UNAUTHORIZED {
+        // RFC 6750 §3: the challenge; the description is our own text, quoted safely.
+        let description: String = e
+            .message
+            .chars()
+            .map(|c| match c {
+                '"' | '\\' => '\'',
+                c if c.is_ascii_graphic() || c == ' ' => c,
+                _ => '?',
+            })
+            .collect();
+        let challenge = format!(
+            "Bearer realm=\"fhirgate\", error=\"invalid_token\", error_description=\"{description}\""
+        );
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    build(e.status, headers, Some(&body), format, pretty, false)
 }
 
 fn build(

@@ -3,37 +3,94 @@
 //!
 //! 1. parse: HTTP → typed `FhirRequest` (done by `http::fhir`, normalised by
 //!    interaction, never by HTTP method);
-//! 2. limits: `_count` validated and capped, the cap reported (`limits`);
-//! 3. route: the request goes to the configured `Upstream` (embedded store or
+//! 2. authenticate: bearer token → `AccessContext`, or 401 (`authenticate`);
+//!    the CapabilityStatement alone is public;
+//! 3. limits: `_count` validated and capped, the cap reported (`limits`);
+//! 4. authorize: SMART scopes by type and interaction, patient compartment,
+//!    granular constraints; may refuse (403) or narrow the request (`authorize`);
+//! 5. route: the request goes to the configured `Upstream` (embedded store or
 //!    HTTP FHIR server), whose answer already carries the facade's URLs;
-//! 4. respond: `Prefer` and content negotiation are applied when rendering.
+//! 6. filter: every resource of the answer is checked again against the
+//!    caller's grants (`authorize::filter_response`), so `_include`, chains
+//!    and batch entries cannot smuggle data out;
+//! 7. respond: `Prefer` and content negotiation are applied when rendering.
 //!
-//! Authentication, scope enforcement, consent and the audit ledger are added
-//! as their own stages between 1 and 3 and after 3 by the capabilities that
-//! build them (SMART, consent, ledger issues).
+//! Consent and the audit ledger become stages here when their capabilities land.
+
+use smart_launch::context::AccessContext;
 
 use crate::{
     error::FhirResult,
-    fhir::{FhirRequest, FhirResponse},
+    fhir::{FhirRequest, FhirResponse, Interaction},
     AppState,
 };
 
+pub mod authenticate;
+pub mod authorize;
 pub mod limits;
 
 /// The stage order, for documentation and logs.
-pub const STAGES: &[&str] = &["parse", "limits", "route", "respond"];
+pub const STAGES: &[&str] = &[
+    "parse",
+    "authenticate",
+    "limits",
+    "authorize",
+    "route",
+    "filter",
+    "respond",
+];
 
 /// Runs one request through the stages after parsing.
 pub async fn handle(
     app: &AppState,
+    req: FhirRequest,
+    request_id: &str,
+    authorization: Option<&str>,
+) -> FhirResult<FhirResponse> {
+    if req.interaction == Interaction::Capabilities {
+        return capabilities(app, &req, request_id).await;
+    }
+    let caller = authenticate::authenticate(app, authorization).await?;
+    handle_as(app, req, &caller, request_id).await
+}
+
+/// The stages after authentication, for a known caller.
+pub async fn handle_as(
+    app: &AppState,
     mut req: FhirRequest,
+    caller: &AccessContext,
     request_id: &str,
 ) -> FhirResult<FhirResponse> {
     let ctx = app.request_context(request_id);
     let capped = limits::cap_count(&mut req, ctx.max_page_size)?;
+    let authorized = authorize::authorize(caller, &mut req)?;
     let mut resp = app.upstream.execute(&req, &ctx).await?;
+    authorize::filter_response(caller, &authorized, &mut resp)?;
     if let Some(asked) = capped {
         limits::report_cap(&mut resp, asked, ctx.max_page_size);
+    }
+    Ok(resp)
+}
+
+/// `GET /fhir/metadata`: public; the upstream's statement with fhirgate's
+/// SMART security block (oauth-uris extension and service).
+async fn capabilities(
+    app: &AppState,
+    req: &FhirRequest,
+    request_id: &str,
+) -> FhirResult<FhirResponse> {
+    let ctx = app.request_context(request_id);
+    let mut resp = app.upstream.execute(req, &ctx).await?;
+    if let Some(rest) = resp
+        .body
+        .as_mut()
+        .and_then(|b| b.get_mut("rest"))
+        .and_then(|r| r.as_array_mut())
+    {
+        let uris = capability::smart::OAuthUris::under(app.config.public_url.as_str(), &ctx.base);
+        for r in rest.iter_mut().filter(|r| r["mode"] == "server") {
+            r["security"] = capability::smart::security(&uris);
+        }
     }
     Ok(resp)
 }

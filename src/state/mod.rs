@@ -4,8 +4,10 @@
 //! written once per backend where the dialects differ and covered by one
 //! generic test suite run on both (`tests::suite`).
 //!
-//! Holds: instance metadata and the embedded user directory. Later
-//! capabilities (clients, tokens, consent index, bulk jobs, ledger) add tables.
+//! Holds: instance metadata, the embedded user directory, and the SMART
+//! authorization server's clients, codes, tokens, launch contexts and
+//! sessions (`oauth`). Later capabilities (consent index, bulk jobs, ledger)
+//! add tables.
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -15,6 +17,7 @@ use sqlx::{
     PgPool, Row, SqlitePool,
 };
 
+pub mod oauth;
 pub mod users;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/state/migrations/sqlite");
@@ -127,6 +130,7 @@ pub(crate) mod tests {
         store.set_meta("k", "2").await.unwrap();
         assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("2"));
         users::tests::suite(store).await;
+        oauth::tests::suite(store).await;
     }
 
     #[tokio::test]

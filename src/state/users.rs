@@ -94,6 +94,21 @@ impl StateStore {
             .map(|_| user))
     }
 
+    /// Looks a user up by name (for a signed-in session).
+    pub async fn user_get(&self, username: &str) -> Result<Option<User>, sqlx::Error> {
+        let sql = "SELECT username, role, fhir_user, display_name FROM users WHERE username = $1";
+        let row: Option<(String, String, String, String)> = match self {
+            Self::Sqlite(p) => sqlx::query_as(sql).bind(username).fetch_optional(p).await?,
+            Self::Postgres(p) => sqlx::query_as(sql).bind(username).fetch_optional(p).await?,
+        };
+        Ok(row.map(|(username, role, fhir_user, display_name)| User {
+            username,
+            role,
+            fhir_user,
+            display_name,
+        }))
+    }
+
     /// Number of users (to tell a fresh store).
     pub async fn user_count(&self) -> Result<i64, sqlx::Error> {
         match self {
@@ -137,6 +152,8 @@ pub(crate) mod tests {
             .unwrap()
             .is_some());
         assert_eq!(store.user_count().await.unwrap(), 1);
+        assert_eq!(store.user_get("dr.test").await.unwrap(), Some(u.clone()));
+        assert_eq!(store.user_get("nobody").await.unwrap(), None);
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub router: Router,
     pub app: AppState,
     pub dir: tempfile::TempDir,
+    /// A `system/*.cruds` access token every helper request carries.
+    pub token: String,
 }
 
 pub struct TestResponse {
@@ -49,6 +51,7 @@ impl TestApp {
     /// A fresh app with extra TOML configuration.
     pub async fn with_config(toml: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        copy_shared_keys(&dir.path().join("keys"));
         let env = vec![
             (
                 "FHIRGATE_DATA_DIR".to_owned(),
@@ -58,18 +61,78 @@ impl TestApp {
                 "FHIRGATE_PUBLIC_URL".to_owned(),
                 "http://fhirgate.test".to_owned(),
             ),
-            ("FHIRGATE_DEMO".to_owned(), "0".to_owned()),
         ];
+        let mut env = env;
+        if !toml.contains("[demo]") {
+            env.push(("FHIRGATE_DEMO".to_owned(), "0".to_owned()));
+        }
         let config = Config::from_parts(toml, std::path::Path::new("fhirgate.toml"), &env).unwrap();
         let (app, _) = AppState::open(config).await.unwrap();
-        Self {
+        let mut t = Self {
             router: fhirgate::app(app.clone()),
             app,
             dir,
-        }
+            token: String::new(),
+        };
+        t.token = t.token_for("system/*.cruds", None, None, None).await;
+        t
     }
 
+    /// Mints and records an access token as the token endpoint would.
+    pub async fn token_for(
+        &self,
+        scope: &str,
+        patient: Option<&str>,
+        fhir_user: Option<&str>,
+        role: Option<&str>,
+    ) -> String {
+        let base = self.app.config.fhir_base();
+        let now = fhirgate::oauth::now();
+        let jti = smart_launch::token::random_token(16);
+        let claims = smart_launch::token::AccessClaims {
+            iss: base.clone(),
+            sub: "test".into(),
+            aud: base,
+            exp: now + 3600,
+            iat: now,
+            jti: jti.clone(),
+            client_id: "test-client".into(),
+            scope: scope.into(),
+            patient: patient.map(str::to_owned),
+            encounter: None,
+            fhir_user: fhir_user.map(str::to_owned),
+            role: role.map(str::to_owned),
+            purpose_of_use: None,
+        };
+        self.app
+            .state
+            .access_put(&jti, "test-client", None, now + 3600)
+            .await
+            .unwrap();
+        smart_launch::token::mint_access(&self.app.keys, &claims).unwrap()
+    }
+
+    /// A request carrying the test token (unless `headers` has its own Authorization).
     pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> TestResponse {
+        let bearer = format!("Bearer {}", self.token);
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            all.push(("authorization", bearer.as_str()));
+        }
+        self.request_raw(method, path, &all, body).await
+    }
+
+    /// A request exactly as given (no token added).
+    pub async fn request_raw(
         &self,
         method: Method,
         path: &str,
@@ -131,6 +194,22 @@ impl TestApp {
         let r = self.post(&format!("/fhir/{t}"), &body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         r.json["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// RSA key generation is slow in debug builds: generate one key set per test
+/// binary and copy it into each fresh data dir.
+fn copy_shared_keys(into: &std::path::Path) {
+    static SHARED: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let src = SHARED.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        smart_launch::keys::KeySet::load_or_create(&dir).unwrap();
+        dir
+    });
+    std::fs::create_dir_all(into).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), into.join(entry.file_name())).unwrap();
     }
 }
 

@@ -1,1 +1,28 @@
-//! placeholder
+//! fhirgate's server-rendered pages (the `/login`, `/auth/continue`,
+//! `/launcher` and `/` pages of the server's `http::ui` module).
+//!
+//! The server crate only *fills* the structs here and serves the result;
+//! nothing in this crate knows HTTP. Module map:
+//! - [`pages`]: one askama template struct per page (templates in
+//!   `ui/templates/`, HTML-escaped by askama), plus the row structs they list.
+//! - [`secrets`]: the UI session and CSRF primitives (SHA-256 of a session
+//!   id, HMAC-derived form tokens, constant-time comparison).
+//! - [`STYLESHEET`]: the one stylesheet, served at `/ui/static/fhirgate.css`.
+//!
+//! The labels and button texts browser tests rely on (ARCHITECTURE.md,
+//! "Interface contract") live in the templates: `Username`, `Password`,
+//! `Sign in`, `Select`, `Allow`, `Deny`, `App`, `Launch`.
+
+pub mod pages;
+pub mod secrets;
+
+pub use askama::Template;
+pub use pages::*;
+
+/// The stylesheet every page links to (`/ui/static/fhirgate.css`).
+pub const STYLESHEET: &str = include_str!("../static/fhirgate.css");
+
+/// Renders a page to HTML.
+pub fn render<T: Template>(page: &T) -> Result<String, askama::Error> {
+    page.render()
+}

@@ -34,7 +34,7 @@ pub(crate) struct Run<'a> {
 #[test]
 fn embedded_upstream_passes_the_common_suite() -> TestResult {
     let gate = Fhirgate::start(None)?;
-    let api = Api::new(&gate.fhir_base(), vec![])?;
+    let api = Api::new(&gate.fhir_base(), vec![])?.with_bearer(gate.system_token()?);
     run_suite(&api, Upstream::Embedded)
         .map_err(|e| format!("{e}\n--- fhirgate log ---\n{}", gate.log_tail()).into())
 }
@@ -48,7 +48,7 @@ fn medplum_upstream_passes_the_common_suite() -> TestResult {
         format!("localhost:{}", medplum.port),
         "/fhir/R4".to_owned(),
     ];
-    let api = Api::new(&gate.fhir_base(), forbidden)?;
+    let api = Api::new(&gate.fhir_base(), forbidden)?.with_bearer(gate.system_token()?);
     run_suite(&api, Upstream::Medplum)
         .map_err(|e| format!("{e}\n--- fhirgate log ---\n{}", gate.log_tail()).into())
 }

@@ -1,0 +1,123 @@
+//! `GET|POST /login` and `POST /logout`: sign-in against the embedded user
+//! directory (`StateStore::check_password`). A wrong user name and a wrong
+//! password get the same 401 page, so the form does not tell which
+//! accounts exist.
+
+use axum::{
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+
+use super::{page, see_other, session, Fields, UiError};
+use crate::AppState;
+
+/// The one message for every failed sign-in.
+pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
+
+/// Renders the form (setting the pre-session cookie if needed).
+fn login_page(
+    app: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Result<Response, UiError> {
+    let (secret, set_cookie) = session::login_secret(app, headers)?;
+    let form = ui::LoginPage {
+        chrome: ui::Chrome::default(),
+        next: session::safe_next(next).to_owned(),
+        csrf: ui::secrets::csrf_token(&secret, session::PURPOSE_LOGIN),
+        username: username.to_owned(),
+        error: error.map(str::to_owned),
+    };
+    let mut res = page(status, &form)?;
+    if let Some(c) = set_cookie {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
+}
+
+/// `GET /login?next=…`.
+pub async fn login_form(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, UiError> {
+    let q = Fields::parse(query.unwrap_or_default().as_bytes());
+    login_page(
+        &app,
+        &headers,
+        StatusCode::OK,
+        q.get("next").unwrap_or("/"),
+        "",
+        None,
+    )
+}
+
+/// `POST /login`: checks the form token and the password, starts a session
+/// and returns to `next` (local paths only).
+pub async fn login_submit(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let f = Fields::parse(&body);
+    session::check_login_csrf(&headers, f.get("csrf"))?;
+    let next = f.get("next").unwrap_or("/");
+    let username = f.get("username").unwrap_or("").trim();
+    let password = f.get("password").unwrap_or("");
+    let user = if username.is_empty() || password.is_empty() {
+        None
+    } else {
+        app.state
+            .check_password(username, password)
+            .await
+            .map_err(UiError::internal)?
+    };
+    let Some(user) = user else {
+        tracing::info!("ui sign-in refused");
+        return login_page(
+            &app,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            next,
+            username,
+            Some(INVALID_CREDENTIALS),
+        );
+    };
+    // A fresh id on every sign-in (no session fixation); end any old one.
+    if let Some(old) = session::current(&app, &headers).await? {
+        app.state
+            .session_delete(&old.id_hash())
+            .await
+            .map_err(UiError::internal)?;
+    }
+    let cookie = session::start(&app, &user).await?;
+    tracing::info!(role = %user.role, "ui sign-in");
+    let mut res = see_other(session::safe_next(next))?;
+    res.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(res)
+}
+
+/// `POST /logout`: ends the session (form token required) and clears the cookie.
+pub async fn logout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let f = Fields::parse(&body);
+    if let Some(s) = session::current(&app, &headers).await? {
+        s.check_csrf(f.get("csrf"))?;
+        app.state
+            .session_delete(&s.id_hash())
+            .await
+            .map_err(UiError::internal)?;
+    }
+    let clear = session::set_cookie(&app, session::SESSION_COOKIE, "", "/", Some(0))?;
+    let mut res = see_other("/")?.into_response();
+    res.headers_mut().append(header::SET_COOKIE, clear);
+    Ok(res)
+}

@@ -1,0 +1,391 @@
+//! Token endpoint grants (RFC 6749 §4.1.3, §6, §4.4; SMART App Launch 2.2
+//! "Obtain access token", "Refresh access token", Backend Services), and
+//! token introspection (RFC 7662) and revocation (RFC 7009).
+//!
+//! Codes are single use: a second use revokes every token the first one
+//! issued (RFC 6749 §4.1.2). Refresh tokens rotate on every use and never
+//! widen the grant. Every access token's `jti` is recorded so revocation
+//! takes effect on the next FHIR request.
+
+use serde_json::{json, Value};
+use smart_launch::{
+    pkce,
+    scope::{ScopeContext, ScopeSet, SmartScope},
+    token::{
+        hash_token, mint_access, mint_id_token, random_token, validate_access, AccessClaims,
+        IdTokenClaims,
+    },
+    OAuthError, OAuthErrorCode,
+};
+
+use super::{clients, now};
+use crate::{
+    state::oauth::{ClientRecord, Redeemed, RefreshRecord},
+    AppState,
+};
+
+/// Access token lifetime, seconds.
+pub const ACCESS_TTL: i64 = 3600;
+/// `offline_access` refresh token lifetime, seconds (90 days).
+pub const OFFLINE_TTL: i64 = 90 * 24 * 3600;
+/// `online_access` refresh token lifetime, seconds (12 hours).
+pub const ONLINE_TTL: i64 = 12 * 3600;
+
+fn server_error(e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "token endpoint failure");
+    OAuthError::new(OAuthErrorCode::ServerError, "internal error")
+}
+
+fn param<'a>(form: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+/// `POST /auth/token`.
+pub async fn token(
+    app: &AppState,
+    form: &[(String, String)],
+    authorization: Option<&str>,
+) -> Result<Value, OAuthError> {
+    let grant_type = param(form, "grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    match grant_type {
+        "authorization_code" => authorization_code(app, form, authorization).await,
+        "refresh_token" => refresh(app, form, authorization).await,
+        "client_credentials" => client_credentials(app, form, authorization).await,
+        other => Err(OAuthError::new(
+            OAuthErrorCode::UnsupportedGrantType,
+            format!("grant_type '{other}' is not supported"),
+        )),
+    }
+}
+
+fn may_use(client: &ClientRecord, grant: &str) -> Result<(), OAuthError> {
+    if clients::grant_types(&client.metadata)
+        .iter()
+        .any(|g| g == grant)
+    {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            format!("this client is not registered for {grant}"),
+        ))
+    }
+}
+
+async fn authorization_code(
+    app: &AppState,
+    form: &[(String, String)],
+    authz: Option<&str>,
+) -> Result<Value, OAuthError> {
+    let client = clients::authenticate(app, form, authz).await?;
+    may_use(&client, "authorization_code")?;
+    let code =
+        param(form, "code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let code_hash = hash_token(code);
+    let (owner, grant, expires_at) = match app
+        .state
+        .code_redeem(&code_hash, now())
+        .await
+        .map_err(server_error)?
+    {
+        Redeemed::Fresh {
+            client_id,
+            grant,
+            expires_at,
+        } => (client_id, grant, expires_at),
+        Redeemed::Reused => {
+            app.state
+                .revoke_code_chain(&code_hash)
+                .await
+                .map_err(server_error)?;
+            tracing::warn!(client_id = %client.client_id, "authorization code reused: tokens it issued are revoked");
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used; tokens issued from it are revoked",
+            ));
+        }
+        Redeemed::Unknown => return Err(OAuthError::invalid_grant("unknown authorization code")),
+    };
+    if owner != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if expires_at <= now() {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
+    }
+    if param(form, "redirect_uri") != grant["redirect_uri"].as_str() {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    pkce::verify(
+        param(form, "code_verifier"),
+        grant["code_challenge"].as_str().unwrap_or_default(),
+    )?;
+    issue(app, &client, &grant, Some(&code_hash), true).await
+}
+
+async fn refresh(
+    app: &AppState,
+    form: &[(String, String)],
+    authz: Option<&str>,
+) -> Result<Value, OAuthError> {
+    let client = clients::authenticate(app, form, authz).await?;
+    let token = param(form, "refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let hash = hash_token(token);
+    let record = app
+        .state
+        .refresh_get(&hash)
+        .await
+        .map_err(server_error)?
+        .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+    if record.revoked || record.expires_at <= now() {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is revoked or expired",
+        ));
+    }
+    if record.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let mut grant = record.grant.clone();
+    let original =
+        ScopeSet::parse(grant["scope"].as_str().unwrap_or_default()).map_err(server_error)?;
+    if let Some(asked) = param(form, "scope") {
+        let asked_set = ScopeSet::parse(asked)
+            .map_err(|e| OAuthError::invalid_scope(format!("malformed scope: {e}")))?;
+        if !asked_set.covered_by(&original) {
+            return Err(OAuthError::invalid_scope(
+                "a refresh cannot widen the granted scope",
+            ));
+        }
+        grant["scope"] = json!(asked);
+    }
+    if !app
+        .state
+        .refresh_revoke(&hash)
+        .await
+        .map_err(server_error)?
+    {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was already used",
+        ));
+    }
+    issue(app, &client, &grant, record.code_hash.as_deref(), false).await
+}
+
+async fn client_credentials(
+    app: &AppState,
+    form: &[(String, String)],
+    authz: Option<&str>,
+) -> Result<Value, OAuthError> {
+    if param(form, "client_assertion_type").is_none() {
+        return Err(OAuthError::invalid_request(
+            "client_credentials needs a private_key_jwt client_assertion",
+        ));
+    }
+    let client = clients::authenticate(app, form, authz).await?;
+    may_use(&client, "client_credentials")?;
+    let registered =
+        ScopeSet::parse(clients::registered_scope(&client.metadata)).map_err(server_error)?;
+    let scope =
+        param(form, "scope").ok_or_else(|| OAuthError::invalid_scope("scope is required"))?;
+    let asked = ScopeSet::parse(scope)
+        .map_err(|e| OAuthError::invalid_scope(format!("malformed scope: {e}")))?;
+    let only_system = asked
+        .iter()
+        .all(|s| matches!(s, SmartScope::Resource(r) if r.context == ScopeContext::System));
+    if !only_system {
+        return Err(OAuthError::invalid_scope(
+            "Backend Services clients may only ask for system/ scopes",
+        ));
+    }
+    if !asked.covered_by(&registered) {
+        return Err(OAuthError::invalid_scope(
+            "the requested scope is outside what this client is registered for",
+        ));
+    }
+    let grant = json!({"client_id": client.client_id, "scope": scope});
+    issue(app, &client, &grant, None, false).await
+}
+
+/// Mints the access token (and refresh and id tokens where granted) for a grant.
+async fn issue(
+    app: &AppState,
+    client: &ClientRecord,
+    grant: &Value,
+    code_hash: Option<&str>,
+    from_code: bool,
+) -> Result<Value, OAuthError> {
+    let base = app.config.fhir_base();
+    let t = now();
+    let scope = grant["scope"].as_str().unwrap_or_default().to_owned();
+    let scopes = ScopeSet::parse(&scope).map_err(server_error)?;
+    let s = |k: &str| grant[k].as_str().map(str::to_owned);
+    let jti = random_token(16);
+    let claims = AccessClaims {
+        iss: base.clone(),
+        sub: s("username").unwrap_or_else(|| client.client_id.clone()),
+        aud: base.clone(),
+        exp: t + ACCESS_TTL,
+        iat: t,
+        jti: jti.clone(),
+        client_id: client.client_id.clone(),
+        scope: scope.clone(),
+        patient: s("patient"),
+        encounter: s("encounter"),
+        fhir_user: s("fhir_user"),
+        role: s("role"),
+        purpose_of_use: None,
+    };
+    let access = mint_access(&app.keys, &claims).map_err(server_error)?;
+    app.state
+        .access_put(&jti, &client.client_id, code_hash, t + ACCESS_TTL)
+        .await
+        .map_err(server_error)?;
+    let mut out = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TTL,
+        "scope": scope,
+    });
+    if let Some(p) = s("patient") {
+        out["patient"] = json!(p);
+    }
+    if let Some(e) = s("encounter") {
+        out["encounter"] = json!(e);
+        out["fhirContext"] = json!([{"reference": format!("Encounter/{e}")}]);
+    }
+    if s("username").is_some() {
+        out["need_patient_banner"] = json!(grant["need_patient_banner"].as_bool().unwrap_or(false));
+        out["smart_style_url"] = json!(format!(
+            "{}/ui/static/smart-style.json",
+            app.config.public_url.as_str().trim_end_matches('/')
+        ));
+    }
+    if scopes.has(&SmartScope::OpenId) && scopes.has(&SmartScope::FhirUser) {
+        if let (Some(user), Some(fu)) = (s("username"), s("fhir_user")) {
+            let id = IdTokenClaims {
+                iss: base.clone(),
+                sub: user,
+                aud: client.client_id.clone(),
+                exp: t + ACCESS_TTL,
+                iat: t,
+                auth_time: grant["auth_time"].as_i64(),
+                nonce: if from_code { s("nonce") } else { None },
+                fhir_user: Some(format!("{base}/{fu}")),
+                name: None,
+                preferred_username: None,
+            };
+            out["id_token"] = json!(mint_id_token(&app.keys, &id).map_err(server_error)?);
+        }
+    }
+    let ttl = if scopes.has(&SmartScope::OfflineAccess) {
+        Some(OFFLINE_TTL)
+    } else if scopes.has(&SmartScope::OnlineAccess) {
+        Some(ONLINE_TTL)
+    } else {
+        None
+    };
+    if let (Some(ttl), true) = (ttl, s("username").is_some()) {
+        let refresh = random_token(32);
+        let record = RefreshRecord {
+            client_id: client.client_id.clone(),
+            grant: grant.clone(),
+            code_hash: code_hash.map(str::to_owned),
+            expires_at: t + ttl,
+            revoked: false,
+        };
+        app.state
+            .refresh_put(&hash_token(&refresh), &record)
+            .await
+            .map_err(server_error)?;
+        out["refresh_token"] = json!(refresh);
+    }
+    Ok(out)
+}
+
+/// `POST /auth/introspect` (RFC 7662): any authenticated client may ask.
+pub async fn introspect(
+    app: &AppState,
+    form: &[(String, String)],
+    authz: Option<&str>,
+) -> Result<Value, OAuthError> {
+    clients::authenticate(app, form, authz).await?;
+    let token =
+        param(form, "token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let base = app.config.fhir_base();
+    if let Ok(c) = validate_access(&app.keys, token, &base, &base, now()) {
+        if app
+            .state
+            .access_active(&c.jti)
+            .await
+            .map_err(server_error)?
+        {
+            let mut out = json!({
+                "active": true, "token_type": "Bearer", "scope": c.scope, "client_id": c.client_id,
+                "exp": c.exp, "iat": c.iat, "sub": c.sub, "aud": c.aud, "iss": c.iss,
+            });
+            if let Some(p) = c.patient {
+                out["patient"] = json!(p);
+            }
+            if let Some(f) = c.fhir_user {
+                out["fhirUser"] = json!(format!("{base}/{f}"));
+            }
+            return Ok(out);
+        }
+        return Ok(json!({"active": false}));
+    }
+    if let Some(r) = app
+        .state
+        .refresh_get(&hash_token(token))
+        .await
+        .map_err(server_error)?
+    {
+        if !r.revoked && r.expires_at > now() {
+            return Ok(
+                json!({"active": true, "token_type": "refresh_token", "client_id": r.client_id,
+                "scope": r.grant["scope"], "exp": r.expires_at}),
+            );
+        }
+    }
+    Ok(json!({"active": false}))
+}
+
+/// `POST /auth/revoke` (RFC 7009): revokes an access or refresh token of the
+/// authenticated client; answers 200 whatever the token was (§2.2).
+pub async fn revoke(
+    app: &AppState,
+    form: &[(String, String)],
+    authz: Option<&str>,
+) -> Result<(), OAuthError> {
+    let client = clients::authenticate(app, form, authz).await?;
+    let token =
+        param(form, "token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let base = app.config.fhir_base();
+    if let Ok(c) = validate_access(&app.keys, token, &base, &base, now()) {
+        app.state
+            .access_revoke(&c.jti, &client.client_id)
+            .await
+            .map_err(server_error)?;
+        return Ok(());
+    }
+    let hash = hash_token(token);
+    if let Some(r) = app.state.refresh_get(&hash).await.map_err(server_error)? {
+        if r.client_id == client.client_id {
+            app.state
+                .refresh_revoke(&hash)
+                .await
+                .map_err(server_error)?;
+        }
+    }
+    Ok(())
+}

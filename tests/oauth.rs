@@ -1,0 +1,767 @@
+//! The authorization server end to end through the router: discovery,
+//! registration, the authorization-code flow with PKCE (approval through
+//! the same function the UI calls), refresh with rotation, Backend Services
+//! `client_credentials`, introspection, revocation, and the negative cases
+//! of issue 3 with their exact status and OAuth error code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use common::{TestApp, TestResponse};
+use rsa::{pkcs1::EncodeRsaPrivateKey, traits::PublicKeyParts, RsaPrivateKey};
+use serde_json::{json, Value};
+use smart_launch::pkce::challenge_of;
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-extra-entropy";
+const REDIRECT: &str = "https://app.example.org/callback";
+const BASE: &str = "http://fhirgate.test/fhir";
+const TOKEN_ENDPOINT: &str = "http://fhirgate.test/auth/token";
+
+async fn form(
+    t: &TestApp,
+    path: &str,
+    pairs: &[(&str, &str)],
+    basic: Option<&str>,
+) -> TestResponse {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+    let auth;
+    if let Some(b) = basic {
+        auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(b)
+        );
+        headers.push(("authorization", auth.as_str()));
+    }
+    t.request_raw(Method::POST, path, &headers, Some(body.into_bytes()))
+        .await
+}
+
+async fn register(t: &TestApp, meta: Value) -> Value {
+    let r = t
+        .request_raw(
+            Method::POST,
+            "/auth/register",
+            &[("content-type", "application/json")],
+            Some(meta.to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json
+}
+
+async fn demo_app() -> TestApp {
+    TestApp::with_config("[demo]\nenabled = true\n").await
+}
+
+fn oauth_error(r: &TestResponse, status: u16, code: &str) {
+    assert_eq!(r.status.as_u16(), status, "{}", r.text());
+    assert_eq!(r.json["error"], code, "{}", r.text());
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+}
+
+/// Starts an authorize request and returns the pending id (or the redirect on error).
+async fn authorize(t: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> TestResponse {
+    let challenge = challenge_of(VERIFIER);
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.extend_pairs([
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        (
+            "scope",
+            "openid fhirUser launch/patient patient/*.rs offline_access",
+        ),
+        ("state", "st-1"),
+        ("aud", BASE),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    let mut url = format!("/auth/authorize?{}", q.finish());
+    for (k, v) in extra {
+        // Later pairs win in our parser only when they replace: rebuild instead.
+        url = replace_param(&url, k, v);
+    }
+    t.request_raw(Method::GET, &url, &[], None).await
+}
+
+fn replace_param(url: &str, k: &str, v: &str) -> String {
+    let (path, q) = url.split_once('?').unwrap();
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
+        .into_owned()
+        .filter(|(n, _)| n != k)
+        .collect();
+    if v != "<absent>" {
+        pairs.push((k.to_owned(), v.to_owned()));
+    }
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    s.extend_pairs(pairs);
+    format!("{path}?{}", s.finish())
+}
+
+fn location(r: &TestResponse) -> String {
+    r.header("location")
+        .unwrap_or_else(|| panic!("no redirect: {} {}", r.status, r.text()))
+}
+
+fn query_of(url: &str) -> Vec<(String, String)> {
+    url.split_once('?')
+        .map(|(_, q)| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn q<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+/// Runs authorize + approval as pat.jones and returns the code.
+async fn code_for(t: &TestApp, client_id: &str) -> String {
+    let r = authorize(t, client_id, &[]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER.min(r.status),
+        "{}",
+        r.text()
+    );
+    let loc = location(&r);
+    assert!(loc.starts_with("/auth/continue?req="), "{loc}");
+    let pending = loc.trim_start_matches("/auth/continue?req=");
+    let user = fhirgate::state::users::User {
+        username: "pat.jones".into(),
+        role: "patient".into(),
+        fhir_user: "Patient/pj".into(),
+        display_name: "Pat Jones".into(),
+    };
+    let url = fhirgate::oauth::authorize::approve(
+        &t.app,
+        pending,
+        &user,
+        "openid fhirUser launch/patient patient/*.rs offline_access",
+        None,
+    )
+    .await
+    .unwrap();
+    let pairs = query_of(&url);
+    assert!(url.starts_with(REDIRECT));
+    assert_eq!(q(&pairs, "state"), Some("st-1"));
+    q(&pairs, "code").unwrap().to_owned()
+}
+
+async fn public_client(t: &TestApp) -> String {
+    let reg = register(t, json!({"client_name": "Test app", "redirect_uris": [REDIRECT], "grant_types": ["authorization_code", "refresh_token"],
+        "scope": "openid fhirUser launch launch/patient patient/*.rs offline_access online_access"})).await;
+    reg["client_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn discovery_documents_and_capability_security() {
+    let t = TestApp::new().await;
+    let d = t
+        .request_raw(
+            Method::GET,
+            "/fhir/.well-known/smart-configuration",
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::OK);
+    assert_eq!(d.json["token_endpoint"], TOKEN_ENDPOINT);
+    assert_eq!(d.json["code_challenge_methods_supported"], json!(["S256"]));
+    let o = t
+        .request_raw(Method::GET, "/.well-known/openid-configuration", &[], None)
+        .await;
+    assert_eq!(o.json["issuer"], BASE);
+    let jwks = t.request_raw(Method::GET, "/auth/jwks", &[], None).await;
+    assert_eq!(jwks.json["keys"][0]["kty"], "RSA");
+    assert!(
+        jwks.json["keys"][0].get("d").is_none(),
+        "never the private key"
+    );
+    let m = t
+        .request_raw(Method::GET, "/fhir/metadata", &[], None)
+        .await;
+    assert_eq!(m.status, StatusCode::OK, "metadata is public");
+    let sec = &m.json["rest"][0]["security"];
+    assert_eq!(sec["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
+    assert_eq!(
+        sec["extension"][0]["url"],
+        "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+    );
+}
+
+#[tokio::test]
+async fn fhir_requests_need_a_valid_unrevoked_token() {
+    let t = TestApp::new().await;
+    let none = t.request_raw(Method::GET, "/fhir/Patient", &[], None).await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert!(none
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Bearer"));
+    let bad = t
+        .request_raw(
+            Method::GET,
+            "/fhir/Patient",
+            &[("authorization", "Bearer not.a.jwt")],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.get("/fhir/Patient").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_refresh_rotation_introspection_and_revocation() {
+    let t = demo_app().await;
+    let client = public_client(&t).await;
+    let code = code_for(&t, &client).await;
+    let ok = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    let tok = ok.json.clone();
+    assert_eq!(tok["token_type"], "Bearer");
+    assert_eq!(tok["patient"], "pj");
+    assert!(tok["expires_in"].as_i64().unwrap() > 0);
+    assert!(tok["scope"].as_str().unwrap().contains("patient/*.rs"));
+    let id_token = tok["id_token"].as_str().unwrap();
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(id_token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(payload["fhirUser"], format!("{BASE}/Patient/pj"));
+    assert_eq!(payload["aud"], client.as_str());
+    let access = tok["access_token"].as_str().unwrap().to_owned();
+    let refresh = tok["refresh_token"].as_str().unwrap().to_owned();
+
+    // Reusing the code fails and revokes what it issued.
+    let again = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&again, 400, "invalid_grant");
+    let intro = form(
+        &t,
+        "/auth/introspect",
+        &[("token", &access), ("client_id", &client)],
+        None,
+    )
+    .await;
+    assert_eq!(
+        intro.json["active"], false,
+        "tokens of a reused code are revoked"
+    );
+    let r = t
+        .request_raw(
+            Method::GET,
+            "/fhir/Patient/pj",
+            &[("authorization", &format!("Bearer {access}"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let refreshed = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&refreshed, 400, "invalid_grant");
+
+    // A fresh flow: refresh rotates, never widens, may narrow.
+    let code = code_for(&t, &client).await;
+    let tok = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await
+    .json;
+    let refresh = tok["refresh_token"].as_str().unwrap().to_owned();
+    let wider = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client),
+            ("scope", "patient/*.cruds"),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&wider, 400, "invalid_scope");
+    let narrower = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client),
+            ("scope", "patient/Observation.rs offline_access"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(narrower.status, StatusCode::OK, "{}", narrower.text());
+    assert_eq!(
+        narrower.json["scope"],
+        "patient/Observation.rs offline_access"
+    );
+    let rotated = narrower.json["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rotated, refresh);
+    let old = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&old, 400, "invalid_grant");
+
+    // Introspection and revocation of an access token.
+    let access = narrower.json["access_token"].as_str().unwrap().to_owned();
+    let intro = form(
+        &t,
+        "/auth/introspect",
+        &[("token", &access), ("client_id", &client)],
+        None,
+    )
+    .await;
+    assert_eq!(intro.json["active"], true, "{}", intro.text());
+    assert_eq!(intro.json["client_id"], client.as_str());
+    let rev = form(
+        &t,
+        "/auth/revoke",
+        &[("token", &access), ("client_id", &client)],
+        None,
+    )
+    .await;
+    assert_eq!(rev.status, StatusCode::OK);
+    let used = t
+        .request_raw(Method::GET, "/fhir/metadata", &[], None)
+        .await;
+    assert_eq!(used.status, StatusCode::OK);
+    let after = t
+        .request_raw(
+            Method::GET,
+            "/fhir/Observation",
+            &[("authorization", &format!("Bearer {access}"))],
+            None,
+        )
+        .await;
+    assert_eq!(
+        after.status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token fails on the next request"
+    );
+    let intro = form(
+        &t,
+        "/auth/introspect",
+        &[("token", &rotated), ("client_id", &client)],
+        None,
+    )
+    .await;
+    assert_eq!(intro.json["active"], true);
+    form(
+        &t,
+        "/auth/revoke",
+        &[("token", &rotated), ("client_id", &client)],
+        None,
+    )
+    .await;
+    let gone = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rotated),
+            ("client_id", &client),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&gone, 400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn authorize_negative_cases() {
+    let t = demo_app().await;
+    let client = public_client(&t).await;
+    // Unknown client and redirect_uri mismatch: a page, never a redirect.
+    let r = authorize(&t, "no-such-client", &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.header("location").is_none());
+    let r = authorize(&t, &client, &[("redirect_uri", "https://evil.example/cb")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.header("location").is_none());
+    // Errors that go back to the app, each with state and no code.
+    for (k, v, code) in [
+        ("aud", "https://other.example/fhir", "invalid_request"),
+        ("code_challenge_method", "plain", "invalid_request"),
+        ("code_challenge", "<absent>", "invalid_request"),
+        ("response_type", "token", "unsupported_response_type"),
+        ("scope", "patient/*.cruds", "invalid_scope"),
+        ("launch", "not-a-launch", "invalid_request"),
+    ] {
+        let r = authorize(&t, &client, &[(k, v)]).await;
+        let loc = location(&r);
+        let pairs = query_of(&loc);
+        assert!(loc.starts_with(REDIRECT), "{k}={v}: {loc}");
+        assert_eq!(q(&pairs, "error"), Some(code), "{k}={v}");
+        assert_eq!(q(&pairs, "state"), Some("st-1"));
+        assert!(q(&pairs, "code").is_none());
+    }
+}
+
+#[tokio::test]
+async fn token_negative_cases() {
+    let t = demo_app().await;
+    let client = public_client(&t).await;
+    let code = code_for(&t, &client).await;
+    let challenge = challenge_of(VERIFIER);
+    let long = "x".repeat(50);
+    let mut code = code;
+    for (verifier, why) in [
+        (None, "missing"),
+        (Some(""), "blank"),
+        (Some(long.as_str()), "wrong"),
+        (Some(challenge.as_str()), "equal to the challenge"),
+    ] {
+        code = code_for(&t, &client).await;
+        let mut p = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client.as_str()),
+        ];
+        if let Some(v) = verifier {
+            p.push(("code_verifier", v));
+        }
+        let r = form(&t, "/auth/token", &p, None).await;
+        assert_eq!(
+            r.json["error"],
+            "invalid_grant",
+            "verifier {why}: {}",
+            r.text()
+        );
+        oauth_error(&r, 400, "invalid_grant");
+        assert!(
+            !r.json["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("already used"),
+            "{why}"
+        );
+    }
+    // A failed attempt consumed the code (single use).
+    let r = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&r, 400, "invalid_grant");
+    let r = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", "nobody"),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&r, 401, "invalid_client");
+    let r = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "garbage"),
+            ("client_id", &client),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&r, 400, "invalid_grant");
+    let r = form(
+        &t,
+        "/auth/token",
+        &[("grant_type", "password"), ("client_id", &client)],
+        None,
+    )
+    .await;
+    oauth_error(&r, 400, "unsupported_grant_type");
+    let r = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", "urn:wrong"),
+            ("client_assertion", "x.y.z"),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&r, 400, "invalid_request");
+    let r = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("grant_type", "refresh_token"),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&r, 400, "invalid_request");
+}
+
+#[tokio::test]
+async fn confidential_symmetric_client_authenticates_with_basic() {
+    let t = demo_app().await;
+    let reg = register(&t, json!({"client_name": "Confidential", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_basic",
+        "scope": "openid fhirUser launch/patient patient/*.rs offline_access"})).await;
+    let id = reg["client_id"].as_str().unwrap().to_owned();
+    let secret = reg["client_secret"].as_str().unwrap().to_owned();
+    let code = code_for(&t, &id).await;
+    let wrong = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+        Some(&format!("{id}:nope")),
+    )
+    .await;
+    oauth_error(&wrong, 401, "invalid_client");
+    let code = code_for(&t, &id).await;
+    let ok = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+        Some(&format!("{id}:{secret}")),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    let public = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", &id),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&public, 401, "invalid_client");
+}
+
+struct Backend {
+    id: String,
+    pem: String,
+}
+
+async fn backend(t: &TestApp, scope: &str) -> Backend {
+    let key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let jwk = json!({"kty": "RSA", "kid": "k1", "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()), "e": URL_SAFE_NO_PAD.encode(key.e().to_bytes_be())});
+    let reg = register(t, json!({"client_name": "Backend", "token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
+        "scope": scope, "jwks": {"keys": [jwk]}})).await;
+    Backend {
+        id: reg["client_id"].as_str().unwrap().to_owned(),
+        pem: key
+            .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
+            .unwrap()
+            .to_string(),
+    }
+}
+
+fn assertion(b: &Backend, alg: jsonwebtoken::Algorithm, claims: Value) -> String {
+    let mut h = jsonwebtoken::Header::new(alg);
+    h.kid = Some("k1".into());
+    jsonwebtoken::encode(
+        &h,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(b.pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+fn claims(b: &Backend, jti: &str, exp_in: i64) -> Value {
+    let now = fhirgate::oauth::now();
+    json!({"iss": b.id, "sub": b.id, "aud": TOKEN_ENDPOINT, "exp": now + exp_in, "iat": now, "jti": jti})
+}
+
+async fn cc(t: &TestApp, a: &str, scope: &str) -> TestResponse {
+    form(
+        t,
+        "/auth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", a),
+        ],
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn backend_services_client_credentials() {
+    let t = demo_app().await;
+    let b = backend(&t, "system/*.rs").await;
+    let ok = cc(
+        &t,
+        &assertion(&b, jsonwebtoken::Algorithm::RS384, claims(&b, "j1", 240)),
+        "system/Patient.rs",
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    assert!(ok.json.get("refresh_token").is_none());
+    let token = ok.json["access_token"].as_str().unwrap().to_owned();
+    let r = t
+        .request_raw(
+            Method::GET,
+            "/fhir/Patient",
+            &[("authorization", &format!("Bearer {token}"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let rs256 = cc(
+        &t,
+        &assertion(&b, jsonwebtoken::Algorithm::RS256, claims(&b, "j2", 240)),
+        "system/Patient.rs",
+    )
+    .await;
+    assert_eq!(
+        rs256.status,
+        StatusCode::OK,
+        "RS256 is accepted (UDAP needs it)"
+    );
+
+    let replay = cc(
+        &t,
+        &assertion(&b, jsonwebtoken::Algorithm::RS384, claims(&b, "j1", 240)),
+        "system/Patient.rs",
+    )
+    .await;
+    oauth_error(&replay, 401, "invalid_client");
+    let expired = cc(
+        &t,
+        &assertion(&b, jsonwebtoken::Algorithm::RS384, claims(&b, "j3", -120)),
+        "system/Patient.rs",
+    )
+    .await;
+    oauth_error(&expired, 401, "invalid_client");
+    let far = cc(
+        &t,
+        &assertion(&b, jsonwebtoken::Algorithm::RS384, claims(&b, "j4", 3600)),
+        "system/Patient.rs",
+    )
+    .await;
+    oauth_error(&far, 401, "invalid_client");
+    let mut wrong_aud = claims(&b, "j5", 240);
+    wrong_aud["aud"] = json!("https://elsewhere/token");
+    oauth_error(
+        &cc(
+            &t,
+            &assertion(&b, jsonwebtoken::Algorithm::RS384, wrong_aud),
+            "system/Patient.rs",
+        )
+        .await,
+        401,
+        "invalid_client",
+    );
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims(&b, "j6", 240).to_string())
+    );
+    oauth_error(
+        &cc(&t, &none, "system/Patient.rs").await,
+        401,
+        "invalid_client",
+    );
+    let outside = cc(
+        &t,
+        &assertion(&b, jsonwebtoken::Algorithm::RS384, claims(&b, "j7", 240)),
+        "system/Patient.cruds",
+    )
+    .await;
+    oauth_error(&outside, 400, "invalid_scope");
+    let user_scope = cc(
+        &t,
+        &assertion(&b, jsonwebtoken::Algorithm::RS384, claims(&b, "j8", 240)),
+        "user/Patient.rs",
+    )
+    .await;
+    oauth_error(&user_scope, 400, "invalid_scope");
+}
