@@ -288,3 +288,82 @@ async fn clinicians_and_patient_users() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// The same rules through the real HTTP path: a patient token minted like the
+/// token endpoint's, sent as a bearer token.
+#[tokio::test]
+async fn patient_tokens_are_confined_over_http() {
+    use axum::http::{Method, StatusCode};
+    let t = TestApp::new().await;
+    let mut ids = Vec::new();
+    for family in ["Able", "Baker"] {
+        ids.push(
+            t.create(json!({"resourceType": "Patient", "name": [{"family": family}]}))
+                .await,
+        );
+    }
+    let (a, b) = (ids[0].clone(), ids[1].clone());
+    let obs = |p: &str| json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": format!("Patient/{p}")}});
+    let oa = t.create(obs(&a)).await;
+    let ob = t.create(obs(&b)).await;
+    let token = t.token_for("patient/*.cruds", Some(&a), None, None).await;
+    let auth = format!("Bearer {token}");
+    let h = [("authorization", auth.as_str())];
+    let get = |path: String| {
+        let t = &t;
+        let h = h;
+        async move { t.request(Method::GET, &path, &h, None).await }
+    };
+    assert_eq!(
+        get(format!("/fhir/Observation/{oa}")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(format!("/fhir/Observation/{ob}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(format!("/fhir/Patient/{b}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let s = get(format!("/fhir/Observation?patient={b}")).await;
+    assert_eq!(match_ids(&s.json), Vec::<String>::new(), "{}", s.text());
+    let s = get("/fhir/Observation?_include=Observation:subject".to_owned()).await;
+    let text = s.text();
+    assert!(
+        text.contains(&oa) && !text.contains(&ob) && !text.contains(&format!("Patient/{b}\"")),
+        "{text}"
+    );
+    let s = get("/fhir/Observation?patient.name=Baker".to_owned()).await;
+    assert!(match_ids(&s.json).is_empty(), "{}", s.text());
+    // Writes aimed at B's data are refused, whatever the body says.
+    let mut hijack = obs(&a);
+    hijack["id"] = json!(ob);
+    let r = t
+        .send_json(Method::PUT, &format!("/fhir/Observation/{ob}"), &hijack, &h)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let r = t
+        .request(Method::DELETE, &format!("/fhir/Observation/{ob}"), &h, None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(
+        t.get(&format!("/fhir/Observation/{ob}")).await.status,
+        StatusCode::OK,
+        "B's data is intact"
+    );
+    // A type never granted is 403, never an empty 200.
+    let narrow = t
+        .token_for("patient/Observation.rs", Some(&a), None, None)
+        .await;
+    let r = t
+        .request(
+            Method::GET,
+            "/fhir/Condition",
+            &[("authorization", &format!("Bearer {narrow}"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json["resourceType"], "OperationOutcome");
+}

@@ -765,3 +765,209 @@ async fn backend_services_client_credentials() {
     .await;
     oauth_error(&user_scope, 400, "invalid_scope");
 }
+
+#[tokio::test]
+async fn browser_apps_on_other_origins_may_call_the_api() {
+    let t = TestApp::new().await;
+    let pre = t
+        .request_raw(
+            Method::OPTIONS,
+            "/auth/token",
+            &[
+                ("origin", "https://app.example.org"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ],
+            None,
+        )
+        .await;
+    assert!(pre.status.is_success(), "{}", pre.status);
+    assert_eq!(
+        pre.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    let r = t
+        .request(
+            Method::GET,
+            "/fhir/Patient",
+            &[("origin", "https://app.example.org")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert!(r
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_lowercase()
+        .contains("location"));
+}
+
+#[tokio::test]
+async fn ehr_launch_context_reaches_the_token_response() {
+    let t = demo_app().await;
+    let reg = register(&t, json!({"client_name": "EHR app", "redirect_uris": [REDIRECT], "launch_url": "https://app.example.org/launch",
+        "scope": "launch openid fhirUser patient/*.rs user/*.rs"})).await;
+    let client = reg["client_id"].as_str().unwrap().to_owned();
+    let lee = fhirgate::state::users::User {
+        username: "dr.lee".into(),
+        role: "clinician".into(),
+        fhir_user: "Practitioner/lee".into(),
+        display_name: "Dr. Lee".into(),
+    };
+    let url = fhirgate::oauth::authorize::ehr_launch(&t.app, &client, &lee, "p1", Some("e1"))
+        .await
+        .unwrap();
+    let pairs = query_of(&url);
+    assert!(url.starts_with("https://app.example.org/launch?"));
+    assert_eq!(
+        q(&pairs, "iss"),
+        Some(BASE),
+        "iss is exactly the published FHIR base"
+    );
+    let launch = q(&pairs, "launch").unwrap().to_owned();
+
+    let r = authorize(
+        &t,
+        &client,
+        &[
+            ("scope", "launch openid fhirUser patient/*.rs"),
+            ("launch", &launch),
+        ],
+    )
+    .await;
+    let pending = location(&r)
+        .trim_start_matches("/auth/continue?req=")
+        .to_owned();
+    let p = fhirgate::oauth::authorize::load_pending(&t.app, &pending)
+        .await
+        .unwrap();
+    assert_eq!(p.launch_patient.as_deref(), Some("p1"));
+    assert!(!p.needs_patient);
+    let other = fhirgate::state::users::User {
+        username: "dr.other".into(),
+        ..lee.clone()
+    };
+    assert!(
+        fhirgate::oauth::authorize::approve(
+            &t.app,
+            &pending,
+            &other,
+            "launch openid fhirUser patient/*.rs",
+            None
+        )
+        .await
+        .is_err(),
+        "only the launching user approves"
+    );
+    let wider = fhirgate::oauth::authorize::approve(
+        &t.app,
+        &pending,
+        &lee,
+        "launch openid fhirUser patient/*.cruds",
+        None,
+    )
+    .await;
+    assert!(wider.is_err(), "never more than requested");
+    let back = fhirgate::oauth::authorize::approve(
+        &t.app,
+        &pending,
+        &lee,
+        "launch openid fhirUser patient/Observation.rs",
+        Some("ignored"),
+    )
+    .await
+    .unwrap();
+    let code = q(&query_of(&back), "code").unwrap().to_owned();
+    let tok = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(tok.status, StatusCode::OK, "{}", tok.text());
+    assert_eq!(
+        tok.json["patient"], "p1",
+        "the launch patient, not a picked one"
+    );
+    assert_eq!(tok.json["encounter"], "e1");
+    assert_eq!(tok.json["fhirContext"][0]["reference"], "Encounter/e1");
+    assert_eq!(tok.json["need_patient_banner"], true);
+    assert_eq!(
+        tok.json["scope"], "launch openid fhirUser patient/Observation.rs",
+        "granted may be narrower than requested"
+    );
+    let style = tok.json["smart_style_url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://fhirgate.test")
+        .to_owned();
+    assert_eq!(
+        t.request_raw(Method::GET, &style, &[], None).await.json["color_background"],
+        "#f7f8fa"
+    );
+    assert!(
+        tok.json.get("refresh_token").is_none(),
+        "no offline/online access asked"
+    );
+
+    // The launch is single use.
+    let again = authorize(
+        &t,
+        &client,
+        &[
+            ("scope", "launch openid fhirUser patient/*.rs"),
+            ("launch", &launch),
+        ],
+    )
+    .await;
+    assert_eq!(
+        q(&query_of(&location(&again)), "error"),
+        Some("invalid_request")
+    );
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let t = demo_app().await;
+    let client = public_client(&t).await;
+    let code = "expired-code-value";
+    let grant = json!({"client_id": client, "redirect_uri": REDIRECT, "code_challenge": challenge_of(VERIFIER), "scope": "patient/*.rs", "patient": "p"});
+    t.app
+        .state
+        .code_put(
+            &smart_launch::token::hash_token(code),
+            &client,
+            &grant,
+            fhirgate::oauth::now() - 1,
+        )
+        .await
+        .unwrap();
+    let r = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await;
+    oauth_error(&r, 400, "invalid_grant");
+    assert!(r.json["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+}

@@ -641,3 +641,82 @@ async fn landing_and_stylesheet_are_public() {
         Some("nosniff")
     );
 }
+
+#[tokio::test]
+async fn authorize_then_launcher_round_trip_through_the_oauth_endpoints() {
+    let t = TestApp::new().await;
+    let pid = add_patient(&t, "Alpha", "Bob").await;
+    add_user(&t, "dr.a", "clinician", "Practitioner/p1").await;
+    add_client(
+        &t,
+        "app1",
+        "Growth Chart",
+        Some("https://app.example/launch"),
+    )
+    .await;
+    let dr = sign_in(&t, "dr.a").await;
+    // EHR launch from the launcher, then the app's authorize request.
+    let page = get_with(&t, &format!("/launcher?patient={pid}"), &dr).await;
+    let csrf = csrf_of(&page.text());
+    let r = post_form(
+        &t,
+        "/launcher",
+        &dr,
+        &[("csrf", &csrf), ("patient", &pid), ("client_id", "app1")],
+    )
+    .await;
+    let to = url::Url::parse(&r.header("location").unwrap()).unwrap();
+    let launch = to
+        .query_pairs()
+        .find(|(k, _)| k == "launch")
+        .unwrap()
+        .1
+        .into_owned();
+    let authorize = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", "app1"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "launch openid fhirUser patient/Observation.rs"),
+            ("state", "s1"),
+            ("aud", "http://fhirgate.test/fhir"),
+            ("launch", &launch),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    let r = get_with(&t, &format!("/auth/authorize?{authorize}"), &dr).await;
+    let next = r.header("location").unwrap_or_default();
+    assert!(
+        next.starts_with("/auth/continue?req="),
+        "{} {next}",
+        r.status
+    );
+    // No picker: the launch carries the patient, shown on the approval page.
+    let html = get_with(&t, &next, &dr).await.text();
+    assert!(!html.contains(">Select<") && html.contains("Alpha, Bob") && html.contains(">Allow<"));
+    let req = next.trim_start_matches("/auth/continue?req=");
+    let r = post_form(
+        &t,
+        "/auth/continue",
+        &dr,
+        &[
+            ("csrf", &csrf_of(&html)),
+            ("req", req),
+            ("item", "0"),
+            ("item", "1"),
+            ("item", "2"),
+            ("narrow-2", "vital-signs"),
+            ("decision", "allow"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert!(r
+        .header("location")
+        .unwrap()
+        .starts_with(&format!("{REDIRECT}?code=")));
+}

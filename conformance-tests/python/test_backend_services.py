@@ -34,7 +34,8 @@ def assertion(client_id, key, token_url, jti=None):
 
 def test_es384_backend_services_flow(server):
     client_id, key = es384_client(server)
-    server.start()
+    if server.proc is None:
+        server.start()
     config = requests.get(f"{server.fhir_base}/.well-known/smart-configuration").json()
     token_url = config["token_endpoint"]
     assert "private_key_jwt" in config["token_endpoint_auth_methods_supported"]

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
             get(openid_configuration),
         )
         .route("/auth/jwks", get(jwks))
+        .route("/auth/smart-style.json", get(smart_style))
         .route("/auth/authorize", get(authorize_get).post(authorize_post))
         .route("/auth/token", post(token))
         .route("/auth/introspect", post(introspect))
@@ -55,6 +56,23 @@ async fn smart_configuration(State(app): State<AppState>) -> Json<Value> {
 
 async fn openid_configuration(State(app): State<AppState>) -> Json<Value> {
     Json(smart::openid_configuration(&uris(&app)))
+}
+
+/// The `smart_style_url` document (SMART App Launch 2.2 "Styling").
+async fn smart_style() -> Json<Value> {
+    Json(serde_json::json!({
+        "color_background": "#f7f8fa",
+        "color_error": "#b3261e",
+        "color_highlight": "#0b5cad",
+        "color_modal_backdrop": "#1a1c1e",
+        "color_success": "#1e6b34",
+        "color_text": "#1a1c1e",
+        "dim_border_radius": "6px",
+        "dim_font_size": "16px",
+        "dim_spacing_size": "16px",
+        "font_family_body": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+        "font_family_heading": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+    }))
 }
 
 async fn jwks(State(app): State<AppState>) -> Json<Value> {

@@ -267,7 +267,7 @@ async fn issue(
     if s("username").is_some() {
         out["need_patient_banner"] = json!(grant["need_patient_banner"].as_bool().unwrap_or(false));
         out["smart_style_url"] = json!(format!(
-            "{}/ui/static/smart-style.json",
+            "{}/auth/smart-style.json",
             app.config.public_url.as_str().trim_end_matches('/')
         ));
     }

@@ -63,9 +63,7 @@ pub async fn handle_as(
 ) -> FhirResult<FhirResponse> {
     let ctx = app.request_context(request_id);
     let capped = limits::cap_count(&mut req, ctx.max_page_size)?;
-    let authorized = authorize::authorize(caller, &mut req)?;
-    let mut resp = app.upstream.execute(&req, &ctx).await?;
-    authorize::filter_response(caller, &authorized, &mut resp)?;
+    let mut resp = authorize::route_as(app, caller, req, &ctx).await?;
     if let Some(asked) = capped {
         limits::report_cap(&mut resp, asked, ctx.max_page_size);
     }

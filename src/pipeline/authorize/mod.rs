@@ -36,7 +36,7 @@
 //! write aimed at such a resource is 403 (the write cannot be performed).
 
 use axum::http::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 use smart_launch::{
     context::AccessContext,
     scope::{Op, Perms, ResourceScope, ScopeContext, ScopeSet, SmartScope},
@@ -44,15 +44,14 @@ use smart_launch::{
 
 use crate::{
     error::{FhirError, FhirResult, IssueType},
-    fhir::{FhirRequest, FhirResponse, Interaction},
-    upstream::RequestContext,
-    AppState,
+    fhir::{FhirRequest, Interaction},
 };
 
 mod batch;
 mod compartment;
 mod constraint;
 mod filter;
+mod route;
 mod rules;
 mod search;
 
@@ -62,6 +61,7 @@ mod tests;
 mod tests_paths;
 
 pub use filter::filter_response;
+pub use route::{empty_searchset, route_as};
 use rules::{access, op_name, Access};
 use search::Narrowing;
 
@@ -349,76 +349,4 @@ fn authorize_operation(ctx: &AccessContext, req: &mut FhirRequest) -> FhirResult
     Err(forbidden(format!(
         "the operation ${op} is not authorized for this access token"
     )))
-}
-
-/// An empty `searchset` for a search nothing visible can match.
-pub fn empty_searchset(base: &str, req: &FhirRequest) -> FhirResponse {
-    let mut path = String::new();
-    if let Some((ct, cid)) = &req.compartment {
-        path = format!("/{ct}/{cid}");
-    }
-    if let Some(t) = &req.resource_type {
-        path = format!("{path}/{t}");
-    }
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(req.params.iter())
-        .finish();
-    let sep = if query.is_empty() { "" } else { "?" };
-    FhirResponse::ok(json!({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": 0,
-        "link": [{"relation": "self", "url": format!("{}{path}{sep}{query}", base.trim_end_matches('/'))}],
-    }))
-}
-
-/// Checks [`Authorized::verify_existing`] by reading each resource upstream.
-async fn verify_existing(
-    app: &AppState,
-    caller: &AccessContext,
-    auth: &Authorized,
-    ctx: &RequestContext,
-) -> FhirResult<()> {
-    for e in &auth.verify_existing {
-        let mut read = FhirRequest::new(Interaction::Read);
-        read.resource_type = Some(e.resource_type.clone());
-        read.id = Some(e.id.clone());
-        let current = match app.upstream.execute(&read, ctx).await {
-            Ok(r) => r.body,
-            Err(err) if matches!(err.status.as_u16(), 404 | 410) => continue,
-            Err(err) => return Err(err),
-        };
-        let visible = current
-            .as_ref()
-            .is_some_and(|b| access(caller, &e.resource_type, e.op).admits(&e.resource_type, b));
-        if !visible {
-            return Err(forbidden(format!(
-                "{}/{} is outside what the access token may {}",
-                e.resource_type,
-                e.id,
-                op_name(e.op)
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Stages authorize → route → filter for one caller: [`authorize`], then an
-/// empty searchset when nothing visible can match, the write preconditions
-/// ([`Authorized::verify_existing`]), the upstream, and [`filter_response`].
-/// `pipeline::handle_as` calls this between its limits and respond steps.
-pub async fn route_as(
-    app: &AppState,
-    caller: &AccessContext,
-    mut req: FhirRequest,
-    ctx: &RequestContext,
-) -> FhirResult<FhirResponse> {
-    let auth = authorize(caller, &mut req)?;
-    if auth.answer_empty {
-        return Ok(empty_searchset(&ctx.base, &req));
-    }
-    verify_existing(app, caller, &auth, ctx).await?;
-    let mut resp = app.upstream.execute(&req, ctx).await?;
-    filter_response(caller, &auth, &mut resp)?;
-    Ok(resp)
 }

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::tests::{caller, req, user, LAB, VITALS};
 use super::*;
+use crate::fhir::FhirResponse;
 
 fn obs(id: &str, patient: &str, cat: &str) -> Value {
     let (system, code) = cat.split_once('|').unwrap();

@@ -1,0 +1,378 @@
+// SMART App Launch in a real browser: the SMART JavaScript client
+// (npm `fhirclient`) runs inside a page served to Debian's headless Chromium
+// (driven by `playwright-core`) and completes, against the real `fhirgate`
+// binary:
+//   1. an EHR launch started from fhirgate's `/launcher`,
+//   2. a standalone patient launch,
+//   3. a launch the user denies (the app gets `error=access_denied`),
+// then reads the Patient and searches Observations through the facade.
+//
+// Run: `node --test conformance-tests/browser/smart.test.mjs` after
+// `npm ci` in conformance-tests/browser and `cargo build --bin fhirgate`
+// (`scripts/test.sh` does both). Nothing here skips: a missing browser,
+// missing Node packages or a missing binary fails with what to run.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:http";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, "..", "..");
+const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+const APP_NAME = "fhirclient.js browser app";
+const STEP_TIMEOUT = 30_000;
+
+// ---------------------------------------------------------------- prerequisites
+
+function prerequisites() {
+  const problems = [];
+  if (!existsSync(CHROMIUM)) {
+    problems.push(`Chromium not found at ${CHROMIUM}: run \`apt-get install -y chromium\` (scripts/test.sh does)`);
+  }
+  for (const pkg of ["fhirclient/build/fhir-client.js", "playwright-core/package.json"]) {
+    if (!existsSync(join(HERE, "node_modules", pkg))) {
+      problems.push(`node_modules/${pkg} is missing: run \`npm ci\` in ${HERE} (scripts/test.sh does)`);
+    }
+  }
+  const bin = fhirgateBin();
+  if (!existsSync(bin)) {
+    problems.push(`fhirgate binary not found at ${bin}: run \`cargo build --bin fhirgate\` (or set FHIRGATE_BIN)`);
+  }
+  if (problems.length) throw new Error("cannot run the browser suite:\n  " + problems.join("\n  "));
+}
+
+function fhirgateBin() {
+  return process.env.FHIRGATE_BIN || join(ROOT, "target", "debug", "fhirgate");
+}
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = net.createServer();
+    s.on("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** The environment for fhirgate: no inherited FHIRGATE_* variables. */
+function fhirgateEnv(dataDir, extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("FHIRGATE_")) env[k] = v;
+  return { ...env, FHIRGATE_DATA_DIR: dataDir, ...extra };
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- the SMART app
+
+const MIME = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8" };
+
+/** Serves app/*.html, fhirclient's browser bundle and config.js on its own origin. */
+function startAppServer(config) {
+  const files = {
+    "/launch.html": join(HERE, "app", "launch.html"),
+    "/index.html": join(HERE, "app", "index.html"),
+    "/fhir-client.js": join(HERE, "node_modules", "fhirclient", "build", "fhir-client.js"),
+  };
+  const server = createServer((req, res) => {
+    const path = new URL(req.url, "http://x").pathname;
+    if (path === "/config.js") {
+      res.writeHead(200, { "content-type": MIME[".js"], "cache-control": "no-store" });
+      res.end(`window.APP_CONFIG = ${JSON.stringify(config)};\n`);
+      return;
+    }
+    const file = files[path];
+    if (!file) {
+      res.writeHead(404, { "content-type": "text/plain" });
+      res.end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-type": MIME[extname(file)], "cache-control": "no-store" });
+    res.end(readFileSync(file));
+  });
+  return new Promise((ok, fail) => {
+    server.on("error", fail);
+    server.listen(0, "127.0.0.1", () => ok(server));
+  });
+}
+
+// ---------------------------------------------------------------- fhirgate
+
+class Fhirgate {
+  constructor(dir, port) {
+    this.dir = dir;
+    this.dataDir = join(dir, "data");
+    this.logPath = join(dir, "fhirgate.log");
+    this.publicUrl = `http://127.0.0.1:${port}`;
+    this.fhirBase = `${this.publicUrl}/fhir`;
+    this.port = port;
+    this.proc = null;
+  }
+
+  cli(...args) {
+    const out = spawnSync(fhirgateBin(), args, {
+      env: fhirgateEnv(this.dataDir),
+      cwd: this.dir,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    if (out.status !== 0) {
+      throw new Error(`fhirgate ${args.join(" ")} failed (${out.status ?? out.signal}):\n${out.stderr}${out.error ?? ""}`);
+    }
+    return out.stdout;
+  }
+
+  async start() {
+    const log = openSync(this.logPath, "a");
+    this.proc = spawn(fhirgateBin(), ["serve", "--seed-patients", "5"], {
+      env: fhirgateEnv(this.dataDir, {
+        FHIRGATE_LISTEN: `127.0.0.1:${this.port}`,
+        FHIRGATE_PUBLIC_URL: this.publicUrl,
+      }),
+      cwd: this.dir,
+      stdio: ["ignore", log, log],
+    });
+    closeSync(log);
+    let exited = null;
+    this.proc.on("exit", (code, signal) => (exited = code ?? signal));
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      if (exited !== null) throw new Error(`fhirgate exited (${exited}) before it was ready:\n${this.logTail()}`);
+      try {
+        const r = await fetch(`${this.fhirBase}/metadata`, { signal: AbortSignal.timeout(3000) });
+        if (r.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(200);
+    }
+    throw new Error(`fhirgate did not become ready in 120 s:\n${this.logTail()}`);
+  }
+
+  logTail(lines = 60) {
+    try {
+      return readFileSync(this.logPath, "utf8").split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      const gone = new Promise((r) => this.proc.once("exit", r));
+      this.proc.kill("SIGTERM");
+      await Promise.race([gone, sleep(5000)]);
+      if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGKILL");
+    }
+  }
+}
+
+// ---------------------------------------------------------------- the suite
+
+describe("SMART App Launch with fhirclient.js in headless Chromium", () => {
+  let tmp, gate, appServer, appOrigin, browser, client, failed = false;
+  const appConfig = {};
+  let patJonesId = null;
+
+  before(async () => {
+    try {
+      await setUp();
+    } catch (e) {
+      failed = true;
+      if (gate) console.log(`# fhirgate log tail:\n${gate.logTail()}`);
+      throw e;
+    }
+  });
+
+  async function setUp() {
+    prerequisites();
+    const require = createRequire(import.meta.url);
+    const { chromium } = require(join(HERE, "node_modules", "playwright-core"));
+
+    tmp = mkdtempSync(join(tmpdir(), "fhirgate-browser-"));
+    appServer = await startAppServer(appConfig);
+    // `localhost`, not 127.0.0.1: the app is on another site as well as another origin.
+    appOrigin = `http://localhost:${appServer.address().port}`;
+
+    gate = new Fhirgate(tmp, await freePort());
+    client = JSON.parse(
+      gate.cli(
+        "client", "add",
+        "--name", APP_NAME,
+        "--auth", "none",
+        "--redirect-uri", `${appOrigin}/index.html`,
+        "--launch-url", `${appOrigin}/launch.html`,
+        "--grant", "authorization_code",
+        "--grant", "refresh_token",
+        "--scope", "launch launch/patient openid fhirUser profile patient/*.rs offline_access",
+      ),
+    );
+    assert.ok(client.client_id, `client add printed no client_id: ${JSON.stringify(client)}`);
+    appConfig.clientId = client.client_id;
+    await gate.start();
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      ],
+      // A fresh profile: playwright gives every launch() its own temporary
+      // user-data-dir (and refuses a --user-data-dir argument here).
+    });
+  }
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await gate?.stop();
+    await new Promise((r) => (appServer ? appServer.close(r) : r()));
+    if (tmp) {
+      if (failed) console.log(`# kept ${tmp} (screenshots, fhirgate.log)`);
+      else rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  /** Runs `body(page)` in a fresh browser context; on failure saves a screenshot and prints the log tail. */
+  async function withPage(name, body) {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(STEP_TIMEOUT);
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on("console", (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+    page.on("pageerror", (e) => consoleLines.push(`[pageerror] ${e.message}`));
+    page.on("response", (r) => r.status() >= 400 && consoleLines.push(`[http ${r.status()}] ${r.request().method()} ${r.url()}`));
+    try {
+      await body(page);
+    } catch (e) {
+      failed = true;
+      const shot = join(tmp, `${name}.png`);
+      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+      let text = "";
+      try {
+        text = (await page.locator("body").innerText({ timeout: 2000 })).slice(0, 2000);
+      } catch {
+        // page gone
+      }
+      console.log(
+        `# ${name} failed at ${page.url()}\n# screenshot: ${shot}\n# page text:\n${text}\n` +
+          `# browser console:\n${consoleLines.slice(-30).join("\n")}\n# fhirgate log tail:\n${gate.logTail()}`,
+      );
+      throw e;
+    } finally {
+      await context.close().catch(() => {});
+    }
+  }
+
+  async function signIn(page, username) {
+    await page.getByLabel("Username").fill(username);
+    await page.getByLabel("Password").fill("demo");
+    await page.getByRole("button", { name: "Sign in" }).click();
+  }
+
+  /** Waits for the app's index.html to show a result (or an error) and returns it. */
+  async function appOutcome(page, t) {
+    await page.waitForURL((u) => u.origin === appOrigin && u.pathname === "/index.html");
+    await page.waitForFunction(
+      () => document.getElementById("result")?.textContent || document.getElementById("error")?.textContent,
+    );
+    const error = await page.locator("#error").textContent();
+    const result = await page.locator("#result").textContent();
+    t.diagnostic(`app page: ${error ? "error " + error : result.replace(/\s+/g, " ")}`);
+    if (process.env.BROWSER_SCREENSHOTS) {
+      await page.screenshot({ path: join(process.env.BROWSER_SCREENSHOTS, `${t.name.replace(/\W+/g, "-")}.png`) });
+    }
+    return { error: error || null, result: result ? JSON.parse(result) : null };
+  }
+
+  test("EHR launch from /launcher as dr.lee", async (t) => {
+    await withPage("ehr-launch", async (page) => {
+      await page.goto(`${gate.publicUrl}/login?next=/launcher`);
+      await signIn(page, "dr.lee");
+      await page.waitForURL((u) => u.pathname === "/launcher");
+
+      const row = page.getByRole("row").filter({ hasText: "Jones" });
+      await assert.doesNotReject(row.first().waitFor(), "the launcher lists Pat Jones");
+      assert.equal(await row.count(), 1, "exactly one patient row mentions Jones");
+      patJonesId = (await row.locator("code").first().textContent()).trim();
+      await row.getByRole("button", { name: "Select" }).click();
+
+      await page.getByLabel("App").selectOption({ label: APP_NAME });
+      await page.getByRole("button", { name: "Launch" }).click();
+
+      // launcher → launch.html?iss&launch → fhirclient → /auth/authorize → approval page
+      await page.waitForURL((u) => u.origin === gate.publicUrl && u.pathname !== "/launcher");
+      await page.getByRole("button", { name: "Allow" }).click();
+
+      const { error, result } = await appOutcome(page, t);
+      assert.equal(error, null, `the app reported an error: ${error}`);
+      assert.equal(result.patientId, patJonesId, "the app read the launched patient");
+      assert.equal(result.contextPatient, patJonesId);
+      assert.match(result.patientName, /Jones/);
+      assert.ok(result.observationCount > 0, `Observation search returned ${result.observationCount} entries`);
+      assert.deepEqual(result.observationTypes, ["Observation"]);
+      assert.equal(result.serverUrl, gate.fhirBase, "fhirclient talked to the iss from the launch");
+      assert.equal(result.tokenResponse.patient, patJonesId);
+      assert.equal(result.tokenResponse.need_patient_banner, true);
+      assert.equal(result.tokenResponse.token_type, "Bearer");
+      assert.ok(result.tokenResponse.has_id_token, "openid fhirUser gave an id_token");
+      assert.equal(result.userType, "Practitioner", `fhirUser ${result.fhirUser}`);
+      assert.match(result.fhirUser, /^Practitioner\/[^/]+$/);
+      assert.ok(result.tokenResponse.scope.split(" ").includes("launch"), result.tokenResponse.scope);
+    });
+  });
+
+  test("standalone patient launch as pat.jones", async (t) => {
+    await withPage("standalone-launch", async (page) => {
+      await page.goto(`${appOrigin}/launch.html?iss=${encodeURIComponent(gate.fhirBase)}`);
+      // fhirclient → /auth/authorize → sign-in (no session in this fresh context)
+      await page.waitForURL((u) => u.origin === gate.publicUrl);
+      await signIn(page, "pat.jones");
+      // A patient user gets their own record: no picker, straight to approval.
+      const allow = page.getByRole("button", { name: "Allow" });
+      await allow.waitFor();
+      assert.equal(await page.getByRole("button", { name: "Select" }).count(), 0, "no patient picker for a patient user");
+      await allow.click();
+
+      const { error, result } = await appOutcome(page, t);
+      assert.equal(error, null, `the app reported an error: ${error}`);
+      assert.match(result.patientName, /Jones/);
+      if (patJonesId) assert.equal(result.patientId, patJonesId, "the same record the launcher showed");
+      assert.equal(result.tokenResponse.patient, result.patientId);
+      assert.ok(result.observationCount > 0, `Observation search returned ${result.observationCount} entries`);
+      assert.equal(result.userType, "Patient", `fhirUser ${result.fhirUser}`);
+      assert.equal(result.fhirUser, `Patient/${result.patientId}`);
+      assert.ok(result.tokenResponse.has_refresh_token, "offline_access gave a refresh token");
+      const granted = result.tokenResponse.scope.split(" ");
+      for (const s of ["launch/patient", "openid", "fhirUser", "patient/*.rs", "offline_access"]) {
+        assert.ok(granted.includes(s), `granted scope lacks ${s}: ${result.tokenResponse.scope}`);
+      }
+    });
+  });
+
+  test("a denied authorization reaches the app as access_denied", async (t) => {
+    await withPage("denied-launch", async (page) => {
+      await page.goto(`${appOrigin}/launch.html?iss=${encodeURIComponent(gate.fhirBase)}`);
+      await page.waitForURL((u) => u.origin === gate.publicUrl);
+      await signIn(page, "pat.jones");
+      await page.getByRole("button", { name: "Deny" }).click();
+
+      await page.waitForURL((u) => u.origin === appOrigin && u.pathname === "/index.html");
+      const url = new URL(page.url());
+      assert.equal(url.searchParams.get("error"), "access_denied", `redirected to ${page.url()}`);
+      assert.ok(url.searchParams.get("state"), "the state comes back with the error");
+      const { error, result } = await appOutcome(page, t);
+      assert.equal(result, null);
+      assert.match(error, /access_denied/);
+    });
+  });
+});
