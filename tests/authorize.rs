@@ -311,7 +311,6 @@ async fn patient_tokens_are_confined_over_http() {
     let h = [("authorization", auth.as_str())];
     let get = |path: String| {
         let t = &t;
-        let h = h;
         async move { t.request(Method::GET, &path, &h, None).await }
     };
     assert_eq!(
