@@ -1,8 +1,9 @@
 //! Foundation benchmark (issue 2): prints, from one run,
 //! - read and search throughput and p50/p99 latency directly against the
 //!   embedded store (`Upstream::execute`), through the facade in-process
-//!   (`Router::oneshot`: parsing, pipeline, rendering, no socket) and through
-//!   the facade over HTTP on loopback, with the facade's overhead as ratios;
+//!   (`Router::oneshot`: parsing, bearer-token authentication, scope checks,
+//!   pipeline, rendering, no socket) and through the facade over HTTP on
+//!   loopback, with the facade's overhead as ratios;
 //! - the store's time for `Observation?patient=X&category=laboratory` at a
 //!   small and a large population (default 100 and 10,000 patients).
 //!
@@ -93,6 +94,33 @@ async fn open(patients: u32) -> (AppState, EmbeddedStore, tempfile::TempDir, Dur
     (app, store, dir, t.elapsed())
 }
 
+/// A `system/*.rs` token minted and recorded as the token endpoint would.
+async fn system_token(app: &AppState) -> String {
+    let base = app.config.fhir_base();
+    let now = fhirgate::oauth::now();
+    let jti = smart_launch::token::random_token(16);
+    let claims = smart_launch::token::AccessClaims {
+        iss: base.clone(),
+        sub: "bench".into(),
+        aud: base,
+        exp: now + 36_000,
+        iat: now,
+        jti: jti.clone(),
+        client_id: "bench".into(),
+        scope: "system/*.rs".into(),
+        patient: None,
+        encounter: None,
+        fhir_user: None,
+        role: None,
+        purpose_of_use: None,
+    };
+    app.state
+        .access_put(&jti, "bench", None, now + 36_000)
+        .await
+        .unwrap();
+    smart_launch::token::mint_access(&app.keys, &claims).unwrap()
+}
+
 fn patient(i: usize, patients: u32) -> String {
     fhirgate::seed::patient_id((i % patients as usize) as u32)
 }
@@ -153,6 +181,7 @@ async fn main() {
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
         .unwrap();
+    let bearer = format!("Bearer {}", system_token(&app).await);
 
     let mut results = Vec::new();
     for (label, n, make, path) in [
@@ -179,12 +208,19 @@ async fn main() {
         .await;
         let r = router.clone();
         let path_in = path.to_owned();
+        let b1 = bearer.clone();
         let oneshot = drive(n, move |i| {
             let r = r.clone();
             let uri = format!("/fhir/{}", path_in.replace("{}", &patient(i, small)));
+            let b = b1.clone();
             async move {
                 let res = r
-                    .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                    .oneshot(
+                        Request::get(uri)
+                            .header("authorization", b)
+                            .body(Body::empty())
+                            .unwrap(),
+                    )
                     .await
                     .unwrap();
                 assert!(res.status().is_success());
@@ -194,14 +230,16 @@ async fn main() {
         .await;
         let cl = client.clone();
         let path_http = path.to_owned();
+        let b2 = bearer.clone();
         let http = drive(n, move |i| {
             let cl = cl.clone();
+            let b = b2.clone();
             let url = format!(
                 "http://{addr}/fhir/{}",
                 path_http.replace("{}", &patient(i, small))
             );
             async move {
-                let res = cl.get(url).send().await.unwrap();
+                let res = cl.get(url).header("authorization", b).send().await.unwrap();
                 assert!(res.status().is_success());
                 res.bytes().await.unwrap();
             }

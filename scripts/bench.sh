@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Foundation benchmark: facade overhead vs. the embedded store, and search
 # cost at 100 and 10,000 patients. Figures are printed, not asserted.
-# Usage: scripts/bench.sh [small_patients] [large_patients]
+# Usage: scripts/bench.sh [small_patients] [large_patients]   (foundation)
+#        scripts/bench.sh smart                               (token endpoint, auth cost)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = smart ]; then
+  exec cargo bench --bench smart
+fi
 exec cargo bench --bench foundation -- "${1:-100}" "${2:-10000}"

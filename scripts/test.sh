@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need (Node packages for the
-# Medplum upstream, Python OAuth clients, PostgreSQL), starts a private PostgreSQL, then runs
+# Medplum upstream and the browser SMART app, Python OAuth clients, Chromium,
+# PostgreSQL), starts a private PostgreSQL, then runs
 # formatting, lints and every test of the workspace (unit, integration and
 # the black-box conformance suites against both upstreams).
 set -euo pipefail
@@ -11,6 +12,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 need_apt=()
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
@@ -19,6 +21,12 @@ fi
 
 step "node packages for the Medplum upstream"
 (cd conformance-tests/medplum && npm ci --no-audit --no-fund --loglevel=error)
+
+step "node packages for the browser SMART app (fhirclient, playwright-core)"
+(cd conformance-tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+
+step "node packages for the OpenID Provider (federated sign-in tests)"
+(cd conformance-tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 
 step "python packages for the third-party OAuth clients"
 venv=conformance-tests/python/.venv
@@ -53,3 +61,6 @@ cargo test --workspace -- --test-threads=2
 
 step "third-party client suites (Python)"
 (cd conformance-tests/python && .venv/bin/python -m pytest -q)
+
+step "third-party client suite (fhirclient.js in headless Chromium)"
+node --test conformance-tests/browser/smart.test.mjs

@@ -39,6 +39,20 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage the server's signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `fhirgate keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a new signing key; the previous ones stay in the JWKS so
+    /// tokens they signed keep validating. Running servers sign with the new
+    /// key after a restart.
+    Rotate,
+    /// Print the public JWKS.
+    Show,
 }
 
 /// `fhirgate client …`.
@@ -88,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(config).await
         }
         Command::Client(cmd) => client(config, cmd).await,
+        Command::Keys(cmd) => keys(&config, cmd),
         Command::Seed { patients } => {
             let (app, embedded) = AppState::open(config).await?;
             let report = demo::seed_population(&app, patients).await?;
@@ -103,6 +118,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
+    let dir = config.data_dir.join("keys");
+    let mut set = smart_launch::keys::KeySet::load_or_create(&dir)
+        .map_err(|e| anyhow::anyhow!("signing keys in {}: {e}", dir.display()))?;
+    if let KeysCommand::Rotate = cmd {
+        set.rotate(&dir)
+            .map_err(|e| anyhow::anyhow!("rotating keys in {}: {e}", dir.display()))?;
+        eprintln!(
+            "new signing key {}; restart running servers to sign with it",
+            set.current_kid()
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&set.jwks())?);
+    Ok(())
 }
 
 async fn client(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
@@ -199,6 +230,12 @@ fn print_banner(app: &AppState, demo: Option<&demo::DemoInfo>) {
         println!(
             "                      pat.jones / demo  (patient, {})",
             d.pat_jones
+        );
+        println!(
+            "                      {} / demo  (admin, {}; OAuth clients at {}/admin)",
+            demo::ADMIN_USERNAME,
+            demo::ADMIN_FHIR_USER,
+            app.config.public_url.as_str().trim_end_matches('/')
         );
         println!("  try:                {base}/Patient?_count=5");
     }

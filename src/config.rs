@@ -26,6 +26,12 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("FHIRGATE_DEMO", "demo.enabled"),
     ("FHIRGATE_LOG_FORMAT", "log.format"),
     ("FHIRGATE_LOG_LEVEL", "log.level"),
+    ("FHIRGATE_FEDERATION_ISSUER", "federation.issuer"),
+    ("FHIRGATE_FEDERATION_CLIENT_ID", "federation.client_id"),
+    (
+        "FHIRGATE_FEDERATION_CLIENT_SECRET",
+        "federation.client_secret",
+    ),
 ];
 
 /// The whole configuration. Every field has a documented default except secrets.
@@ -59,6 +65,42 @@ pub struct Config {
     /// Log output.
     #[serde(default)]
     pub log: LogConfig,
+    /// Federated sign-in with an external OpenID Provider; unset means the
+    /// sign-in page offers the local user directory only.
+    #[serde(default)]
+    pub federation: Option<FederationConfig>,
+}
+
+/// Federated sign-in (OpenID Connect authorization code flow with PKCE,
+/// e.g. Microsoft Entra ID) for the UI's sign-in page.
+///
+/// User mapping: the provider says who the person is, the local user
+/// directory says what they may do. The first of `username_claims` present
+/// in the verified id_token must equal the user name of an existing local
+/// account, whose role and fhirUser then apply; a person with no local
+/// account is refused. Provider-asserted roles are never trusted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// The provider's issuer URL exactly as it appears in its discovery
+    /// document and id_tokens (e.g. `https://login.microsoftonline.com/{tenant}/v2.0`);
+    /// kept as written, since `iss` is compared as a string (a trailing `/` matters).
+    pub issuer: String,
+    /// Our client id at the provider.
+    pub client_id: String,
+    /// Our client secret at the provider (no default).
+    pub client_secret: String,
+    /// Text of the sign-in button, e.g. `Sign in with Microsoft Entra ID`.
+    #[serde(default = "default_federation_button")]
+    pub display_name: String,
+    /// Scopes requested (`openid` is always sent).
+    #[serde(default = "default_federation_scopes")]
+    pub scopes: Vec<String>,
+    /// id_token claims tried in order to find the local user name (`sub`,
+    /// `preferred_username`, `email`, or any other string claim such as
+    /// Entra's `oid` or `upn`). Choose claims the provider controls.
+    #[serde(default = "default_username_claims")]
+    pub username_claims: Vec<String>,
 }
 
 /// The FHIR server behind the facade.
@@ -240,6 +282,17 @@ fn default_page() -> u32 {
 fn default_max_page() -> u32 {
     1000
 }
+fn default_federation_button() -> String {
+    "Sign in with your organisation".to_owned()
+}
+fn default_federation_scopes() -> Vec<String> {
+    ["openid", "profile", "email"].map(str::to_owned).to_vec()
+}
+fn default_username_claims() -> Vec<String> {
+    ["preferred_username", "email", "sub"]
+        .map(str::to_owned)
+        .to_vec()
+}
 fn default_log_level() -> String {
     "info".to_owned()
 }
@@ -398,6 +451,9 @@ impl Config {
         if self.upstream.timeout_secs == 0 {
             return Err(bad("upstream.timeout_secs", "must be at least 1"));
         }
+        if let Some(f) = &self.federation {
+            f.validate().map_err(|(key, message)| bad(key, message))?;
+        }
         Ok(())
     }
 
@@ -411,6 +467,47 @@ impl Config {
         self.demo
             .enabled
             .unwrap_or(self.upstream.url.is_none() && self.database_url.is_none())
+    }
+}
+
+impl FederationConfig {
+    /// Checks the section; the error names the bad key.
+    fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        let Ok(issuer) = Url::parse(&self.issuer) else {
+            return Err(("federation.issuer", "must be an absolute URL"));
+        };
+        let local = matches!(issuer.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if issuer.scheme() != "https" && !(issuer.scheme() == "http" && local) {
+            return Err((
+                "federation.issuer",
+                "must be an https URL (http only for localhost)",
+            ));
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(("federation.issuer", "must not have a query or fragment"));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(("federation.client_id", "must not be empty"));
+        }
+        if self.client_secret.trim().is_empty() {
+            return Err(("federation.client_secret", "must not be empty"));
+        }
+        if self.display_name.trim().is_empty() {
+            return Err(("federation.display_name", "must not be empty"));
+        }
+        if self.scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
+            return Err((
+                "federation.scopes",
+                "each scope must be one non-empty token",
+            ));
+        }
+        if self.username_claims.is_empty() || self.username_claims.iter().any(|c| c.is_empty()) {
+            return Err((
+                "federation.username_claims",
+                "must name at least one claim, none empty",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -520,5 +617,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("public_url"), "{e}");
+    }
+
+    #[test]
+    fn federation_is_optional_and_checked() {
+        assert!(load("", &[]).unwrap().federation.is_none());
+        let c = load(
+            "[federation]\nissuer = \"https://login.example/tenant/v2.0\"\nclient_id = \"fhirgate\"\n",
+            &[("FHIRGATE_FEDERATION_CLIENT_SECRET", "s3cret")],
+        )
+        .unwrap();
+        let f = c.federation.unwrap();
+        assert_eq!(f.client_secret, "s3cret");
+        assert_eq!(f.scopes, ["openid", "profile", "email"]);
+        assert_eq!(f.username_claims, ["preferred_username", "email", "sub"]);
+        // No default secret: a missing one stops start-up naming the section.
+        let e = load(
+            "[federation]\nissuer = \"https://login.example\"\nclient_id = \"x\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("federation") && e.contains("client_secret"),
+            "{e}"
+        );
+        let base = "client_id = \"x\"\nclient_secret = \"y\"\n";
+        for (extra, key) in [
+            ("issuer = \"http://login.example\"\n", "federation.issuer"),
+            ("issuer = \"not a url\"\n", "federation.issuer"),
+            (
+                "issuer = \"https://l.example\"\nusername_claims = []\n",
+                "federation.username_claims",
+            ),
+            (
+                "issuer = \"https://l.example\"\nscopes = [\"a b\"]\n",
+                "federation.scopes",
+            ),
+        ] {
+            let e = load(&format!("[federation]\n{base}{extra}"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+        let e = load(
+            "[federation]\nissuer = \"http://127.0.0.1:9/\"\nclient_id = \"x\"\nclient_secret = \" \"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("federation.client_secret"), "{e}");
     }
 }

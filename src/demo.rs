@@ -1,6 +1,7 @@
 //! Demo start: on a fresh data dir in demo mode, seed the deterministic
 //! population through the upstream and create the demo users of the
-//! interface contract (`dr.lee`, `pat.jones`, password `demo`).
+//! interface contract (`dr.lee`, `pat.jones`, password `demo`) plus the
+//! administrator `admin` (password `demo`, the `/admin` page).
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,10 @@ const DEMO_MARKER: &str = "demo_seeded";
 const SEED_BUNDLE_SIZE: usize = 2000;
 /// Patients generated per streamed batch.
 const SEED_BATCH_PATIENTS: u32 = 20;
+/// The demo administrator's sign-in name.
+pub const ADMIN_USERNAME: &str = "admin";
+/// The FHIR resource the demo administrator is (a seeded Organization).
+pub const ADMIN_FHIR_USER: &str = "Organization/org-riverside-clinic";
 
 /// What the demo start produced.
 #[derive(Debug, Clone)]
@@ -51,6 +56,7 @@ pub async fn ensure(
     patients: u32,
 ) -> anyhow::Result<DemoInfo> {
     if let Some(marker) = app.state.meta(DEMO_MARKER).await? {
+        ensure_admin(app).await?;
         let v: Value = serde_json::from_str(&marker)?;
         return Ok(DemoInfo {
             patients: v["patients"].as_u64().unwrap_or(0) as u32,
@@ -81,6 +87,7 @@ pub async fn ensure(
             fhir_user: report.pat_jones.clone(),
             display_name: "Pat Jones".into(),
         },
+        admin_user(),
     ];
     for u in &users {
         app.state.upsert_user(u, "demo").await?;
@@ -98,6 +105,25 @@ pub async fn ensure(
         )
         .await?;
     Ok(info)
+}
+
+/// The demo administrator (password `demo`).
+fn admin_user() -> User {
+    User {
+        username: ADMIN_USERNAME.into(),
+        role: "admin".into(),
+        fhir_user: ADMIN_FHIR_USER.into(),
+        display_name: "Administrator".into(),
+    }
+}
+
+/// Creates the demo administrator on a demo data dir seeded before it
+/// existed (an existing account, and its password, are left alone).
+async fn ensure_admin(app: &AppState) -> anyhow::Result<()> {
+    if app.state.user_get(ADMIN_USERNAME).await?.is_none() {
+        app.state.upsert_user(&admin_user(), "demo").await?;
+    }
+    Ok(())
 }
 
 /// Writes the population through the configured upstream as transaction

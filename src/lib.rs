@@ -10,6 +10,7 @@
 //! - [`search`]: the search-parameter table the store indexes and the
 //!   CapabilityStatement advertises.
 //! - [`state`]: the facade's own state store (SQLite or PostgreSQL).
+//! - [`federation`]: sign-in through an external OpenID Provider (relying party).
 //! - [`seed`], [`demo`]: the deterministic demo population and demo users.
 //! - [`error`]: the one error type and its OperationOutcome face.
 //! - [`cli`]: the `fhirgate` command line (`serve`, `seed`).
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod federation;
 pub mod fhir;
 pub mod http;
 pub mod oauth;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub state: StateStore,
     /// The server's signing keys (access and id tokens), published as JWKS.
     pub keys: Arc<smart_launch::keys::KeySet>,
+    /// The federated sign-in provider, when `[federation]` is configured.
+    pub federation: Option<Arc<federation::Federation>>,
 }
 
 impl AppState {
@@ -62,6 +66,13 @@ impl AppState {
                     config.data_dir.join("keys").display()
                 )
             })?;
+        let federation = match &config.federation {
+            Some(f) => Some(Arc::new(federation::Federation::new(
+                f,
+                &config.public_url,
+            )?)),
+            None => None,
+        };
         let (upstream, embedded): (Arc<dyn Upstream>, Option<EmbeddedStore>) =
             match &config.upstream.url {
                 Some(_) => (
@@ -79,6 +90,7 @@ impl AppState {
                 upstream,
                 state,
                 keys: Arc::new(keys),
+                federation,
             },
             embedded,
         ))

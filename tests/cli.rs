@@ -266,3 +266,37 @@ fn client_add_registers_and_lists_clients() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("private_key_jwt"));
 }
+
+#[test]
+fn keys_rotate_keeps_the_previous_key_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = bin()
+            .args(args)
+            .env("FHIRGATE_DATA_DIR", dir.path())
+            .env("FHIRGATE_DEMO", "0")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let before = run(&["keys", "show"]);
+    let kid = before["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let after = run(&["keys", "rotate"]);
+    let kids: Vec<&str> = after["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2);
+    assert_ne!(kids[0], kid, "the new key comes first");
+    assert!(
+        kids.contains(&kid.as_str()),
+        "the previous key stays published"
+    );
+}

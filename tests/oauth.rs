@@ -971,3 +971,94 @@ async fn an_expired_code_is_refused() {
         .unwrap()
         .contains("expired"));
 }
+
+#[tokio::test]
+async fn public_clients_refresh_without_client_authentication_confidential_ones_cannot() {
+    let t = demo_app().await;
+    let client = public_client(&t).await;
+    let code = code_for(&t, &client).await;
+    let tok = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await
+    .json;
+    let refresh = tok["refresh_token"].as_str().unwrap();
+    let r = form(
+        &t,
+        "/auth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
+    let reg = register(&t, json!({"client_name": "Confidential", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_basic",
+        "scope": "openid fhirUser launch/patient patient/*.rs offline_access"})).await;
+    let id = reg["client_id"].as_str().unwrap().to_owned();
+    let secret = reg["client_secret"].as_str().unwrap().to_owned();
+    let code = code_for(&t, &id).await;
+    let tok = form(
+        &t,
+        "/auth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+        Some(&format!("{id}:{secret}")),
+    )
+    .await
+    .json;
+    let refresh = tok["refresh_token"].as_str().unwrap();
+    let r = form(
+        &t,
+        "/auth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        None,
+    )
+    .await;
+    oauth_error(&r, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn backend_keys_can_come_from_a_jwks_uri() {
+    let t = demo_app().await;
+    let key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let jwks = json!({"keys": [{"kty": "RSA", "kid": "k1", "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()), "e": URL_SAFE_NO_PAD.encode(key.e().to_bytes_be())}]});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = jwks.clone();
+    tokio::spawn(async move {
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || async move { axum::Json(served) }),
+        );
+        axum::serve(listener, app).await.unwrap();
+    });
+    let reg = register(&t, json!({"client_name": "Backend by URI", "token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
+        "scope": "system/*.rs", "jwks_uri": format!("http://{addr}/jwks.json")})).await;
+    let b = Backend {
+        id: reg["client_id"].as_str().unwrap().to_owned(),
+        pem: key
+            .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
+            .unwrap()
+            .to_string(),
+    };
+    let ok = cc(
+        &t,
+        &assertion(&b, jsonwebtoken::Algorithm::RS384, claims(&b, "u1", 240)),
+        "system/Patient.rs",
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+}

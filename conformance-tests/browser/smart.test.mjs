@@ -5,7 +5,10 @@
 //   1. an EHR launch started from fhirgate's `/launcher`,
 //   2. a standalone patient launch,
 //   3. a launch the user denies (the app gets `error=access_denied`),
-// then reads the Patient and searches Observations through the facade.
+// reading the Patient and searching Observations through the facade, and
+//   4. refreshing the token as fhirclient does by default for a public
+//      client (`grant_type=refresh_token&refresh_token=…`, no client_id:
+//      SMART App Launch lets public apps refresh without authenticating).
 //
 // Run: `node --test conformance-tests/browser/smart.test.mjs` after
 // `npm ci` in conformance-tests/browser and `cargo build --bin fhirgate`
@@ -88,6 +91,11 @@ function startAppServer(config) {
     if (path === "/config.js") {
       res.writeHead(200, { "content-type": MIME[".js"], "cache-control": "no-store" });
       res.end(`window.APP_CONFIG = ${JSON.stringify(config)};\n`);
+      return;
+    }
+    if (path === "/favicon.ico") {
+      res.writeHead(204);
+      res.end();
       return;
     }
     const file = files[path];
@@ -182,6 +190,7 @@ describe("SMART App Launch with fhirclient.js in headless Chromium", () => {
   let tmp, gate, appServer, appOrigin, browser, client, failed = false;
   const appConfig = {};
   let patJonesId = null;
+  const outcomes = {}; // test name → what the app page showed
 
   before(async () => {
     try {
@@ -253,6 +262,7 @@ describe("SMART App Launch with fhirclient.js in headless Chromium", () => {
     page.on("response", (r) => r.status() >= 400 && consoleLines.push(`[http ${r.status()}] ${r.request().method()} ${r.url()}`));
     try {
       await body(page);
+      if (process.env.BROWSER_DEBUG) console.log(`# ${name} browser console:\n${consoleLines.join("\n")}`);
     } catch (e) {
       failed = true;
       const shot = join(tmp, `${name}.png`);
@@ -288,6 +298,7 @@ describe("SMART App Launch with fhirclient.js in headless Chromium", () => {
     const error = await page.locator("#error").textContent();
     const result = await page.locator("#result").textContent();
     t.diagnostic(`app page: ${error ? "error " + error : result.replace(/\s+/g, " ")}`);
+    outcomes[t.name] = { error: error || null, result: result ? JSON.parse(result) : null };
     if (process.env.BROWSER_SCREENSHOTS) {
       await page.screenshot({ path: join(process.env.BROWSER_SCREENSHOTS, `${t.name.replace(/\W+/g, "-")}.png`) });
     }
@@ -357,6 +368,21 @@ describe("SMART App Launch with fhirclient.js in headless Chromium", () => {
         assert.ok(granted.includes(s), `granted scope lacks ${s}: ${result.tokenResponse.scope}`);
       }
     });
+  });
+
+  test("fhirclient refreshes a public client's tokens (no client_id, its default)", () => {
+    const launches = ["EHR launch from /launcher as dr.lee", "standalone patient launch as pat.jones"];
+    for (const name of launches) {
+      const r = outcomes[name]?.result;
+      assert.ok(r, `needs the result of "${name}"`);
+      const refresh = r.refresh;
+      assert.equal(refresh.attempted, true, `${name}: no refresh token to refresh with`);
+      assert.equal(refresh.ok, true, `${name}: client.refresh() failed: ${refresh.error}`);
+      assert.equal(refresh.newAccessToken, true, `${name}: the refresh gave the same access token`);
+      assert.equal(refresh.rotatedRefreshToken, true, `${name}: refresh tokens rotate`);
+      assert.equal(refresh.scope, r.tokenResponse.scope, `${name}: the refresh kept the granted scope`);
+      assert.equal(refresh.readAfterRefresh, r.patientId, `${name}: the new access token reads the patient`);
+    }
   });
 
   test("a denied authorization reaches the app as access_denied", async (t) => {

@@ -136,7 +136,6 @@ async fn refresh(
     form: &[(String, String)],
     authz: Option<&str>,
 ) -> Result<Value, OAuthError> {
-    let client = clients::authenticate(app, form, authz).await?;
     let token = param(form, "refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let hash = hash_token(token);
@@ -146,6 +145,26 @@ async fn refresh(
         .await
         .map_err(server_error)?
         .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+    // A public client cannot authenticate and need not send its client_id
+    // (RFC 6749 §6; SMART 2.2 "Refresh access token"): it is known from the
+    // refresh token. Confidential clients must still authenticate.
+    let unauthenticated = authz.is_none()
+        && param(form, "client_assertion_type").is_none()
+        && param(form, "client_id").is_none();
+    let client = if unauthenticated {
+        let owner = app
+            .state
+            .client_get(&record.client_id)
+            .await
+            .map_err(server_error)?
+            .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+        if owner.client_type != "public" {
+            return Err(OAuthError::invalid_client("this client must authenticate"));
+        }
+        owner
+    } else {
+        clients::authenticate(app, form, authz).await?
+    };
     if record.revoked || record.expires_at <= now() {
         return Err(OAuthError::invalid_grant(
             "the refresh token is revoked or expired",

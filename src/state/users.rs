@@ -1,5 +1,5 @@
 //! The embedded user directory: local accounts with argon2id password hashes
-//! (demo users `dr.lee` and `pat.jones` on a demo start). Sign-in itself
+//! (demo users `dr.lee`, `pat.jones` and `admin` on a demo start). Sign-in itself
 //! belongs to the SMART authorization server; this owns storage and checks.
 
 use argon2::{
@@ -84,6 +84,9 @@ impl StateStore {
                 .map(|r| (User { username: r.get(0), role: r.get(1), fhir_user: r.get(2), display_name: r.get(3) }, r.get::<String, _>(4))),
         };
         let Some((user, hash)) = row else {
+            // Spend the same argon2 work for an unknown user, so response
+            // time does not tell which usernames exist.
+            let _ = hash_password(password);
             return Ok(None);
         };
         let parsed =

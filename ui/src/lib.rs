@@ -1,5 +1,5 @@
 //! fhirgate's server-rendered pages (the `/login`, `/auth/continue`,
-//! `/launcher` and `/` pages of the server's `http::ui` module).
+//! `/launcher`, `/admin` and `/` pages of the server's `http::ui` module).
 //!
 //! The server crate only *fills* the structs here and serves the result;
 //! nothing in this crate knows HTTP. Module map:

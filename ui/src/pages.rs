@@ -37,6 +37,17 @@ pub struct LoginPage {
     pub username: String,
     /// Why the last attempt failed.
     pub error: Option<String>,
+    /// The "Sign in with …" button, when federated sign-in is configured.
+    pub federation: Option<FederatedSignIn>,
+}
+
+/// The federated sign-in button of the sign-in page.
+#[derive(Debug, Clone)]
+pub struct FederatedSignIn {
+    /// Button text, e.g. `Sign in with Microsoft Entra ID`.
+    pub label: String,
+    /// `/login/federated?next=…` (query already encoded).
+    pub href: String,
 }
 
 /// Any failure: a readable page with the status and what to do.
@@ -183,4 +194,86 @@ pub struct LauncherPage {
     pub apps: Vec<AppOption>,
     /// Form token.
     pub csrf: String,
+}
+
+/// One registered OAuth client in the admin list.
+#[derive(Debug, Clone, Default)]
+pub struct ClientRow {
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_name`.
+    pub name: String,
+    /// `public`, `confidential-symmetric` or `confidential-asymmetric`.
+    pub client_type: String,
+    /// `token_endpoint_auth_method`.
+    pub auth_method: String,
+    /// Registered grant types, comma-separated.
+    pub grant_types: String,
+    /// Registered scope.
+    pub scope: String,
+    /// Registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// `launch_url` (empty: none).
+    pub launch_url: String,
+}
+
+/// One radio button or checkbox of a form.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// Form value (also the element id's suffix).
+    pub value: String,
+    /// What it means, in words.
+    pub label: String,
+    /// Whether it is selected.
+    pub checked: bool,
+}
+
+/// The client registration form's values: blank, or as entered.
+#[derive(Debug, Clone, Default)]
+pub struct ClientForm {
+    /// App name.
+    pub name: String,
+    /// Client types (radio buttons, value = `token_endpoint_auth_method`).
+    pub types: Vec<Choice>,
+    /// Redirect URIs, one per line.
+    pub redirect_uris: String,
+    /// Launch URL.
+    pub launch_url: String,
+    /// Scope.
+    pub scope: String,
+    /// Grant types (checkboxes).
+    pub grants: Vec<Choice>,
+    /// JWKS (JSON text).
+    pub jwks: String,
+    /// JWKS URI.
+    pub jwks_uri: String,
+}
+
+/// `/admin`: the registered OAuth clients and the registration form.
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub struct AdminPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// Registered clients, by name.
+    pub clients: Vec<ClientRow>,
+    /// The registration form.
+    pub form: ClientForm,
+    /// Why the last registration was refused.
+    pub error: Option<String>,
+    /// Form token.
+    pub csrf: String,
+}
+
+/// `POST /admin/clients` succeeded: the new client's id and, for
+/// confidential-symmetric clients, its secret (shown this once).
+#[derive(Template)]
+#[template(path = "admin_registered.html")]
+pub struct ClientRegisteredPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// The client as registered.
+    pub client: ClientRow,
+    /// The client secret (symmetric clients only; never stored in clear).
+    pub client_secret: Option<String>,
 }

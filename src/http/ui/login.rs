@@ -26,12 +26,17 @@ fn login_page(
     error: Option<&str>,
 ) -> Result<Response, UiError> {
     let (secret, set_cookie) = session::login_secret(app, headers)?;
+    let next = session::safe_next(next);
     let form = ui::LoginPage {
         chrome: ui::Chrome::default(),
-        next: session::safe_next(next).to_owned(),
+        next: next.to_owned(),
         csrf: ui::secrets::csrf_token(&secret, session::PURPOSE_LOGIN),
         username: username.to_owned(),
         error: error.map(str::to_owned),
+        federation: app
+            .federation
+            .as_ref()
+            .map(|f| super::federated::button(f, next)),
     };
     let mut res = page(status, &form)?;
     if let Some(c) = set_cookie {

@@ -3,10 +3,14 @@
 //!
 //! - `GET /`: the landing page ([`landing`]).
 //! - `GET|POST /login`, `POST /logout`: sign-in ([`login`]).
+//! - `GET /login/federated`, `GET /login/federated/callback`: sign-in through
+//!   the configured OpenID Provider ([`federated`]).
 //! - `GET|POST /auth/continue`: the user's part of the authorization
 //!   endpoint, i.e. patient picker and app authorization page ([`authorize`]),
 //!   over the lead's `oauth::authorize` contract.
 //! - `GET|POST /launcher`: the EHR launcher ([`launcher`]).
+//! - `GET /admin`, `POST /admin/clients`: OAuth client list and registration
+//!   for administrators ([`admin`]).
 //! - `GET /ui/static/fhirgate.css`: the stylesheet.
 //!
 //! Sessions and form tokens are in [`session`]; scope wording and the
@@ -25,7 +29,9 @@ use axum::{
 
 use crate::{oauth::authorize::PendingError, AppState};
 
+pub mod admin;
 pub mod authorize;
+pub mod federated;
 pub mod launcher;
 pub mod login;
 pub mod patients;
@@ -42,6 +48,11 @@ pub fn router() -> Router<AppState> {
         .route("/", get(landing))
         .route("/login", get(login::login_form).post(login::login_submit))
         .route("/logout", post(login::logout))
+        .route("/login/federated", get(federated::federated_start))
+        .route(
+            crate::federation::CALLBACK_PATH,
+            get(federated::federated_callback),
+        )
         .route(
             "/auth/continue",
             get(authorize::continue_get).post(authorize::continue_post),
@@ -50,6 +61,8 @@ pub fn router() -> Router<AppState> {
             "/launcher",
             get(launcher::launcher_get).post(launcher::launcher_post),
         )
+        .route("/admin", get(admin::admin_get))
+        .route("/admin/clients", post(admin::clients_post))
         .route("/ui/static/fhirgate.css", get(stylesheet))
         .layer(middleware::from_fn(security_headers))
 }

@@ -102,7 +102,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Whether `s` looks like a secret we issued (64 hex digits).
-fn well_formed(s: &str) -> bool {
+pub fn well_formed(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
