@@ -300,6 +300,51 @@ impl FhirRequest {
     }
 }
 
+/// Classifies one `Bundle.entry` of a batch or transaction like an HTTP
+/// request (R4 http.html §3.1.0.11.1): `request.method` + `request.url`
+/// (relative, with an optional query), `resource`, and the conditional
+/// headers `ifMatch`, `ifNoneExist`, `ifNoneMatch`, `ifModifiedSince`.
+/// Nested batches are refused. Returns the HTTP method too (transactions
+/// order their entries by it).
+pub fn bundle_entry_request(entry: &Value) -> FhirResult<(Method, FhirRequest)> {
+    let method_text = entry["request"]["method"]
+        .as_str()
+        .ok_or_else(|| FhirError::bad_request("request.method is required"))?;
+    let method = match method_text {
+        "GET" => Method::GET,
+        "HEAD" => Method::HEAD,
+        "POST" => Method::POST,
+        "PUT" => Method::PUT,
+        "DELETE" => Method::DELETE,
+        other => {
+            return Err(FhirError::method_not_allowed(format!(
+                "request.method {other} is not supported in Bundles"
+            )))
+        }
+    };
+    let url = entry["request"]["url"]
+        .as_str()
+        .ok_or_else(|| FhirError::bad_request("request.url is required"))?;
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.is_empty() {
+        return Err(FhirError::bad_request(
+            "nested batches and transactions are not supported",
+        ));
+    }
+    let mut req = FhirRequest::route(&method, &segments)?;
+    req.params = url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    req.body = entry.get("resource").cloned();
+    let text = |k: &str| entry["request"][k].as_str().map(str::to_owned);
+    req.if_match = text("ifMatch");
+    req.if_none_exist = text("ifNoneExist");
+    req.if_none_match = text("ifNoneMatch");
+    req.if_modified_since = text("ifModifiedSince");
+    Ok((method, req))
+}
+
 /// Parses an `If-Match` value `W/"3"` (or `"3"`, or `3`) into the version id.
 pub fn parse_etag(value: &str) -> Option<String> {
     let v = value.trim();

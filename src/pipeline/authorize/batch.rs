@@ -10,14 +10,14 @@
 //! patient through a `urn:uuid:` placeholder is refused (403), since a
 //! placeholder never proves compartment membership.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 use smart_launch::context::AccessContext;
 
 use super::{authorize_one, filter_response, Authorized, Check};
 use crate::{
     error::{FhirError, FhirResult},
-    fhir::{FhirRequest, FhirResponse, Interaction},
+    fhir::{request::bundle_entry_request, FhirRequest, FhirResponse, Interaction},
 };
 
 fn at(i: usize, mut e: FhirError) -> FhirError {
@@ -27,38 +27,7 @@ fn at(i: usize, mut e: FhirError) -> FhirError {
 
 /// The entry's request, classified.
 fn parse_entry(e: &Value) -> FhirResult<FhirRequest> {
-    let method = match e["request"]["method"].as_str() {
-        Some("GET") => Method::GET,
-        Some("HEAD") => Method::HEAD,
-        Some("POST") => Method::POST,
-        Some("PUT") => Method::PUT,
-        Some("DELETE") => Method::DELETE,
-        _ => {
-            return Err(FhirError::bad_request(
-                "request.method is missing or unsupported",
-            ))
-        }
-    };
-    let url = e["request"]["url"]
-        .as_str()
-        .ok_or_else(|| FhirError::bad_request("request.url is required"))?;
-    let (path, query) = url.split_once('?').unwrap_or((url, ""));
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    if segments.is_empty() {
-        return Err(FhirError::bad_request(
-            "nested batches and transactions are not supported",
-        ));
-    }
-    let mut req = FhirRequest::route(&method, &segments)?;
-    req.params = url::form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    req.body = e.get("resource").cloned();
-    req.if_match = e["request"]["ifMatch"].as_str().map(str::to_owned);
-    req.if_none_exist = e["request"]["ifNoneExist"].as_str().map(str::to_owned);
-    req.if_none_match = e["request"]["ifNoneMatch"].as_str().map(str::to_owned);
-    req.if_modified_since = e["request"]["ifModifiedSince"].as_str().map(str::to_owned);
-    Ok(req)
+    bundle_entry_request(e).map(|(_, req)| req)
 }
 
 /// The `request.url` of a (possibly narrowed) search or read entry.

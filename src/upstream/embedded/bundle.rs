@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     error::{FhirError, FhirResult},
-    fhir::{FhirRequest, FhirResponse, Interaction},
+    fhir::{request::bundle_entry_request, FhirRequest, FhirResponse, Interaction},
     upstream::{RequestContext, Upstream},
 };
 
@@ -72,36 +72,7 @@ fn at(i: usize, mut e: FhirError) -> FhirError {
 }
 
 fn parse_entry(index: usize, e: &Value) -> FhirResult<Entry> {
-    let method_text = e["request"]["method"]
-        .as_str()
-        .ok_or_else(|| FhirError::bad_request("request.method is required"))?;
-    let method = match method_text {
-        "GET" => Method::GET,
-        "HEAD" => Method::HEAD,
-        "POST" => Method::POST,
-        "PUT" => Method::PUT,
-        "DELETE" => Method::DELETE,
-        other => {
-            return Err(FhirError::method_not_allowed(format!(
-                "request.method {other} is not supported in Bundles"
-            )))
-        }
-    };
-    let url = e["request"]["url"]
-        .as_str()
-        .ok_or_else(|| FhirError::bad_request("request.url is required"))?;
-    let (path, query) = url.split_once('?').unwrap_or((url, ""));
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    if segments.is_empty() {
-        return Err(FhirError::bad_request(
-            "nested batches and transactions are not supported",
-        ));
-    }
-    let mut req = FhirRequest::route(&method, &segments)?;
-    req.params = crud::parse_query(query);
-    req.body = e.get("resource").cloned();
-    req.if_match = e["request"]["ifMatch"].as_str().map(str::to_owned);
-    req.if_none_exist = e["request"]["ifNoneExist"].as_str().map(str::to_owned);
+    let (method, req) = bundle_entry_request(e)?;
     if req.interaction == Interaction::Operation {
         return Err(FhirError::bad_request(
             "operations are not supported inside Bundles",
