@@ -42,6 +42,9 @@ pub enum Command {
     /// Manage the server's signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Inspect and prove the tamper-evident audit ledger.
+    #[command(subcommand)]
+    Ledger(crate::audit::cli::LedgerCommand),
 }
 
 /// `fhirgate keys …`.
@@ -103,6 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Client(cmd) => client(config, cmd).await,
         Command::Keys(cmd) => keys(&config, cmd),
+        Command::Ledger(cmd) => crate::audit::cli::run(&config, cmd).await,
         Command::Seed { patients } => {
             let (app, embedded) = AppState::open(config).await?;
             let report = demo::seed_population(&app, patients).await?;
@@ -220,6 +224,7 @@ fn print_banner(app: &AppState, demo: Option<&demo::DemoInfo>) {
     println!("fhirgate is running");
     println!("  FHIR base:          {base}");
     println!("  CapabilityStatement {base}/metadata");
+    println!("  SMART discovery:    {base}/.well-known/smart-configuration");
     println!("  upstream:           {}", app.upstream.name());
     if let Some(d) = demo {
         println!("  demo mode:          {} patients seeded", d.patients);
@@ -237,7 +242,8 @@ fn print_banner(app: &AppState, demo: Option<&demo::DemoInfo>) {
             demo::ADMIN_FHIR_USER,
             app.config.public_url.as_str().trim_end_matches('/')
         );
-        println!("  try:                {base}/Patient?_count=5");
+        let public = app.config.public_url.as_str().trim_end_matches('/');
+        println!("  try:                {public}/launcher  (EHR launcher: sign in as dr.lee, launch a registered app)");
     }
 }
 

@@ -17,8 +17,10 @@
 
 use std::sync::Arc;
 
+pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod demo;
 pub mod error;
 pub mod federation;

@@ -131,6 +131,7 @@ pub(crate) mod tests {
         assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("2"));
         users::tests::suite(store).await;
         oauth::tests::suite(store).await;
+        crate::audit::tests::suite(store).await;
     }
 
     #[tokio::test]

@@ -1,0 +1,358 @@
+//! The append-only, hash-chained, Merkle-tree audit ledger on the state
+//! store (SQLite or PostgreSQL; tables in `0003_ledger.sql`).
+//!
+//! Entry `seq` (0, 1, 2, … without gaps) is RFC 9162 leaf index `seq`. Its
+//! leaf bytes are the RFC 8785 canonical JSON of
+//! `{"created_at", "entry", "request_id", "seq"}`; the row stores
+//! `leaf_hash = SHA-256(0x00 || leaf)` (RFC 9162 §2.1.1) and
+//! `chain_hash = SHA-256(previous chain_hash || leaf)` (32 zero bytes before
+//! seq 0). `entry` is the chained, PHI-free part (pseudonyms, types, ids).
+//!
+//! Appends are group commits: [`Ledger::append`] writes a whole batch in one
+//! transaction, durable on return (SQLite WAL with `synchronous=FULL`, the
+//! sqlx default for the state store; PostgreSQL commit). Appenders serialize
+//! on the one-row `ledger_head`: `BEGIN IMMEDIATE` on SQLite, `SELECT … FOR
+//! UPDATE` on PostgreSQL, so concurrent replicas can neither fork the chain
+//! nor leave a gap.
+//!
+//! Checkpoints are signed tree heads: a JWS (RS256, the server's key, header
+//! `typ: ledger-checkpoint+jwt`) over `{tree_size, root_hash, time}` (time in
+//! ms). The key set's validator requires `exp`, so the claims carry
+//! `iat`/`exp = iat + 1` and verification evaluates them at the checkpoint's
+//! own time: a checkpoint never expires as evidence.
+//!
+//! Proof generation reads all leaf hashes up to the tree size (O(n), see
+//! [`merkle`]); verification is in [`super::verify`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use smart_launch::keys::{KeyError, KeySet};
+
+use super::{jcs, merkle, merkle::Hash};
+use crate::state::StateStore;
+
+/// Runs the same expression on whichever pool the store has.
+macro_rules! on_pool {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match $store {
+            $crate::state::StateStore::Sqlite($p) => $body,
+            $crate::state::StateStore::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The JWS `typ` of a checkpoint.
+pub const CHECKPOINT_TYP: &str = "ledger-checkpoint+jwt";
+/// Rows per INSERT statement.
+const INSERT_CHUNK: usize = 256;
+/// The chain hash "before" seq 0.
+pub const GENESIS: Hash = [0u8; 32];
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The store failed (the caller fails closed).
+    #[error("ledger store: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Signing a checkpoint failed.
+    #[error("ledger checkpoint signature: {0}")]
+    Key(#[from] KeyError),
+    /// A seq or tree size outside the ledger.
+    #[error("{0}")]
+    Range(String),
+    /// Stored data that cannot even be read back (run `fhirgate ledger verify`).
+    #[error("ledger data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One entry to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEntry {
+    /// The request id that also appears in the logs.
+    pub request_id: Option<String>,
+    /// The chained part: no PHI (pseudonyms, types, ids, decision, time).
+    pub entry: Value,
+}
+
+/// One stored row, as read back.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredEntry {
+    /// Leaf index.
+    pub seq: i64,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    /// Request id.
+    pub request_id: Option<String>,
+    /// Canonical JSON of the chained part.
+    pub entry: String,
+    /// Hex `SHA-256(0x00 || leaf)`.
+    pub leaf_hash: String,
+    /// Hex `SHA-256(prev chain_hash || leaf)`.
+    pub chain_hash: String,
+}
+
+/// A stored signed tree head.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Checkpoint {
+    /// Number of leaves covered.
+    pub tree_size: i64,
+    /// Hex `MTH(D[tree_size])`.
+    pub root_hash: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    /// The JWS.
+    pub signature: String,
+}
+
+/// The signed claims of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointClaims {
+    /// Number of leaves covered.
+    pub tree_size: u64,
+    /// Hex root hash.
+    pub root_hash: String,
+    /// Milliseconds since the epoch.
+    pub time: i64,
+    /// Seconds since the epoch.
+    pub iat: i64,
+    /// `iat + 1` (see the module docs).
+    pub exp: i64,
+}
+
+/// The leaf bytes of an entry: RFC 8785 canonical JSON of the record.
+pub fn leaf_bytes(seq: u64, created_at: i64, request_id: Option<&str>, entry: &Value) -> Vec<u8> {
+    jcs::canonicalize(&json!({
+        "seq": seq,
+        "created_at": created_at,
+        "request_id": request_id,
+        "entry": entry,
+    }))
+}
+
+/// `SHA-256(prev || leaf)`.
+pub fn chain_hash(prev: &Hash, leaf: &[u8]) -> Hash {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(leaf);
+    h.finalize().into()
+}
+
+pub(crate) fn parse_hash(s: &str) -> Option<Hash> {
+    hex::decode(s).ok()?.try_into().ok()
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The rows a batch becomes after the head `(size, chain)`.
+fn build_rows(
+    size: i64,
+    head: &str,
+    batch: &[NewEntry],
+    now: i64,
+) -> Result<Vec<StoredEntry>, LedgerError> {
+    let mut prev =
+        parse_hash(head).ok_or_else(|| LedgerError::Corrupt("ledger_head.chain_hash".into()))?;
+    let mut rows = Vec::with_capacity(batch.len());
+    for (i, e) in batch.iter().enumerate() {
+        let seq = size + i as i64;
+        let leaf = leaf_bytes(seq as u64, now, e.request_id.as_deref(), &e.entry);
+        let chained = chain_hash(&prev, &leaf);
+        rows.push(StoredEntry {
+            seq,
+            created_at: now,
+            request_id: e.request_id.clone(),
+            entry: jcs::canonical_string(&e.entry),
+            leaf_hash: hex::encode(merkle::leaf_hash(&leaf)),
+            chain_hash: hex::encode(chained),
+        });
+        prev = chained;
+    }
+    Ok(rows)
+}
+
+/// The ledger on a state store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    pub(crate) store: StateStore,
+}
+
+impl Ledger {
+    /// The ledger in `store` (its tables come with the store's migrations).
+    pub fn new(store: StateStore) -> Self {
+        Self { store }
+    }
+
+    /// Appends a batch in one durable transaction; returns the seqs, in order.
+    pub async fn append(&self, batch: &[NewEntry]) -> Result<Vec<u64>, LedgerError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (begin, lock) = match &self.store {
+            StateStore::Sqlite(_) => (
+                "BEGIN IMMEDIATE",
+                "SELECT size, chain_hash FROM ledger_head WHERE id = 0",
+            ),
+            StateStore::Postgres(_) => (
+                "BEGIN",
+                "SELECT size, chain_hash FROM ledger_head WHERE id = 0 FOR UPDATE",
+            ),
+        };
+        let insert =
+            "INSERT INTO ledger_entries (seq, created_at, request_id, entry, leaf_hash, chain_hash) ";
+        let update = "UPDATE ledger_head SET size = $1, chain_hash = $2 WHERE id = 0";
+        let rows = on_pool!(&self.store, |p| {
+            let mut tx = p.begin_with(begin).await?;
+            let (size, head): (i64, String) = sqlx::query_as(lock).fetch_one(&mut *tx).await?;
+            let rows = build_rows(size, &head, batch, now_ms())?;
+            // Multi-row INSERTs (6 binds a row, well under both backends' limits).
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let mut q = sqlx::QueryBuilder::new(insert);
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.seq)
+                        .push_bind(r.created_at)
+                        .push_bind(&r.request_id)
+                        .push_bind(&r.entry)
+                        .push_bind(&r.leaf_hash)
+                        .push_bind(&r.chain_hash);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            let last = rows.last().map(|r| r.chain_hash.clone()).unwrap_or(head);
+            sqlx::query(update)
+                .bind(size + rows.len() as i64)
+                .bind(&last)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            rows
+        });
+        Ok(rows.iter().map(|r| r.seq as u64).collect())
+    }
+
+    /// The number of entries (the head's size).
+    pub async fn size(&self) -> Result<u64, LedgerError> {
+        let sql = "SELECT size FROM ledger_head WHERE id = 0";
+        let (n,): (i64,) = on_pool!(&self.store, |p| sqlx::query_as(sql).fetch_one(p).await)?;
+        Ok(n as u64)
+    }
+
+    /// Up to `limit` rows from `from` on, in seq order.
+    pub async fn entries(&self, from: u64, limit: u64) -> Result<Vec<StoredEntry>, LedgerError> {
+        let sql = "SELECT seq, created_at, request_id, entry, leaf_hash, chain_hash FROM ledger_entries WHERE seq >= $1 ORDER BY seq LIMIT $2";
+        Ok(on_pool!(&self.store, |p| sqlx::query_as(sql)
+            .bind(from as i64)
+            .bind(limit as i64)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// The stored leaf hashes of seqs `0..tree_size`.
+    pub async fn leaf_hashes(&self, tree_size: u64) -> Result<Vec<Hash>, LedgerError> {
+        let sql = "SELECT seq, leaf_hash FROM ledger_entries WHERE seq < $1 ORDER BY seq";
+        let rows: Vec<(i64, String)> = on_pool!(&self.store, |p| sqlx::query_as(sql)
+            .bind(tree_size as i64)
+            .fetch_all(p)
+            .await)?;
+        if rows.len() as u64 != tree_size {
+            return Err(LedgerError::Corrupt(format!(
+                "{} entries below seq {tree_size}",
+                rows.len()
+            )));
+        }
+        rows.iter()
+            .enumerate()
+            .map(|(i, (seq, h))| match parse_hash(h) {
+                Some(h) if *seq == i as i64 => Ok(h),
+                _ => Err(LedgerError::Corrupt(format!("leaf hash of seq {seq}"))),
+            })
+            .collect()
+    }
+
+    /// All checkpoints, oldest first.
+    pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, LedgerError> {
+        let sql = "SELECT tree_size, root_hash, created_at, signature FROM ledger_checkpoints ORDER BY tree_size";
+        Ok(on_pool!(&self.store, |p| sqlx::query_as(sql)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// The newest checkpoint.
+    pub async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, LedgerError> {
+        let sql = "SELECT tree_size, root_hash, created_at, signature FROM ledger_checkpoints ORDER BY tree_size DESC LIMIT 1";
+        Ok(on_pool!(&self.store, |p| sqlx::query_as(sql)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    /// The checkpoint policy ("every N entries or T seconds"): signs a new
+    /// checkpoint when at least `every_entries` entries, or any entry older
+    /// than `every_ms` milliseconds, are not yet covered by one. Returns the
+    /// new checkpoint, if one was made.
+    pub async fn maybe_checkpoint(
+        &self,
+        keys: &KeySet,
+        every_entries: u64,
+        every_ms: i64,
+    ) -> Result<Option<Checkpoint>, LedgerError> {
+        let size = self.size().await?;
+        let covered = match self.latest_checkpoint().await? {
+            Some(c) => c.tree_size.max(0) as u64,
+            None => 0,
+        };
+        if size <= covered {
+            return Ok(None);
+        }
+        let due = size - covered >= every_entries.max(1) || {
+            let oldest = self.entries(covered, 1).await?;
+            oldest
+                .first()
+                .is_some_and(|e| now_ms() - e.created_at >= every_ms)
+        };
+        if due {
+            Ok(Some(self.checkpoint(keys).await?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Signs and stores a checkpoint of the current tree (returns the
+    /// existing one when nothing was appended since).
+    pub async fn checkpoint(&self, keys: &KeySet) -> Result<Checkpoint, LedgerError> {
+        let size = self.size().await?;
+        if let Some(c) = self.latest_checkpoint().await? {
+            if c.tree_size as u64 == size {
+                return Ok(c);
+            }
+        }
+        let root = hex::encode(merkle::root(&self.leaf_hashes(size).await?));
+        let time = now_ms();
+        let iat = time.div_euclid(1000);
+        let claims = CheckpointClaims {
+            tree_size: size,
+            root_hash: root.clone(),
+            time,
+            iat,
+            exp: iat + 1,
+        };
+        let signature = keys.sign(&claims, Some(CHECKPOINT_TYP))?;
+        let sql = "INSERT INTO ledger_checkpoints (tree_size, root_hash, created_at, signature) VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING";
+        on_pool!(&self.store, |p| sqlx::query(sql)
+            .bind(size as i64)
+            .bind(&root)
+            .bind(time)
+            .bind(&signature)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        // A racing replica may have stored its own checkpoint of this size.
+        let sql = "SELECT tree_size, root_hash, created_at, signature FROM ledger_checkpoints WHERE tree_size = $1";
+        Ok(on_pool!(&self.store, |p| sqlx::query_as(sql)
+            .bind(size as i64)
+            .fetch_one(p)
+            .await)?)
+    }
+}
