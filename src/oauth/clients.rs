@@ -215,7 +215,7 @@ pub async fn authenticate(
         let secret = percent_decode_str(secret).decode_utf8_lossy().into_owned();
         let client = lookup(app, &id).await?;
         let ok = match (&client.client_type[..], &client.secret_hash) {
-            ("confidential-symmetric", Some(_)) => verify_secret(app, &id, &secret).await?,
+            ("confidential-symmetric", Some(hash)) => verify_secret(hash, &secret)?,
             _ => false,
         };
         return if ok {
@@ -281,12 +281,9 @@ async fn lookup(app: &AppState, id: &str) -> Result<ClientRecord, OAuthError> {
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))
 }
 
-async fn verify_secret(app: &AppState, id: &str, secret: &str) -> Result<bool, OAuthError> {
-    let client = lookup(app, id).await?;
-    let Some(hash) = client.secret_hash else {
-        return Ok(false);
-    };
-    let parsed = argon2::PasswordHash::new(&hash)
+/// Checks a client secret against its stored argon2id hash.
+fn verify_secret(hash: &str, secret: &str) -> Result<bool, OAuthError> {
+    let parsed = argon2::PasswordHash::new(hash)
         .map_err(|e| OAuthError::new(OAuthErrorCode::ServerError, e.to_string()))?;
     use argon2::PasswordVerifier;
     Ok(argon2::Argon2::default()
