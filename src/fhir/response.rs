@@ -38,11 +38,21 @@ impl FhirResponse {
         Self::new(StatusCode::OK, Some(body))
     }
 
-    /// Sets `ETag` and `Last-Modified` from the resource's `meta`.
-    pub fn with_meta_of(mut self, resource: &Value) -> Self {
-        let meta = &resource["meta"];
-        self.version = meta["versionId"].as_str().map(str::to_owned);
-        self.last_modified = meta["lastUpdated"].as_str().map(str::to_owned);
-        self
+    /// 200 with a stored resource, `ETag` and `Last-Modified` from its `meta`.
+    pub fn resource(body: Value) -> Self {
+        let meta = &body["meta"];
+        let version = meta["versionId"].as_str().map(str::to_owned);
+        let last_modified = meta["lastUpdated"].as_str().map(str::to_owned);
+        let mut r = Self::ok(body);
+        r.version = version;
+        r.last_modified = last_modified;
+        r
+    }
+
+    /// `resource` from stored JSON text (a deleted version has none).
+    pub fn stored(text: Option<&str>) -> Result<Self, serde_json::Error> {
+        Ok(Self::resource(serde_json::from_str(
+            text.unwrap_or("null"),
+        )?))
     }
 }

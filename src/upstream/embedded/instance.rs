@@ -33,10 +33,7 @@ pub async fn read(
     match current(&mut conn, t, id).await? {
         None => Err(FhirError::not_found(format!("{t}/{id} is not known"))),
         Some(c) if c.deleted => Err(FhirError::gone(format!("{t}/{id} was deleted"))),
-        Some(c) => {
-            let body: Value = serde_json::from_str(c.body.as_deref().unwrap_or("null"))?;
-            Ok(FhirResponse::ok(body.clone()).with_meta_of(&body))
-        }
+        Some(c) => Ok(FhirResponse::stored(c.body.as_deref())?),
     }
 }
 
@@ -67,11 +64,9 @@ pub async fn vread(
         Some(r) if r.get::<i64, _>(0) != 0 => Err(FhirError::gone(format!(
             "version {vid} of {t}/{id} is a deletion"
         ))),
-        Some(r) => {
-            let body: Value =
-                serde_json::from_str(r.get::<Option<String>, _>(1).as_deref().unwrap_or("null"))?;
-            Ok(FhirResponse::ok(body.clone()).with_meta_of(&body))
-        }
+        Some(r) => Ok(FhirResponse::stored(
+            r.get::<Option<String>, _>(1).as_deref(),
+        )?),
     }
 }
 
@@ -95,7 +90,7 @@ pub async fn create(
     tx.commit().await?;
     Ok(match outcome {
         CreateOutcome::Created(w) => w.response(&ctx.base),
-        CreateOutcome::Exists(body) => FhirResponse::ok(body.clone()).with_meta_of(&body),
+        CreateOutcome::Exists(body) => FhirResponse::resource(body),
     })
 }
 
