@@ -101,8 +101,7 @@ async fn transaction(
     mut entries: Vec<Entry>,
     ctx: &RequestContext,
 ) -> FhirResult<FhirResponse> {
-    let _guard = store.write_lock.lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.write().await?;
     // Resolve urn:uuid placeholders first: creates get their ids now, conditional
     // creates that match map to the existing resource.
     let mut ids: HashMap<String, String> = HashMap::new();
@@ -174,7 +173,6 @@ async fn transaction(
         results[e.index] = Some(written);
     }
     tx.commit().await?;
-    drop(_guard);
     for e in reads {
         results[e.index] = Some(read_entry(store, e, ctx).await);
     }

@@ -77,8 +77,7 @@ pub async fn create(
     ctx: &RequestContext,
 ) -> FhirResult<FhirResponse> {
     let t = req.resource_type.as_deref().unwrap_or_default();
-    let _guard = store.write_lock.lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.write().await?;
     let outcome = create_in(
         &mut tx,
         t,
@@ -101,8 +100,7 @@ pub async fn update(
     ctx: &RequestContext,
 ) -> FhirResult<FhirResponse> {
     let (t, id) = type_and_id(req)?;
-    let _guard = store.write_lock.lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.write().await?;
     let w = update_in(&mut tx, t, id, req.body.as_ref(), req.if_match.as_deref()).await?;
     tx.commit().await?;
     Ok(w.response(&ctx.base))
@@ -115,8 +113,7 @@ pub async fn conditional_update(
     ctx: &RequestContext,
 ) -> FhirResult<FhirResponse> {
     let t = req.resource_type.as_deref().unwrap_or_default();
-    let _guard = store.write_lock.lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.write().await?;
     let w = conditional_update_in(
         &mut tx,
         t,
@@ -137,8 +134,7 @@ pub async fn delete(
     _ctx: &RequestContext,
 ) -> FhirResult<FhirResponse> {
     let (t, id) = type_and_id(req)?;
-    let _guard = store.write_lock.lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.write().await?;
     let w = delete_in(&mut tx, t, id).await?;
     tx.commit().await?;
     let mut r = FhirResponse::ok(deleted_outcome(&format!("{t}/{id} deleted")));
@@ -161,8 +157,7 @@ pub async fn conditional_delete(
             "a conditional delete needs search parameters",
         ));
     }
-    let _guard = store.write_lock.lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.write().await?;
     let ids = search::conditional_matches(&mut tx, t, &req.params, &ctx.base).await?;
     let text = match ids.as_slice() {
         [] => "no resource matched; nothing deleted".to_owned(),

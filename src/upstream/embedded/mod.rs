@@ -40,6 +40,34 @@ pub struct EmbeddedStore {
     pub(crate) write_lock: Arc<Mutex<()>>,
 }
 
+/// A write transaction holding the store's writer lock; dereferences to the
+/// connection the `crud` rules take. Dropping it without `commit` rolls back.
+pub(crate) struct WriteTx<'a> {
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+}
+
+impl WriteTx<'_> {
+    /// Commits, then releases the writer lock.
+    pub(crate) async fn commit(self) -> FhirResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/upstream/embedded/migrations");
 
 impl EmbeddedStore {
@@ -82,6 +110,14 @@ impl EmbeddedStore {
             }
         };
         Ok(n)
+    }
+
+    /// Starts the one write transaction the store allows at a time (the
+    /// writer lock is held until the transaction commits or drops).
+    pub(crate) async fn write(&self) -> FhirResult<WriteTx<'_>> {
+        let guard = self.write_lock.lock().await;
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { _guard: guard, tx })
     }
 
     /// Runs `PRAGMA optimize` (after bulk loads, so the planner has statistics).
