@@ -61,7 +61,16 @@ async fn handle(app: AppState, req: Request) -> Response {
         Ok(fhir_req) => {
             let prefer = fhir_req.prefer;
             let interaction = fhir_req.interaction;
-            match pipeline::handle(&app, fhir_req, &request_id, authorization.as_deref()).await {
+            let mut disclosure = pipeline::Disclosure::default();
+            let result = pipeline::handle(
+                &app,
+                fhir_req,
+                &request_id,
+                authorization.as_deref(),
+                &mut disclosure,
+            )
+            .await;
+            match result {
                 Ok(resp) => render::response(resp, format, pretty, head, prefer, interaction),
                 Err(e) => render::error(&e, format, pretty, &request_id),
             }

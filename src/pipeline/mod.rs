@@ -27,7 +27,10 @@ use crate::{
 
 pub mod authenticate;
 pub mod authorize;
+pub mod disclosure;
 pub mod limits;
+
+pub use disclosure::Disclosure;
 
 /// The stage order, for documentation and logs.
 pub const STAGES: &[&str] = &[
@@ -46,12 +49,20 @@ pub async fn handle(
     req: FhirRequest,
     request_id: &str,
     authorization: Option<&str>,
+    disclosure: &mut Disclosure,
 ) -> FhirResult<FhirResponse> {
     if req.interaction == Interaction::Capabilities {
         return capabilities(app, &req, request_id).await;
     }
     let caller = authenticate::authenticate(app, authorization).await?;
-    handle_as(app, req, &caller, request_id).await
+    disclosure.caller = Some(disclosure::Caller {
+        client_id: caller.client_id.clone(),
+        fhir_user: caller.fhir_user.clone(),
+        role: caller.role.clone(),
+        jti: caller.jti.clone(),
+        purpose: None,
+    });
+    handle_as(app, req, &caller, request_id, disclosure).await
 }
 
 /// The stages after authentication, for a known caller.
@@ -60,6 +71,7 @@ pub async fn handle_as(
     mut req: FhirRequest,
     caller: &AccessContext,
     request_id: &str,
+    _disclosure: &mut Disclosure,
 ) -> FhirResult<FhirResponse> {
     let ctx = app.request_context(request_id);
     let capped = limits::cap_count(&mut req, ctx.max_page_size)?;
