@@ -64,3 +64,6 @@ step "third-party client suites (Python)"
 
 step "third-party client suite (fhirclient.js in headless Chromium)"
 node --test conformance-tests/browser/smart.test.mjs
+
+step "patient consent portal (headless Chromium)"
+node --test conformance-tests/browser/portal.test.mjs

@@ -45,6 +45,20 @@ pub enum Command {
     /// Inspect and prove the tamper-evident audit ledger.
     #[command(subcommand)]
     Ledger(crate::audit::cli::LedgerCommand),
+    /// Explain consent decisions.
+    #[command(subcommand)]
+    Consent(crate::consent::cli::ConsentCommand),
+    /// Issue access tokens as an operator.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `fhirgate token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint an access token with the server's key (recorded, revocable) and
+    /// print it.
+    Issue(crate::oauth::issue::IssueArgs),
 }
 
 /// `fhirgate keys …`.
@@ -107,6 +121,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => client(config, cmd).await,
         Command::Keys(cmd) => keys(&config, cmd),
         Command::Ledger(cmd) => crate::audit::cli::run(&config, cmd).await,
+        Command::Consent(cmd) => crate::consent::cli::run(config, cmd).await,
+        Command::Token(TokenCommand::Issue(args)) => crate::oauth::issue::run(config, args).await,
         Command::Seed { patients } => {
             let (app, embedded) = AppState::open(config).await?;
             let report = demo::seed_population(&app, patients).await?;
@@ -195,6 +211,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let demo_mode = config.demo_enabled();
     let patients = config.demo.seed_patients;
     let (app, embedded) = AppState::open(config).await?;
+    // Background: signs a ledger checkpoint every N entries or T seconds.
+    crate::audit::checkpoint::spawn(&app);
+    if let Some(anchor) = &app.config.audit.anchor {
+        // Background: posts each checkpoint to Azure Confidential Ledger.
+        let ledger = crate::audit::Ledger::new(app.state.clone());
+        crate::audit::anchor::Anchor::new(anchor, ledger)?.spawn();
+    }
     let demo_info = if demo_mode {
         tracing::warn!(
             "demo mode is on: demo users with known passwords exist; configure an upstream or database, or set demo.enabled = false, for production"
@@ -203,6 +226,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    // The consent index learns Consents written elsewhere (or seeded) from
+    // the upstream: once now, then every poll interval.
+    let ctx = app.request_context("consent-sync");
+    let synced = app
+        .consent
+        .index
+        .sync(app.upstream.as_ref(), &ctx)
+        .await
+        .map_err(|e| anyhow::anyhow!("consent index sync: {e}"))?;
+    tracing::info!(consents = synced, "consent index synced");
+    if let Some(every) = app.config.consent.poll_interval() {
+        app.consent
+            .index
+            .clone()
+            .spawn_poller(app.upstream.clone(), ctx, every);
+    }
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

@@ -32,6 +32,12 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "FHIRGATE_FEDERATION_CLIENT_SECRET",
         "federation.client_secret",
     ),
+    (
+        "FHIRGATE_ANCHOR_CLIENT_SECRET",
+        "audit.anchor.client_secret",
+    ),
+    ("FHIRGATE_CONSENT_BASE_POLICY", "consent.base_policy"),
+    ("FHIRGATE_CONSENT_POLL_SECONDS", "consent.poll_seconds"),
 ];
 
 /// The whole configuration. Every field has a documented default except secrets.
@@ -69,6 +75,12 @@ pub struct Config {
     /// sign-in page offers the local user directory only.
     #[serde(default)]
     pub federation: Option<FederationConfig>,
+    /// Consent enforcement: base policy, jurisdiction packs, roles, polling.
+    #[serde(default)]
+    pub consent: ConsentConfig,
+    /// The audit trail: checkpoint policy, group-commit batching, anchoring.
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 /// Federated sign-in (OpenID Connect authorization code flow with PKCE,
@@ -172,6 +184,143 @@ pub struct EntraConfig {
     pub scope: String,
 }
 
+/// `[audit]`: the audit trail written for every request (`src/audit/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Record every request (default). `false` is for benchmarks only:
+    /// nothing is audited and no `X-Ledger-Seq` receipt is given.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Sign a checkpoint once this many entries are not covered by one.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// ... or once the oldest uncovered entry is this many seconds old.
+    #[serde(default = "default_checkpoint_seconds")]
+    pub checkpoint_seconds: u64,
+    /// Most events appended in one group commit.
+    #[serde(default = "default_audit_batch")]
+    pub batch_max: usize,
+    /// Requests that may wait for the writer before submitting blocks.
+    #[serde(default = "default_audit_queue")]
+    pub queue: usize,
+    /// Anchoring of checkpoints in Azure Confidential Ledger; unset: none.
+    #[serde(default)]
+    pub anchor: Option<AnchorConfig>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            checkpoint_every: default_checkpoint_every(),
+            checkpoint_seconds: default_checkpoint_seconds(),
+            batch_max: default_audit_batch(),
+            queue: default_audit_queue(),
+            anchor: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_checkpoint_every() -> u64 {
+    1000
+}
+fn default_checkpoint_seconds() -> u64 {
+    60
+}
+fn default_audit_batch() -> usize {
+    512
+}
+fn default_audit_queue() -> usize {
+    8192
+}
+
+/// `[audit.anchor]`: post every ledger checkpoint (tree size, root hash,
+/// previous root, time; no PHI) to Azure Confidential Ledger and keep the
+/// transaction id and receipt (`audit::anchor`). Unset: no anchoring.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorConfig {
+    /// The ledger's data-plane URL, `https://<name>.confidential-ledger.azure.com`.
+    pub ledger_url: Url,
+    /// Collection (sub-ledger) to write to; unset: the ledger's default.
+    #[serde(default)]
+    pub collection_id: Option<String>,
+    /// Data-plane `api-version` (the GA version by default).
+    #[serde(default = "default_anchor_api_version")]
+    pub api_version: String,
+    /// Entra ID token endpoint, `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    pub token_url: Url,
+    /// Application (client) id registered as a ledger user (Contributor).
+    pub client_id: String,
+    /// Client secret (no default; `FHIRGATE_ANCHOR_CLIENT_SECRET`).
+    pub client_secret: String,
+    /// Scope requested.
+    #[serde(default = "default_anchor_scope")]
+    pub scope: String,
+    /// Seconds between looks for new checkpoints.
+    #[serde(default = "default_anchor_poll")]
+    pub poll_secs: u64,
+}
+
+impl AnchorConfig {
+    /// The client-credentials settings for the token source.
+    pub fn entra(&self) -> EntraConfig {
+        EntraConfig {
+            token_url: self.token_url.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            scope: self.scope.clone(),
+        }
+    }
+
+    /// Checks the section; the error names the bad key.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        let secure = |u: &Url| {
+            let local = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+            u.scheme() == "https" || (u.scheme() == "http" && local)
+        };
+        if !secure(&self.ledger_url) || self.ledger_url.query().is_some() {
+            return Err((
+                "audit.anchor.ledger_url",
+                "must be an https URL without a query (http only for localhost)",
+            ));
+        }
+        if !secure(&self.token_url) {
+            return Err((
+                "audit.anchor.token_url",
+                "must be an https URL (http only for localhost)",
+            ));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(("audit.anchor.client_id", "must not be empty"));
+        }
+        if self.client_secret.trim().is_empty() {
+            return Err(("audit.anchor.client_secret", "must not be empty"));
+        }
+        if self.api_version.trim().is_empty() || self.scope.trim().is_empty() {
+            return Err((
+                "audit.anchor.api_version",
+                "api_version and scope must not be empty",
+            ));
+        }
+        if self
+            .collection_id
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Err(("audit.anchor.collection_id", "must not be empty when set"));
+        }
+        if self.poll_secs == 0 {
+            return Err(("audit.anchor.poll_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
 /// Demo mode settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -251,6 +400,142 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// `[consent]`: the deployment's consent policy (issue 4) and how the
+/// consent index follows the upstream. [`ConsentConfig::policy`] builds the
+/// `consent::Policy` the pipeline decides with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentConfig {
+    /// What applies when no Consent provision matches: `opt-out` (share
+    /// unless denied, the default) or `opt-in` (share nothing unless
+    /// permitted) (`FHIRGATE_CONSENT_BASE_POLICY`).
+    #[serde(default)]
+    pub base_policy: BasePolicyKind,
+    /// Seconds between polls of the upstream for Consents changed elsewhere;
+    /// 0 turns polling off (`FHIRGATE_CONSENT_POLL_SECONDS`).
+    #[serde(default = "default_consent_poll")]
+    pub poll_seconds: u64,
+    /// Client ids of trusted internal pipelines that consent does not
+    /// filter. Every access they make is still audited. Default: none.
+    #[serde(default)]
+    pub exempt_clients: Vec<String>,
+    /// Jurisdiction packs in force (`us-42cfr2` for every patient,
+    /// `us-tx-hb300` and `us-ca-cmia` by the patient's state). Default: all.
+    #[serde(default = "default_jurisdiction_packs")]
+    pub jurisdiction_packs: Vec<String>,
+    /// Roles that may break the glass (purpose ETREAT or BTG, with a reason).
+    #[serde(default = "default_break_glass_roles")]
+    pub break_glass_roles: Vec<String>,
+    /// Roles whose purpose of use defaults to TREAT.
+    #[serde(default = "default_clinician_roles")]
+    pub clinician_roles: Vec<String>,
+}
+
+impl Default for ConsentConfig {
+    fn default() -> Self {
+        Self {
+            base_policy: BasePolicyKind::default(),
+            poll_seconds: default_consent_poll(),
+            exempt_clients: Vec::new(),
+            jurisdiction_packs: default_jurisdiction_packs(),
+            break_glass_roles: default_break_glass_roles(),
+            clinician_roles: default_clinician_roles(),
+        }
+    }
+}
+
+/// `consent.base_policy` (IHE PCF implicit policies).
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum BasePolicyKind {
+    /// Nothing is shared without a permitting Consent.
+    OptIn,
+    /// Everything is shared unless a Consent denies it.
+    #[default]
+    OptOut,
+}
+
+impl ConsentConfig {
+    /// The decision policy: `Policy::starter` with this base policy, only the
+    /// configured packs, and these roles.
+    pub fn policy(&self) -> crate::consent::Policy {
+        use crate::consent::{policy::Pack, BasePolicy, Policy};
+        let base = match self.base_policy {
+            BasePolicyKind::OptIn => BasePolicy::OptIn,
+            BasePolicyKind::OptOut => BasePolicy::OptOut,
+        };
+        let mut p = Policy::starter(base);
+        let on = |pack: &Pack| self.jurisdiction_packs.contains(&pack.id);
+        p.federal.retain(on);
+        for packs in p.states.values_mut() {
+            packs.retain(on);
+        }
+        p.states.retain(|_, packs| !packs.is_empty());
+        p.clinician_roles = self.clinician_roles.clone();
+        p.break_glass_roles = self.break_glass_roles.clone();
+        p
+    }
+
+    /// How often to poll the upstream for Consent changes (None: never).
+    pub fn poll_interval(&self) -> Option<std::time::Duration> {
+        (self.poll_seconds > 0).then(|| std::time::Duration::from_secs(self.poll_seconds))
+    }
+
+    /// Whether a client is an exempt internal pipeline.
+    pub fn is_exempt(&self, client_id: &str) -> bool {
+        self.exempt_clients.iter().any(|c| c == client_id)
+    }
+
+    /// Checks the section; the error names the bad key.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let known = default_jurisdiction_packs();
+        if let Some(bad) = self.jurisdiction_packs.iter().find(|p| !known.contains(p)) {
+            return Err((
+                "consent.jurisdiction_packs",
+                format!("unknown pack {bad:?}; known: {}", known.join(", ")),
+            ));
+        }
+        let blank = |v: &[String]| v.iter().any(|s| s.trim().is_empty());
+        for (key, list) in [
+            ("consent.exempt_clients", &self.exempt_clients),
+            ("consent.break_glass_roles", &self.break_glass_roles),
+            ("consent.clinician_roles", &self.clinician_roles),
+        ] {
+            if blank(list) {
+                return Err((key, "entries must not be empty".to_owned()));
+            }
+        }
+        if self.poll_seconds > 86_400 {
+            return Err((
+                "consent.poll_seconds",
+                "must be at most 86400 (one day); 0 turns polling off".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn default_consent_poll() -> u64 {
+    30
+}
+fn default_jurisdiction_packs() -> Vec<String> {
+    let p = crate::consent::Policy::starter(crate::consent::BasePolicy::OptOut);
+    let mut ids: Vec<String> = p
+        .federal
+        .iter()
+        .chain(p.states.values().flatten())
+        .map(|pack| pack.id.clone())
+        .collect();
+    ids.dedup();
+    ids
+}
+fn default_clinician_roles() -> Vec<String> {
+    crate::consent::Policy::starter(crate::consent::BasePolicy::OptOut).clinician_roles
+}
+fn default_break_glass_roles() -> Vec<String> {
+    crate::consent::Policy::starter(crate::consent::BasePolicy::OptOut).break_glass_roles
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -292,6 +577,15 @@ fn default_username_claims() -> Vec<String> {
     ["preferred_username", "email", "sub"]
         .map(str::to_owned)
         .to_vec()
+}
+fn default_anchor_api_version() -> String {
+    "2022-05-13".to_owned()
+}
+fn default_anchor_scope() -> String {
+    "https://confidential-ledger.azure.com/.default".to_owned()
+}
+fn default_anchor_poll() -> u64 {
+    10
 }
 fn default_log_level() -> String {
     "info".to_owned()
@@ -451,9 +745,27 @@ impl Config {
         if self.upstream.timeout_secs == 0 {
             return Err(bad("upstream.timeout_secs", "must be at least 1"));
         }
+        if self.audit.checkpoint_every == 0 {
+            return Err(bad("audit.checkpoint_every", "must be at least 1"));
+        }
+        if self.audit.checkpoint_seconds == 0 {
+            return Err(bad("audit.checkpoint_seconds", "must be at least 1"));
+        }
+        if self.audit.batch_max == 0 || self.audit.queue == 0 {
+            return Err(bad(
+                "audit.batch_max",
+                "batch_max and queue must be at least 1",
+            ));
+        }
+        if let Some(a) = &self.audit.anchor {
+            a.validate().map_err(|(key, message)| bad(key, message))?;
+        }
         if let Some(f) = &self.federation {
             f.validate().map_err(|(key, message)| bad(key, message))?;
         }
+        self.consent
+            .validate()
+            .map_err(|(key, message)| bad(key, &message))?;
         Ok(())
     }
 
@@ -519,6 +831,10 @@ fn env_value(key: &str, raw: &str) -> toml::Value {
             "0" | "false" | "off" | "no" => toml::Value::Boolean(false),
             _ => toml::Value::String(raw.to_owned()),
         },
+        "consent.poll_seconds" => raw
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .unwrap_or_else(|_| toml::Value::String(raw.to_owned())),
         _ => toml::Value::String(raw.to_owned()),
     }
 }
@@ -667,5 +983,69 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("federation.client_secret"), "{e}");
+    }
+
+    #[test]
+    fn consent_section_defaults_overrides_and_errors() {
+        use crate::consent::{BasePolicy, Policy};
+        let c = load("", &[]).unwrap().consent;
+        assert_eq!(c.base_policy, BasePolicyKind::OptOut);
+        assert_eq!(c.poll_interval(), Some(std::time::Duration::from_secs(30)));
+        assert!(c.exempt_clients.is_empty() && !c.is_exempt("etl"));
+        assert_eq!(
+            c.jurisdiction_packs,
+            ["us-42cfr2", "us-ca-cmia", "us-tx-hb300"]
+        );
+        assert_eq!(c.policy(), Policy::starter(BasePolicy::OptOut));
+
+        let c = load(
+            "[consent]\nbase_policy = \"opt-out\"\nexempt_clients = [\"etl\"]\njurisdiction_packs = [\"us-42cfr2\", \"us-tx-hb300\"]\nbreak_glass_roles = []\nclinician_roles = [\"clinician\", \"nurse\"]\n",
+            &[
+                ("FHIRGATE_CONSENT_BASE_POLICY", "opt-in"),
+                ("FHIRGATE_CONSENT_POLL_SECONDS", "0"),
+            ],
+        )
+        .unwrap()
+        .consent;
+        assert!(c.is_exempt("etl"));
+        assert_eq!(c.poll_interval(), None);
+        let p = c.policy();
+        assert_eq!(p.base, BasePolicy::OptIn);
+        assert_eq!(p.federal.len(), 1);
+        assert!(p.states.contains_key("TX") && !p.states.contains_key("CA"));
+        assert!(p.break_glass_roles.is_empty());
+        assert_eq!(p.clinician_roles, ["clinician", "nurse"]);
+
+        for (text, env, key) in [
+            (
+                "[consent]\nbase_policy = \"opt-maybe\"\n",
+                vec![],
+                "consent.base_policy",
+            ),
+            (
+                "",
+                vec![("FHIRGATE_CONSENT_POLL_SECONDS", "often")],
+                "FHIRGATE_CONSENT_POLL_SECONDS",
+            ),
+            (
+                "[consent]\njurisdiction_packs = [\"us-zz\"]\n",
+                vec![],
+                "consent.jurisdiction_packs",
+            ),
+            (
+                "[consent]\nexempt_clients = [\"\"]\n",
+                vec![],
+                "consent.exempt_clients",
+            ),
+            (
+                "[consent]\npoll_seconds = 100000\n",
+                vec![],
+                "consent.poll_seconds",
+            ),
+            ("[consent]\npolicy = 1\n", vec![], "policy"),
+        ] {
+            let e = load(text, &env).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 }

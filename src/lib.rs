@@ -52,6 +52,10 @@ pub struct AppState {
     pub keys: Arc<smart_launch::keys::KeySet>,
     /// The federated sign-in provider, when `[federation]` is configured.
     pub federation: Option<Arc<federation::Federation>>,
+    /// The audit trail: every request's events, durable before the response.
+    pub audit: Arc<audit::Auditor>,
+    /// The consent engine: policy, decision index, caches.
+    pub consent: Arc<consent::engine::ConsentEngine>,
 }
 
 impl AppState {
@@ -68,6 +72,7 @@ impl AppState {
                     config.data_dir.join("keys").display()
                 )
             })?;
+        let audit = audit::Auditor::open(&config, state.clone())?;
         let federation = match &config.federation {
             Some(f) => Some(Arc::new(federation::Federation::new(
                 f,
@@ -86,8 +91,16 @@ impl AppState {
                     (Arc::new(store.clone()), Some(store))
                 }
             };
+        let consent = consent::engine::ConsentEngine::open(
+            config.consent.policy(),
+            state.clone(),
+            config.consent.exempt_clients.clone(),
+        )
+        .await?;
         Ok((
             Self {
+                audit: Arc::new(audit),
+                consent: Arc::new(consent),
                 config: Arc::new(config),
                 upstream,
                 state,

@@ -28,6 +28,7 @@ fn caller(scopes: &str, patient: Option<&str>) -> AccessContext {
         role: None,
         jti: "j".into(),
         expires_at: 0,
+        purpose_of_use: None,
     }
 }
 
@@ -95,6 +96,7 @@ async fn run(
         c,
         request(method, path, body),
         &t.app.request_context("t"),
+        &mut fhirgate::pipeline::Disclosure::default(),
     )
     .await
 }

@@ -5,7 +5,9 @@ synthetic entries (`ledger demo-append`), signs checkpoints, then checks
 `ledger proof` and `ledger consistency` with its own RFC 9162 code built on
 `hashlib` only (not the project's), the checkpoint JWS with PyJWT against the
 server's published JWKS, and that `ledger verify` names the first bad entry
-after a stored byte is changed.
+(or checkpoint) after a stored byte is changed (entry, request id, time,
+leaf hash, chain hash, checkpoint root) or a row deleted, as an attacker
+with the database file would, dropping the append-only triggers first.
 """
 import hashlib
 import json
@@ -208,3 +210,44 @@ def test_verify_names_the_first_tampered_entry():
         out = cli.run("ledger", "verify")
         assert out.returncode != 0
         assert "seq 7" in out.stderr, out.stderr
+
+
+# Each case: (what an attacker changes with sqlite3 after dropping the
+# append-only triggers, the text `ledger verify` must name).
+TAMPER_CASES = {
+    "one byte of an entry's request id": (
+        "UPDATE ledger_entries SET request_id = 'demo-X' WHERE seq = 2", "seq 2"),
+    "one byte of a stored leaf hash": (
+        "UPDATE ledger_entries SET leaf_hash = (CASE substr(leaf_hash, 1, 1) WHEN '0' THEN '1' ELSE '0' END) || substr(leaf_hash, 2) WHERE seq = 3",
+        "seq 3"),
+    "one byte of a stored chain hash": (
+        "UPDATE ledger_entries SET chain_hash = substr(chain_hash, 1, 63) || (CASE substr(chain_hash, 64, 1) WHEN '0' THEN '1' ELSE '0' END) WHERE seq = 5",
+        "seq 5"),
+    "an entry's time": (
+        "UPDATE ledger_entries SET created_at = created_at + 1 WHERE seq = 8", "seq 8"),
+    "a deleted entry": ("DELETE FROM ledger_entries WHERE seq = 4", "seq 4"),
+    "one byte of a checkpoint's root": (
+        "UPDATE ledger_checkpoints SET root_hash = (CASE substr(root_hash, 1, 1) WHEN 'a' THEN 'b' ELSE 'a' END) || substr(root_hash, 2) WHERE tree_size = 10",
+        "checkpoint at tree size 10"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPER_CASES))
+def test_verify_catches_every_kind_of_stored_change(case):
+    sql, named = TAMPER_CASES[case]
+    with tempfile.TemporaryDirectory() as d:
+        cli = Cli(d)
+        cli.json("ledger", "demo-append", "10")
+        cli.json("ledger", "checkpoint")
+        assert cli.run("ledger", "verify").returncode == 0
+        db = sqlite3.connect(f"{d}/state.db")
+        for trigger in ("ledger_entries_no_update", "ledger_entries_no_delete",
+                        "ledger_checkpoints_no_update", "ledger_checkpoints_no_delete"):
+            db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        changed = db.execute(sql).rowcount
+        db.commit()
+        db.close()
+        assert changed == 1, f"{case}: the change touched {changed} rows"
+        out = cli.run("ledger", "verify")
+        assert out.returncode != 0, f"{case}: verify passed after the change: {out.stdout}"
+        assert named in out.stderr, f"{case}: {out.stderr}"

@@ -7,7 +7,7 @@
 //!
 //! Suites live in `tests/` (one file per kit, like Inferno's test kits);
 //! [`client`] is the leak-checking HTTP client, [`check`] the assertions
-//! they share.
+//! they share, [`process`] the restartable servers of the durability suite.
 //! Nothing here skips: a missing binary or missing Node packages is an error
 //! that says how to fix it.
 
@@ -24,6 +24,7 @@ use std::{
 pub mod check;
 pub mod client;
 pub mod oauth;
+pub mod process;
 
 pub use client::{Api, Resp};
 

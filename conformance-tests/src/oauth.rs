@@ -30,6 +30,17 @@ impl BackendClient {
     /// Generates a key, writes its JWKS and registers the client with the
     /// `fhirgate` binary against `data_dir` (before `serve` starts).
     pub fn register(bin: &Path, data_dir: &Path, scope: &str) -> TestResult<Self> {
+        Self::register_with(bin, data_dir, scope, &[])
+    }
+
+    /// [`Self::register`] with extra `FHIRGATE_*` settings for the command
+    /// (e.g. `FHIRGATE_DATABASE_URL`, so the client lands in PostgreSQL).
+    pub fn register_with(
+        bin: &Path,
+        data_dir: &Path,
+        scope: &str,
+        env: &[(&str, &str)],
+    ) -> TestResult<Self> {
         let key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048)?;
         let kid = "conformance-key-1".to_owned();
         let jwk = json!({
@@ -46,6 +57,7 @@ impl BackendClient {
                 cmd.env_remove(k);
             }
         }
+        cmd.envs(env.iter().copied());
         let out = cmd
             .env("FHIRGATE_DATA_DIR", data_dir)
             .env("FHIRGATE_DEMO", "0")

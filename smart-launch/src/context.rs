@@ -23,4 +23,6 @@ pub struct AccessContext {
     pub jti: String,
     /// Expiry, seconds since the epoch.
     pub expires_at: i64,
+    /// Purpose of use the token was issued for (v3-ActReason code), if any.
+    pub purpose_of_use: Option<String>,
 }

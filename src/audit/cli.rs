@@ -40,6 +40,9 @@ pub enum LedgerCommand {
         /// How many.
         n: usize,
     },
+    /// The audit trail's commands.
+    #[command(flatten)]
+    Trail(super::trail_cli::TrailCommand),
 }
 
 async fn open(config: &Config) -> anyhow::Result<Ledger> {
@@ -74,14 +77,8 @@ pub async fn run(config: &Config, cmd: LedgerCommand) -> anyhow::Result<()> {
             }
         }
         LedgerCommand::Proof { seq } => {
-            let latest = ledger.latest_checkpoint().await?;
-            let (tree_size, checkpoint) = match latest {
-                Some(c) if c.tree_size as u64 > seq => (c.tree_size as u64, Some(c)),
-                _ => (ledger.size().await?, None),
-            };
-            let proof = ledger.inclusion_proof(seq, tree_size).await?;
-            let mut out = serde_json::to_value(&proof)?;
-            out["checkpoint"] = serde_json::to_value(&checkpoint)?;
+            let (proof, checkpoint) = ledger.proof_against_latest(seq).await?;
+            let out = super::proof::proof_json(&proof, checkpoint.as_ref());
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
@@ -95,6 +92,7 @@ pub async fn run(config: &Config, cmd: LedgerCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&c)?);
             Ok(())
         }
+        LedgerCommand::Trail(cmd) => super::trail_cli::run(config, ledger, cmd).await,
         LedgerCommand::DemoAppend { n } => {
             let start = ledger.size().await?;
             let batch: Vec<NewEntry> = (0..n as u64)

@@ -66,6 +66,29 @@ pub enum LedgerError {
     Corrupt(String),
 }
 
+/// Binds per sidecar INSERT statement.
+const SIDECAR_BINDS: usize = 2_000;
+
+/// A bound value of a sidecar row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlValue {
+    /// An integer.
+    Int(i64),
+    /// A text.
+    Text(String),
+}
+
+/// Rows of another table written in the same transaction as an append:
+/// `insert` is `INSERT INTO t (a, b, …) ` (the VALUES are added), each row
+/// has one value per column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sidecar {
+    /// `INSERT INTO t (columns…) `.
+    pub insert: &'static str,
+    /// The rows.
+    pub rows: Vec<Vec<SqlValue>>,
+}
+
 /// One entry to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEntry {
@@ -188,6 +211,21 @@ impl Ledger {
 
     /// Appends a batch in one durable transaction; returns the seqs, in order.
     pub async fn append(&self, batch: &[NewEntry]) -> Result<Vec<u64>, LedgerError> {
+        self.append_with(batch, |_| Ok(Vec::new())).await
+    }
+
+    /// [`Self::append`], plus rows of other tables (`sidecar`, built from
+    /// the seqs once they are known, under the ledger lock) committed in the
+    /// same transaction: one fsync for both (the audit payloads). An `Err`
+    /// from `sidecar` aborts the append.
+    pub async fn append_with<F>(
+        &self,
+        batch: &[NewEntry],
+        sidecar: F,
+    ) -> Result<Vec<u64>, LedgerError>
+    where
+        F: FnOnce(&[u64]) -> Result<Vec<Sidecar>, String>,
+    {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -220,6 +258,23 @@ impl Ledger {
                         .push_bind(&r.chain_hash);
                 });
                 q.build().execute(&mut *tx).await?;
+            }
+            let seqs: Vec<u64> = rows.iter().map(|r| r.seq as u64).collect();
+            let extra = sidecar(&seqs).map_err(sqlx::Error::Protocol)?;
+            for s in &extra {
+                let per_row = s.rows.first().map_or(1, Vec::len).max(1);
+                for chunk in s.rows.chunks((SIDECAR_BINDS / per_row).max(1)) {
+                    let mut q = sqlx::QueryBuilder::new(s.insert);
+                    q.push_values(chunk, |mut b, row| {
+                        for v in row {
+                            match v {
+                                SqlValue::Int(i) => b.push_bind(*i),
+                                SqlValue::Text(t) => b.push_bind(t.as_str()),
+                            };
+                        }
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
             }
             let last = rows.last().map(|r| r.chain_hash.clone()).unwrap_or(head);
             sqlx::query(update)

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    ledger::{leaf_bytes, Ledger, LedgerError},
+    ledger::{leaf_bytes, Checkpoint, Ledger, LedgerError},
     merkle,
 };
 
@@ -42,7 +42,29 @@ pub struct ConsistencyProof {
     pub consistency_path: Vec<String>,
 }
 
+/// An inclusion proof with the checkpoint it is against (`null` when it is
+/// against the current, not yet checkpointed tree): the JSON `fhirgate ledger
+/// proof` prints and `GET /admin/api/ledger/proof/{seq}` answers.
+pub fn proof_json(proof: &InclusionProof, checkpoint: Option<&Checkpoint>) -> Value {
+    let mut out = serde_json::to_value(proof).unwrap_or(Value::Null);
+    out["checkpoint"] = serde_json::to_value(checkpoint).unwrap_or(Value::Null);
+    out
+}
+
 impl Ledger {
+    /// The inclusion proof of `seq` against the latest checkpoint when that
+    /// covers it, else against the current tree (no checkpoint).
+    pub async fn proof_against_latest(
+        &self,
+        seq: u64,
+    ) -> Result<(InclusionProof, Option<Checkpoint>), LedgerError> {
+        let (tree_size, checkpoint) = match self.latest_checkpoint().await? {
+            Some(c) if c.tree_size as u64 > seq => (c.tree_size as u64, Some(c)),
+            _ => (self.size().await?, None),
+        };
+        Ok((self.inclusion_proof(seq, tree_size).await?, checkpoint))
+    }
+
     /// The inclusion proof of `seq` in the tree of `tree_size` leaves.
     pub async fn inclusion_proof(
         &self,

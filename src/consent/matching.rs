@@ -60,7 +60,9 @@ pub struct Hit {
 }
 
 /// Combine hits: the highest rank wins, Redacts union their categories, the
-/// first hit of the winning rank explains.
+/// categories named by every winning hit are united (so whether a consent
+/// "names" a category never depends on the order of Consents or siblings),
+/// and the first hit of the winning rank explains.
 pub fn combine(hits: Vec<Hit>) -> Option<Hit> {
     let top = hits.iter().map(|h| h.verdict.rank()).max()?;
     let mut winners = hits.into_iter().filter(|h| h.verdict.rank() == top);
@@ -69,6 +71,7 @@ pub fn combine(hits: Vec<Hit>) -> Option<Hit> {
         if let (Verdict::Redact(a), Verdict::Redact(b)) = (&mut first.verdict, &h.verdict) {
             a.extend(b.iter().copied());
         }
+        first.named.extend(h.named.iter().copied());
     }
     Some(first)
 }

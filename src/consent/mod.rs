@@ -67,8 +67,11 @@
 //! pipeline passes it to [`redact::strip_sensitivity_tags`].
 
 pub mod classify;
+pub mod cli;
 pub mod codes;
+pub mod engine;
 pub mod evaluate;
+pub mod index;
 pub mod matching;
 pub mod model;
 pub mod parse;

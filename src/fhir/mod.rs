@@ -5,6 +5,7 @@
 
 pub mod request;
 pub mod response;
+pub mod subset;
 pub mod types;
 
 pub use request::{FhirRequest, Interaction, Prefer, PreferHandling, PreferReturn};

@@ -155,6 +155,11 @@ pub struct FhirRequest {
     pub if_modified_since: Option<String>,
     /// The `Prefer` header.
     pub prefer: Prefer,
+    /// `X-Purpose-Of-Use` (a v3-ActReason code such as `BTG` or `ETREAT`):
+    /// the purpose stated for this request, overriding the token's.
+    pub purpose_of_use: Option<String>,
+    /// `X-Break-Glass-Reason`: the mandatory reason for break-the-glass.
+    pub break_glass_reason: Option<String>,
 }
 
 impl FhirRequest {
@@ -174,6 +179,8 @@ impl FhirRequest {
             if_none_match: None,
             if_modified_since: None,
             prefer: Prefer::default(),
+            purpose_of_use: None,
+            break_glass_reason: None,
         }
     }
 

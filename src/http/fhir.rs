@@ -1,7 +1,9 @@
 //! The `/fhir` handler: turns HTTP into a `FhirRequest` (path, query, form
 //! body of `_search`, conditional headers, `Prefer`, content negotiation,
 //! body size limit) and hands it to the pipeline. Every failure here is an
-//! OperationOutcome with the right status.
+//! OperationOutcome with the right status. Last, the request's audit events
+//! are appended to the ledger before the response is released (receipt
+//! header `X-Ledger-Seq`; 503 when the ledger cannot write).
 
 use axum::{
     body::Body,
@@ -12,11 +14,9 @@ use axum::{
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
-use super::{
-    logging::RequestId,
-    render::{self, Format},
-};
+use super::render::{self, Format};
 use crate::{
+    audit,
     error::{FhirError, FhirResult},
     fhir::{request::parse_etag, FhirRequest, Prefer},
     pipeline, AppState,
@@ -33,11 +33,36 @@ pub async fn fhir_path(State(app): State<AppState>, req: Request) -> Response {
 }
 
 async fn handle(app: AppState, req: Request) -> Response {
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
+    let request_id = audit::middleware::request_id(&req);
+    let http = audit::middleware::http_facts(&req);
+    let mut disclosure = pipeline::Disclosure::default();
+    let mut facts = None;
+    let mut res = respond(&app, req, &request_id, &mut disclosure, &mut facts).await;
+    // Stage "audit": the request's BALP events (one per patient touched)
+    // are durable on the ledger before the response leaves; the receipt is
+    // `X-Ledger-Seq`. If the ledger cannot write: 503, nothing else.
+    let status = res.status().as_u16();
+    match app
+        .audit
+        .record_fhir(&request_id, &http, facts.as_ref(), &disclosure, status)
+        .await
+    {
+        Ok(receipt) => {
+            receipt.stamp(res.headers_mut());
+            res
+        }
+        Err(e) => audit::middleware::unavailable(&request_id, &e),
+    }
+}
+
+/// Parses, runs the pipeline and renders; fills `disclosure` and `facts`.
+async fn respond(
+    app: &AppState,
+    req: Request,
+    request_id: &str,
+    disclosure: &mut pipeline::Disclosure,
+    facts: &mut Option<audit::FhirFacts>,
+) -> Response {
     let head = req.method() == Method::HEAD;
     let authorization = req
         .headers()
@@ -55,27 +80,27 @@ async fn handle(app: AppState, req: Request) -> Response {
         .unwrap_or_default();
     let (format, pretty) = match render::negotiate(req.headers(), &query) {
         Ok(f) => f,
-        Err(e) => return render::error(&e, Format::FhirJson, false, &request_id),
+        Err(e) => return render::error(&e, Format::FhirJson, false, request_id),
     };
-    match build(&app, req, query).await {
+    match build(app, req, query).await {
         Ok(fhir_req) => {
             let prefer = fhir_req.prefer;
             let interaction = fhir_req.interaction;
-            let mut disclosure = pipeline::Disclosure::default();
+            *facts = Some(audit::FhirFacts::of(&fhir_req));
             let result = pipeline::handle(
-                &app,
+                app,
                 fhir_req,
-                &request_id,
+                request_id,
                 authorization.as_deref(),
-                &mut disclosure,
+                disclosure,
             )
             .await;
             match result {
                 Ok(resp) => render::response(resp, format, pretty, head, prefer, interaction),
-                Err(e) => render::error(&e, format, pretty, &request_id),
+                Err(e) => render::error(&e, format, pretty, request_id),
             }
         }
-        Err(e) => render::error(&e, format, pretty, &request_id),
+        Err(e) => render::error(&e, format, pretty, request_id),
     }
 }
 
@@ -156,6 +181,12 @@ async fn build(
     fhir.if_none_match = text("if-none-match");
     fhir.if_modified_since = text("if-modified-since");
     fhir.prefer = Prefer::parse(h.get_all("prefer").iter().filter_map(|v| v.to_str().ok()));
+    fhir.purpose_of_use = text("x-purpose-of-use")
+        .map(|p| p.trim().to_ascii_uppercase())
+        .filter(|p| !p.is_empty());
+    fhir.break_glass_reason = text("x-break-glass-reason")
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
     Ok(fhir)
 }
 

@@ -7,6 +7,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::AppState;
 
+pub mod admin_api;
 pub mod fhir;
 pub mod logging;
 pub mod oauth;
@@ -22,14 +23,23 @@ pub fn app(state: AppState) -> Router {
         .route("/fhir", axum::routing::any(fhir::fhir_root))
         .route("/fhir/", axum::routing::any(fhir::fhir_root))
         .route("/fhir/{*path}", axum::routing::any(fhir::fhir_path))
-        .merge(oauth::router())
+        .merge(oauth::router().route_layer(audited(&state)))
         .layer(cors());
     Router::new()
         .route("/healthz", get(healthz))
         .merge(api)
-        .merge(crate::http::ui::router())
+        .merge(crate::http::ui::router().route_layer(audited(&state)))
+        .merge(admin_api::router().route_layer(audited(&state)))
+        .merge(crate::audit::admin_api::router().route_layer(audited(&state)))
         .with_state(state)
         .layer(axum::middleware::from_fn(logging::request_id))
+}
+
+/// The audit layer of non-FHIR routes (the FHIR handler audits itself,
+/// with what the pipeline disclosed): one event per request, durable
+/// before the response, else 503. `/healthz` is not audited.
+fn audited(state: &AppState) -> crate::audit::middleware::AuditLayer {
+    crate::audit::middleware::layer(state)
 }
 
 fn cors() -> CorsLayer {

@@ -8,6 +8,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod issue;
 pub mod token;
 
 /// Seconds since the epoch (time enters the protocol code as a parameter).

@@ -53,5 +53,6 @@ pub async fn authenticate(
         role: claims.role,
         jti: claims.jti,
         expires_at: claims.exp,
+        purpose_of_use: claims.purpose_of_use,
     })
 }

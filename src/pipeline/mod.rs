@@ -15,7 +15,13 @@
 //!    and batch entries cannot smuggle data out;
 //! 7. respond: `Prefer` and content negotiation are applied when rendering.
 //!
-//! Consent and the audit ledger become stages here when their capabilities land.
+//! The consent stage (`consent`) takes over steps 5–6 for every caller not
+//! exempt from consent: it asks the upstream itself and judges every
+//! resource of the answer (see `authorize::route_as`). `AuditEvent` reads
+//! and searches are answered from the audit ledger (`audit::read`). The
+//! audit stage runs after the pipeline, in `http::fhir`, and records what
+//! the pipeline put in the request's [`Disclosure`] before the response is
+//! released.
 
 use smart_launch::context::AccessContext;
 
@@ -27,6 +33,7 @@ use crate::{
 
 pub mod authenticate;
 pub mod authorize;
+pub mod consent;
 pub mod disclosure;
 pub mod limits;
 
@@ -71,11 +78,15 @@ pub async fn handle_as(
     mut req: FhirRequest,
     caller: &AccessContext,
     request_id: &str,
-    _disclosure: &mut Disclosure,
+    disclosure: &mut Disclosure,
 ) -> FhirResult<FhirResponse> {
     let ctx = app.request_context(request_id);
     let capped = limits::cap_count(&mut req, ctx.max_page_size)?;
-    let mut resp = authorize::route_as(app, caller, req, &ctx).await?;
+    // AuditEvents are served from the ledger, never from the upstream.
+    if req.resource_type.as_deref() == Some("AuditEvent") && req.compartment.is_none() {
+        return crate::audit::read::search_audit(app, caller, &req).await;
+    }
+    let mut resp = authorize::route_as(app, caller, req, &ctx, disclosure).await?;
     if let Some(asked) = capped {
         limits::report_cap(&mut resp, asked, ctx.max_page_size);
     }

@@ -66,7 +66,16 @@ impl TestApp {
         if !toml.contains("[demo]") {
             env.push(("FHIRGATE_DEMO".to_owned(), "0".to_owned()));
         }
-        let config = Config::from_parts(toml, std::path::Path::new("fhirgate.toml"), &env).unwrap();
+        // Suites about FHIR semantics and scopes run their clients exempt
+        // from consent (as trusted pipelines); consent suites configure
+        // `[consent]` themselves.
+        let toml = if toml.contains("[consent]") {
+            toml.to_owned()
+        } else {
+            format!("{toml}\n[consent]\nexempt_clients = [\"test-client\", \"app\"]\n")
+        };
+        let config =
+            Config::from_parts(&toml, std::path::Path::new("fhirgate.toml"), &env).unwrap();
         let (app, _) = AppState::open(config).await.unwrap();
         let mut t = Self {
             router: fhirgate::app(app.clone()),
@@ -76,6 +85,67 @@ impl TestApp {
         };
         t.token = t.token_for("system/*.cruds", None, None, None).await;
         t
+    }
+
+    /// Mints and records an access token for a named client, with an
+    /// optional purpose of use.
+    pub async fn token_as(
+        &self,
+        client_id: &str,
+        scope: &str,
+        patient: Option<&str>,
+        fhir_user: Option<&str>,
+        role: Option<&str>,
+        purpose: Option<&str>,
+    ) -> String {
+        let base = self.app.config.fhir_base();
+        let now = fhirgate::oauth::now();
+        let jti = smart_launch::token::random_token(16);
+        let claims = smart_launch::token::AccessClaims {
+            iss: base.clone(),
+            sub: "test".into(),
+            aud: base,
+            exp: now + 3600,
+            iat: now,
+            jti: jti.clone(),
+            client_id: client_id.into(),
+            scope: scope.into(),
+            patient: patient.map(str::to_owned),
+            encounter: None,
+            fhir_user: fhir_user.map(str::to_owned),
+            role: role.map(str::to_owned),
+            purpose_of_use: purpose.map(str::to_owned),
+        };
+        self.app
+            .state
+            .access_put(&jti, client_id, None, now + 3600)
+            .await
+            .unwrap();
+        smart_launch::token::mint_access(&self.app.keys, &claims).unwrap()
+    }
+
+    /// A request with a given bearer token and extra headers.
+    pub async fn request_with(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let bearer = format!("Bearer {token}");
+        let mut all: Vec<(&str, &str)> = vec![("authorization", bearer.as_str())];
+        if body.is_some() {
+            all.push(("content-type", "application/fhir+json"));
+        }
+        all.extend_from_slice(headers);
+        self.request_raw(
+            method,
+            path,
+            &all,
+            body.map(|b| serde_json::to_vec(b).unwrap()),
+        )
+        .await
     }
 
     /// Mints and records an access token as the token endpoint would.

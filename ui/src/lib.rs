@@ -1,10 +1,11 @@
 //! fhirgate's server-rendered pages (the `/login`, `/auth/continue`,
-//! `/launcher`, `/admin` and `/` pages of the server's `http::ui` module).
+//! `/launcher`, `/admin`, `/portal` and `/` pages of the server's `http::ui` module).
 //!
 //! The server crate only *fills* the structs here and serves the result;
 //! nothing in this crate knows HTTP. Module map:
 //! - [`pages`]: one askama template struct per page (templates in
-//!   `ui/templates/`, HTML-escaped by askama), plus the row structs they list.
+//!   `ui/templates/`, HTML-escaped by askama), plus the row structs they list;
+//!   [`portal`]: the patient consent portal's page and rows.
 //! - [`secrets`]: the UI session and CSRF primitives (SHA-256 of a session
 //!   id, HMAC-derived form tokens, constant-time comparison).
 //! - [`STYLESHEET`]: the one stylesheet, served at `/ui/static/fhirgate.css`.
@@ -14,10 +15,12 @@
 //! `Sign in`, `Select`, `Allow`, `Deny`, `App`, `Launch`.
 
 pub mod pages;
+pub mod portal;
 pub mod secrets;
 
 pub use askama::Template;
 pub use pages::*;
+pub use portal::*;
 
 /// The stylesheet every page links to (`/ui/static/fhirgate.css`).
 pub const STYLESHEET: &str = include_str!("../static/fhirgate.css");

@@ -21,6 +21,8 @@ pub struct LandingPage {
     pub chrome: Chrome,
     /// The FHIR base URL as published.
     pub fhir_base: String,
+    /// Whether the signed-in user is a patient (the consent portal link).
+    pub patient: bool,
 }
 
 /// `/login`: the sign-in form.

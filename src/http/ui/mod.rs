@@ -11,6 +11,8 @@
 //! - `GET|POST /launcher`: the EHR launcher ([`launcher`]).
 //! - `GET /admin`, `POST /admin/clients`: OAuth client list and registration
 //!   for administrators ([`admin`]).
+//! - `GET /portal`, `POST /portal/consents`, `POST /portal/consents/{id}/revoke`:
+//!   the patient consent portal ([`portal`]).
 //! - `GET /ui/static/fhirgate.css`: the stylesheet.
 //!
 //! Sessions and form tokens are in [`session`]; scope wording and the
@@ -35,6 +37,7 @@ pub mod federated;
 pub mod launcher;
 pub mod login;
 pub mod patients;
+pub mod portal;
 pub mod scopes;
 pub mod session;
 
@@ -63,6 +66,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin", get(admin::admin_get))
         .route("/admin/clients", post(admin::clients_post))
+        .route("/portal", get(portal::portal_get))
+        .route("/portal/consents", post(portal::grant_post))
+        .route("/portal/consents/{id}/revoke", post(portal::revoke_post))
         .route("/ui/static/fhirgate.css", get(stylesheet))
         .layer(middleware::from_fn(security_headers))
 }
@@ -274,6 +280,7 @@ async fn landing(State(app): State<AppState>, headers: HeaderMap) -> Result<Resp
         &ui::LandingPage {
             chrome: session::chrome(signed.as_ref()),
             fhir_base: app.config.fhir_base(),
+            patient: signed.as_ref().is_some_and(|s| s.own_patient().is_some()),
         },
     )
 }

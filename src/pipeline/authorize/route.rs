@@ -11,6 +11,7 @@ use super::{access, authorize, filter_response, forbidden, op_name, Authorized};
 use crate::{
     error::FhirResult,
     fhir::{FhirRequest, FhirResponse, Interaction},
+    pipeline::{consent, disclosure::Disclosure},
     upstream::RequestContext,
     AppState,
 };
@@ -69,20 +70,27 @@ async fn verify_existing(
 
 /// Stages authorize → route → filter for one caller: [`authorize`], then an
 /// empty searchset when nothing visible can match, the write preconditions
-/// ([`Authorized::verify_existing`]), the upstream, and [`filter_response`].
+/// ([`Authorized::verify_existing`]), and either the consent stage (which
+/// asks the upstream and judges every resource) or, for exempt clients, the
+/// upstream and [`filter_response`] alone.
 /// `pipeline::handle_as` calls this between its limits and respond steps.
 pub async fn route_as(
     app: &AppState,
     caller: &AccessContext,
     mut req: FhirRequest,
     ctx: &RequestContext,
+    disclosure: &mut Disclosure,
 ) -> FhirResult<FhirResponse> {
     let auth = authorize(caller, &mut req)?;
     if auth.answer_empty {
         return Ok(empty_searchset(&ctx.base, &req));
     }
     verify_existing(app, caller, &auth, ctx).await?;
+    if consent::applies(app, caller) {
+        return consent::route(app, caller, &auth, req, ctx, disclosure).await;
+    }
     let mut resp = app.upstream.execute(&req, ctx).await?;
     filter_response(caller, &auth, &mut resp)?;
+    consent::write::reindex_exempt(app, ctx, &req, &resp).await?;
     Ok(resp)
 }

@@ -22,6 +22,7 @@ pub(super) fn caller(scopes: &str, patient: Option<&str>) -> AccessContext {
         role: None,
         jti: "j".into(),
         expires_at: 0,
+        purpose_of_use: None,
     }
 }
 

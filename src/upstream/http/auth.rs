@@ -6,7 +6,9 @@
 //! 10 % of its lifetime, at most 5 minutes) and refreshed under one async
 //! mutex, so a burst of requests with an expired token makes one token call,
 //! not one each. Time is a parameter ([`EntraToken::header_at`]) so expiry is
-//! testable without sleeping. Tokens are never logged.
+//! testable without sleeping. Tokens are never logged. The audit ledger's
+//! anchor exporter (`audit::anchor`) uses the same [`EntraToken`] towards
+//! Azure Confidential Ledger.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,7 @@ use reqwest::header::HeaderValue;
 use tokio::sync::Mutex;
 
 use crate::{
-    config::{UpstreamAuthKind, UpstreamConfig},
+    config::{EntraConfig, UpstreamAuthKind, UpstreamConfig},
     error::{FhirError, FhirResult},
 };
 
@@ -66,17 +68,7 @@ impl Auth {
                 let e = cfg.entra.as_ref().ok_or_else(|| {
                     anyhow::anyhow!("upstream.entra is required for auth = \"entra\"")
                 })?;
-                let client = BasicClient::new(ClientId::new(e.client_id.clone()))
-                    .set_client_secret(ClientSecret::new(e.client_secret.clone()))
-                    .set_token_uri(TokenUrl::from_url(e.token_url.clone()))
-                    // Entra's documented shape: client_id and client_secret in the form body.
-                    .set_auth_type(AuthType::RequestBody);
-                Ok(Self::Entra(Box::new(EntraToken {
-                    client,
-                    scope: Scope::new(e.scope.clone()),
-                    http: http.clone(),
-                    cache: Mutex::new(None),
-                })))
+                Ok(Self::Entra(Box::new(EntraToken::new(e, http))))
             }
         }
     }
@@ -93,7 +85,7 @@ impl Auth {
     /// Forgets a cached token (after the upstream answered 401 to it).
     pub async fn invalidate(&self) {
         if let Self::Entra(t) = self {
-            *t.cache.lock().await = None;
+            t.invalidate().await;
         }
     }
 }
@@ -127,6 +119,27 @@ pub struct EntraToken {
 }
 
 impl EntraToken {
+    /// A token source for `cfg`; `http` (no redirects, timeouts set) also
+    /// calls the token endpoint. Used by the upstream and the ledger anchor.
+    pub fn new(cfg: &EntraConfig, http: &reqwest::Client) -> Self {
+        let client = BasicClient::new(ClientId::new(cfg.client_id.clone()))
+            .set_client_secret(ClientSecret::new(cfg.client_secret.clone()))
+            .set_token_uri(TokenUrl::from_url(cfg.token_url.clone()))
+            // Entra's documented shape: client_id and client_secret in the form body.
+            .set_auth_type(AuthType::RequestBody);
+        Self {
+            client,
+            scope: Scope::new(cfg.scope.clone()),
+            http: http.clone(),
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// Forgets the cached token (after a server answered 401 to it).
+    pub async fn invalidate(&self) {
+        *self.cache.lock().await = None;
+    }
+
     /// The `Authorization` value valid at `now`, fetching a new token if needed.
     pub async fn header_at(&self, now: Instant) -> FhirResult<HeaderValue> {
         let mut cache = self.cache.lock().await;

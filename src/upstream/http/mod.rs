@@ -21,7 +21,7 @@ use crate::{
     fhir::{FhirRequest, FhirResponse},
 };
 
-mod auth;
+pub(crate) mod auth;
 mod request;
 mod response;
 mod rewrite;

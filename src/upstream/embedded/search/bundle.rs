@@ -8,10 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{parse_body, Hit};
-use crate::{
-    error::FhirResult,
-    search::query::{SearchQuery, Summary},
-};
+use crate::{error::FhirResult, search::query::SearchQuery};
 
 /// Paging facts of one page.
 pub(crate) struct Page<'a> {
@@ -28,8 +25,6 @@ pub(crate) struct Page<'a> {
     /// Whether more matches follow this page.
     pub has_more: bool,
 }
-
-const SUBSETTED_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
 
 fn link(p: &Page<'_>, q: &SearchQuery, offset: u64) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
@@ -80,7 +75,7 @@ pub(crate) fn render(
         for h in hits {
             let mut resource = parse_body(&h.body)?;
             if mode == "match" {
-                subset(&mut resource, q);
+                crate::fhir::subset::apply(&mut resource, q.elements.as_deref(), q.summary);
             }
             entries.push(json!({
                 "fullUrl": format!("{base}/{}/{}", h.rtype, h.id),
@@ -110,59 +105,4 @@ pub(crate) fn render(
         b.insert("entry".into(), Value::Array(entries));
     }
     Ok(Value::Object(b))
-}
-
-/// Applies `_elements` or `_summary` to a match.
-fn subset(resource: &mut Value, q: &SearchQuery) {
-    let Some(obj) = resource.as_object_mut() else {
-        return;
-    };
-    let keep_only = |obj: &mut Map<String, Value>, names: &[&str]| {
-        obj.retain(|k, _| {
-            matches!(k.as_str(), "resourceType" | "id" | "meta")
-                || names.iter().any(|n| {
-                    k == n
-                        || k.strip_prefix(n)
-                            .and_then(|rest| rest.chars().next())
-                            .is_some_and(|c| c.is_ascii_uppercase())
-                })
-        });
-    };
-    let changed = if let Some(elements) = &q.elements {
-        let names: Vec<&str> = elements.iter().map(String::as_str).collect();
-        keep_only(obj, &names);
-        true
-    } else {
-        match q.summary {
-            Summary::Text => {
-                keep_only(obj, &["text"]);
-                true
-            }
-            Summary::Data => obj.remove("text").is_some(),
-            Summary::True => {
-                let a = obj.remove("text").is_some();
-                obj.remove("contained").is_some() || a
-            }
-            Summary::False | Summary::Count => false,
-        }
-    };
-    if changed || q.elements.is_some() || matches!(q.summary, Summary::True | Summary::Text) {
-        tag_subsetted(obj);
-    }
-}
-
-fn tag_subsetted(obj: &mut Map<String, Value>) {
-    let meta = obj.entry("meta").or_insert_with(|| json!({}));
-    let Some(meta) = meta.as_object_mut() else {
-        return;
-    };
-    let tags = meta.entry("tag").or_insert_with(|| json!([]));
-    if let Some(tags) = tags.as_array_mut() {
-        let present = tags
-            .iter()
-            .any(|t| t["code"] == "SUBSETTED" && t["system"] == SUBSETTED_SYSTEM);
-        if !present {
-            tags.push(json!({"system": SUBSETTED_SYSTEM, "code": "SUBSETTED"}));
-        }
-    }
 }

@@ -1,0 +1,295 @@
+// The patient consent portal in a real browser: Debian's headless Chromium
+// (driven by `playwright-core`) against the real `fhirgate` binary on a
+// fresh demo data dir, using only what a person sees (labels, button texts,
+// the sentences the page shows):
+//   1. /portal without a session → sign in as pat.jones → back on /portal,
+//      no choices yet;
+//   2. grant: "Stop sharing", app "Growth Chart", "Mental health", an end
+//      date, "Save my choice" → the page confirms in words and lists the
+//      choice as Active with a Revoke button; the access history shows the
+//      portal's own write;
+//   3. revoke: "Revoke" → the page confirms, the choice is Revoked and has
+//      no button any more;
+//   4. a clinician (dr.lee) gets the readable "Not allowed" page; the
+//      landing page links the portal for the patient only.
+//
+// Run: `node --test conformance-tests/browser/portal.test.mjs` after
+// `npm ci` in conformance-tests/browser and `cargo build --bin fhirgate`
+// (`scripts/test.sh` does both). Nothing here skips: a missing browser,
+// missing Node packages or a missing binary fails with what to run.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, "..", "..");
+const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+const APP_NAME = "Growth Chart";
+const END = "2099-12-31";
+const STEP_TIMEOUT = 30_000;
+
+function fhirgateBin() {
+  return process.env.FHIRGATE_BIN || join(ROOT, "target", "debug", "fhirgate");
+}
+
+function prerequisites() {
+  const problems = [];
+  if (!existsSync(CHROMIUM)) {
+    problems.push(`Chromium not found at ${CHROMIUM}: run \`apt-get install -y chromium\` (scripts/test.sh does)`);
+  }
+  if (!existsSync(join(HERE, "node_modules", "playwright-core", "package.json"))) {
+    problems.push(`node_modules/playwright-core is missing: run \`npm ci\` in ${HERE} (scripts/test.sh does)`);
+  }
+  if (!existsSync(fhirgateBin())) {
+    problems.push(`fhirgate binary not found at ${fhirgateBin()}: run \`cargo build --bin fhirgate\` (or set FHIRGATE_BIN)`);
+  }
+  if (problems.length) throw new Error("cannot run the portal browser suite:\n  " + problems.join("\n  "));
+}
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = net.createServer();
+    s.on("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** The environment for fhirgate: no inherited FHIRGATE_* variables. */
+function fhirgateEnv(dataDir, extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("FHIRGATE_")) env[k] = v;
+  return { ...env, FHIRGATE_DATA_DIR: dataDir, ...extra };
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+class Fhirgate {
+  constructor(dir, port) {
+    this.dataDir = join(dir, "data");
+    this.logPath = join(dir, "fhirgate.log");
+    this.dir = dir;
+    this.publicUrl = `http://127.0.0.1:${port}`;
+    this.port = port;
+    this.proc = null;
+  }
+
+  cli(...args) {
+    const out = spawnSync(fhirgateBin(), args, {
+      env: fhirgateEnv(this.dataDir),
+      cwd: this.dir,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    if (out.status !== 0) {
+      throw new Error(`fhirgate ${args.join(" ")} failed (${out.status ?? out.signal}):\n${out.stderr}${out.error ?? ""}`);
+    }
+    return out.stdout;
+  }
+
+  async start() {
+    const log = openSync(this.logPath, "a");
+    this.proc = spawn(fhirgateBin(), ["serve", "--seed-patients", "5"], {
+      env: fhirgateEnv(this.dataDir, {
+        FHIRGATE_LISTEN: `127.0.0.1:${this.port}`,
+        FHIRGATE_PUBLIC_URL: this.publicUrl,
+      }),
+      cwd: this.dir,
+      stdio: ["ignore", log, log],
+    });
+    closeSync(log);
+    let exited = null;
+    this.proc.on("exit", (code, signal) => (exited = code ?? signal));
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      if (exited !== null) throw new Error(`fhirgate exited (${exited}) before it was ready:\n${this.logTail()}`);
+      try {
+        const r = await fetch(`${this.publicUrl}/fhir/metadata`, { signal: AbortSignal.timeout(3000) });
+        if (r.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(200);
+    }
+    throw new Error(`fhirgate did not become ready in 120 s:\n${this.logTail()}`);
+  }
+
+  logTail(lines = 60) {
+    try {
+      return readFileSync(this.logPath, "utf8").split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      const gone = new Promise((r) => this.proc.once("exit", r));
+      this.proc.kill("SIGTERM");
+      await Promise.race([gone, sleep(5000)]);
+      if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGKILL");
+    }
+  }
+}
+
+describe("patient consent portal in headless Chromium", () => {
+  let tmp, gate, browser, failed = false;
+
+  before(async () => {
+    try {
+      prerequisites();
+      const require = createRequire(import.meta.url);
+      const { chromium } = require(join(HERE, "node_modules", "playwright-core"));
+      tmp = mkdtempSync(join(tmpdir(), "fhirgate-portal-"));
+      gate = new Fhirgate(tmp, await freePort());
+      gate.cli(
+        "client", "add",
+        "--name", APP_NAME,
+        "--auth", "none",
+        "--redirect-uri", "http://localhost:9/index.html",
+        "--grant", "authorization_code",
+      );
+      await gate.start();
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        ],
+      });
+    } catch (e) {
+      failed = true;
+      if (gate) console.log(`# fhirgate log tail:\n${gate.logTail()}`);
+      throw e;
+    }
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await gate?.stop();
+    if (tmp) {
+      if (failed) console.log(`# kept ${tmp} (screenshots, fhirgate.log)`);
+      else rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  /** Runs `body(page)` in a fresh browser context; on failure saves a screenshot and prints the page and log. */
+  async function withPage(name, body) {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(STEP_TIMEOUT);
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on("console", (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+    page.on("pageerror", (e) => consoleLines.push(`[pageerror] ${e.message}`));
+    try {
+      await body(page);
+      if (process.env.BROWSER_SCREENSHOTS) {
+        await page.screenshot({ path: join(process.env.BROWSER_SCREENSHOTS, `portal-${name}.png`), fullPage: true });
+      }
+    } catch (e) {
+      failed = true;
+      const shot = join(tmp, `${name}.png`);
+      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+      let text = "";
+      try {
+        text = (await page.locator("body").innerText({ timeout: 2000 })).slice(0, 3000);
+      } catch {
+        // page gone
+      }
+      console.log(
+        `# ${name} failed at ${page.url()}\n# screenshot: ${shot}\n# page text:\n${text}\n` +
+          `# browser console:\n${consoleLines.slice(-30).join("\n")}\n# fhirgate log tail:\n${gate.logTail()}`,
+      );
+      throw e;
+    } finally {
+      await context.close().catch(() => {});
+    }
+  }
+
+  async function signIn(page, username) {
+    await page.getByLabel("Username").fill(username);
+    await page.getByLabel("Password").fill("demo");
+    await page.getByRole("button", { name: "Sign in" }).click();
+  }
+
+  test("pat.jones grants and revokes a consent", async () => {
+    await withPage("grant-revoke", async (page) => {
+      await page.goto(`${gate.publicUrl}/portal`);
+      await page.waitForURL((u) => u.pathname === "/login" && u.searchParams.get("next") === "/portal");
+      await signIn(page, "pat.jones");
+      await page.waitForURL((u) => u.pathname === "/portal");
+      await page.getByRole("heading", { name: "Your privacy choices" }).waitFor();
+      await page.getByText("You have not made any choices yet.").waitFor();
+      await page.getByRole("heading", { name: "Who looked at your record" }).waitFor();
+
+      // Grant: stop sharing mental-health records with one app, until a date.
+      await page.getByLabel("Stop sharing", { exact: false }).check();
+      await page.getByLabel("App", { exact: true }).selectOption({ label: APP_NAME });
+      await page.getByLabel("Mental health", { exact: true }).check();
+      await page.getByLabel("Until").fill(END);
+      await page.getByRole("button", { name: "Save my choice" }).click();
+
+      const sentence = `The app “${APP_NAME}” may not see your mental-health records until ${END}.`;
+      const status = page.getByRole("status");
+      await status.getByText("Your choice is saved and applies from now on:").waitFor();
+      await status.getByText(sentence).waitFor();
+      const row = page.getByRole("row").filter({ hasText: sentence });
+      assert.equal(await row.count(), 1, "one row says the new choice");
+      assert.equal((await row.getByRole("cell").nth(1).innerText()).trim(), "Active");
+      assert.equal(await row.getByRole("button", { name: "Revoke" }).count(), 1);
+      // The portal's own write is in the access history.
+      const history = page.getByRole("table", { name: "Access to your record" });
+      await history.getByRole("row").filter({ hasText: "Added privacy choices" }).first().waitFor();
+      assert.ok(
+        (await history.getByRole("row").filter({ hasText: "This privacy portal" }).count()) > 0,
+        "the history names the portal as the app",
+      );
+
+      // Revoke it.
+      await row.getByRole("button", { name: "Revoke" }).click();
+      await page.getByRole("status").getByText("You revoked this choice.", { exact: false }).waitFor();
+      const after = page.getByRole("row").filter({ hasText: sentence });
+      await after.first().waitFor();
+      assert.equal((await after.getByRole("cell").nth(1).innerText()).trim(), "Revoked");
+      assert.equal(await after.getByRole("button", { name: "Revoke" }).count(), 0, "a revoked choice has no Revoke button");
+
+      // The landing page links the portal for a patient.
+      await page.goto(`${gate.publicUrl}/`);
+      await page.getByRole("link", { name: "Your privacy choices" }).click();
+      await page.waitForURL((u) => u.pathname === "/portal");
+    });
+  });
+
+  test("a mistake on the form is explained and nothing is saved", async () => {
+    await withPage("form-error", async (page) => {
+      await page.goto(`${gate.publicUrl}/login?next=/portal`);
+      await signIn(page, "pat.jones");
+      await page.waitForURL((u) => u.pathname === "/portal");
+      await page.getByLabel("Share only", { exact: false }).check();
+      await page.getByRole("button", { name: "Save my choice" }).click();
+      await page.getByRole("alert").getByText("pick at least one", { exact: false }).waitFor();
+      assert.equal(await page.getByRole("button", { name: "Revoke" }).count(), 0);
+    });
+  });
+
+  test("a clinician gets a readable 403", async () => {
+    await withPage("clinician-403", async (page) => {
+      await page.goto(`${gate.publicUrl}/login?next=/portal`);
+      await signIn(page, "dr.lee");
+      await page.getByRole("heading", { name: "Not allowed" }).waitFor();
+      await page.getByText("The privacy portal is for patients", { exact: false }).waitFor();
+      await page.goto(`${gate.publicUrl}/`);
+      assert.equal(await page.getByRole("link", { name: "Your privacy choices" }).count(), 0);
+    });
+  });
+});

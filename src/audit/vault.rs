@@ -1,0 +1,374 @@
+//! The payload vault: the readable AuditEvents beside the chain, encrypted
+//! with AES-256-GCM under one data key per patient, and erasure by
+//! destroying that key (crypto-shredding).
+//!
+//! - Data keys: 32 random bytes per patient pseudonym, a row of
+//!   `audit_patient_keys` (`0005_audit.sql`), stored wrapped (AES-256-GCM)
+//!   under the master key `<data_dir>/keys/audit-master.key` with
+//!   `fhirgate-audit-key-v1|<pseudonym>|<key_id>` as associated data.
+//!   Events about no patient use the row [`DEPLOYMENT`].
+//! - Payloads: AES-256-GCM, a random 96-bit nonce each, associated data
+//!   `fhirgate-audit-payload-v1|<seq>|<pseudonym>`, so a payload cannot be
+//!   moved to another seq or patient; any changed byte fails decryption.
+//! - Erasure: [`Vault::erase`] deletes the patient's key row. The chain is
+//!   untouched (it holds no PHI and still verifies); the payloads become
+//!   unreadable. A later event about the same patient gets a fresh key
+//!   (new `key_id`); the payload row names the key it was sealed under.
+
+use std::collections::HashMap;
+
+use aes_gcm::{
+    aead::{Aead, KeyInit, Payload},
+    Aes256Gcm, Nonce,
+};
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use rand::RngCore;
+
+use super::{
+    ledger::on_pool,
+    pseudonym::{load_or_create_secret, KeyFileError},
+};
+use crate::state::StateStore;
+
+/// File name of the master (key-wrapping) key in the keys directory.
+pub const MASTER_KEY_FILE: &str = "audit-master.key";
+/// The key row of events about no patient.
+pub const DEPLOYMENT: &str = "deployment";
+/// Pseudonyms per `IN (…)` query.
+const CHUNK: usize = 400;
+
+/// What can go wrong in the vault.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The store failed.
+    #[error("audit vault store: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Encryption or decryption failed (tampered or foreign data).
+    #[error("audit vault: {0}")]
+    Crypto(String),
+    /// The payload's key was destroyed (erasure).
+    #[error("the payload's key was erased")]
+    Erased,
+}
+
+/// One unwrapped data key.
+#[derive(Clone)]
+pub struct DataKey {
+    /// The key's id (payload rows name it).
+    pub key_id: String,
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DataKey({})", self.key_id)
+    }
+}
+
+/// A sealed payload: hex nonce and base64 ciphertext (with the GCM tag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Hex, 12 bytes.
+    pub nonce: String,
+    /// Base64 ciphertext || tag.
+    pub ciphertext: String,
+}
+
+fn payload_aad(seq: u64, pseudonym: &str) -> String {
+    format!("fhirgate-audit-payload-v1|{seq}|{pseudonym}")
+}
+
+fn key_aad(pseudonym: &str, key_id: &str) -> String {
+    format!("fhirgate-audit-key-v1|{pseudonym}|{key_id}")
+}
+
+fn nonce() -> [u8; 12] {
+    let mut n = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut n);
+    n
+}
+
+fn crypto(what: &str) -> VaultError {
+    VaultError::Crypto(what.to_owned())
+}
+
+fn decrypt(cipher: &Aes256Gcm, nonce_hex: &str, ct_b64: &str, aad: &str) -> Option<Vec<u8>> {
+    let nonce = hex::decode(nonce_hex).ok().filter(|n| n.len() == 12)?;
+    let ct = B64.decode(ct_b64).ok()?;
+    cipher
+        .decrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: &ct,
+                aad: aad.as_bytes(),
+            },
+        )
+        .ok()
+}
+
+/// Encrypts a payload for `seq` and `pseudonym`.
+pub fn seal(
+    key: &DataKey,
+    seq: u64,
+    pseudonym: &str,
+    plaintext: &[u8],
+) -> Result<Sealed, VaultError> {
+    let n = nonce();
+    let aad = payload_aad(seq, pseudonym);
+    let ct = key
+        .cipher
+        .encrypt(
+            Nonce::from_slice(&n),
+            Payload {
+                msg: plaintext,
+                aad: aad.as_bytes(),
+            },
+        )
+        .map_err(|_| crypto("payload encryption failed"))?;
+    Ok(Sealed {
+        nonce: hex::encode(n),
+        ciphertext: B64.encode(ct),
+    })
+}
+
+/// Decrypts a payload sealed for `seq` and `pseudonym`.
+pub fn open(
+    key: &DataKey,
+    seq: u64,
+    pseudonym: &str,
+    sealed: &Sealed,
+) -> Result<Vec<u8>, VaultError> {
+    decrypt(
+        &key.cipher,
+        &sealed.nonce,
+        &sealed.ciphertext,
+        &payload_aad(seq, pseudonym),
+    )
+    .ok_or_else(|| {
+        crypto(&format!(
+            "payload of seq {seq} fails authentication (tampered)"
+        ))
+    })
+}
+
+/// The vault: the master key and the key table.
+#[derive(Clone)]
+pub struct Vault {
+    master: Aes256Gcm,
+    store: StateStore,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault(..)")
+    }
+}
+
+type KeyRow = (String, String, String, String);
+
+impl Vault {
+    /// The vault over `store` with the master key in `keys_dir` (created on
+    /// first use).
+    pub fn load_or_create(
+        keys_dir: &std::path::Path,
+        store: StateStore,
+    ) -> Result<Self, KeyFileError> {
+        let path = keys_dir.join(MASTER_KEY_FILE);
+        let master = load_or_create_secret(&path)?;
+        let master = Aes256Gcm::new_from_slice(&master).map_err(|_| KeyFileError {
+            path,
+            message: "not an AES-256 key".into(),
+        })?;
+        Ok(Self { master, store })
+    }
+
+    fn unwrap_row(&self, (pseudonym, key_id, nonce, wrapped): &KeyRow) -> Option<DataKey> {
+        let raw = decrypt(&self.master, nonce, wrapped, &key_aad(pseudonym, key_id))?;
+        let cipher = Aes256Gcm::new_from_slice(&raw).ok()?;
+        Some(DataKey {
+            key_id: key_id.clone(),
+            cipher,
+        })
+    }
+
+    async fn rows(&self, pseudonyms: &[&str]) -> Result<Vec<KeyRow>, VaultError> {
+        let mut out = Vec::new();
+        for chunk in pseudonyms.chunks(CHUNK) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT pseudonym, key_id, nonce, wrapped FROM audit_patient_keys WHERE pseudonym IN ({})",
+                marks.join(", ")
+            );
+            let rows: Vec<KeyRow> = on_pool!(&self.store, |p| {
+                let mut q = sqlx::query_as(&sql);
+                for s in chunk {
+                    q = q.bind(*s);
+                }
+                q.fetch_all(p).await
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// The current keys of these pseudonyms (absent: never made, or erased).
+    pub async fn existing(
+        &self,
+        pseudonyms: &[&str],
+    ) -> Result<HashMap<String, DataKey>, VaultError> {
+        let mut out = HashMap::new();
+        for row in self.rows(pseudonyms).await? {
+            let key = self.unwrap_row(&row).ok_or_else(|| {
+                crypto("a patient key does not unwrap under the master key (wrong key file?)")
+            })?;
+            out.insert(row.0, key);
+        }
+        Ok(out)
+    }
+
+    /// The keys of these pseudonyms, creating the missing ones.
+    pub async fn keys_for(
+        &self,
+        pseudonyms: &[&str],
+    ) -> Result<HashMap<String, DataKey>, VaultError> {
+        let mut keys = self.existing(pseudonyms).await?;
+        let missing: Vec<&str> = pseudonyms
+            .iter()
+            .copied()
+            .filter(|p| !keys.contains_key(*p))
+            .collect();
+        if missing.is_empty() {
+            return Ok(keys);
+        }
+        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let mut rows = Vec::with_capacity(missing.len());
+        for p in &missing {
+            let mut raw = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut raw);
+            let key_id = uuid::Uuid::new_v4().simple().to_string();
+            let n = nonce();
+            let aad = key_aad(p, &key_id);
+            let wrapped = self
+                .master
+                .encrypt(
+                    Nonce::from_slice(&n),
+                    Payload {
+                        msg: &raw,
+                        aad: aad.as_bytes(),
+                    },
+                )
+                .map_err(|_| crypto("key wrapping failed"))?;
+            rows.push((*p, key_id, hex::encode(n), B64.encode(wrapped)));
+        }
+        // One statement (one commit) for all new keys of a batch.
+        let insert =
+            "INSERT INTO audit_patient_keys (pseudonym, key_id, nonce, wrapped, created_at) ";
+        for chunk in rows.chunks(CHUNK) {
+            on_pool!(&self.store, |pool| {
+                let mut q = sqlx::QueryBuilder::new(insert);
+                q.push_values(chunk, |mut b, (p, id, n, w)| {
+                    b.push_bind(*p)
+                        .push_bind(id.as_str())
+                        .push_bind(n.as_str())
+                        .push_bind(w.as_str())
+                        .push_bind(now);
+                });
+                q.push(" ON CONFLICT (pseudonym) DO NOTHING");
+                q.build().execute(pool).await.map(|_| ())
+            })?;
+        }
+        // A racing replica may have won: read back what is stored.
+        keys.extend(self.existing(&missing).await?);
+        if keys.len() < pseudonyms.len() {
+            return Err(crypto("a patient key could not be created"));
+        }
+        Ok(keys)
+    }
+
+    /// Destroys a pseudonym's key (erasure); returns the rows deleted.
+    pub async fn erase(&self, pseudonym: &str) -> Result<u64, VaultError> {
+        let sql = "DELETE FROM audit_patient_keys WHERE pseudonym = $1";
+        Ok(on_pool!(&self.store, |p| sqlx::query(sql)
+            .bind(pseudonym)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key(b: u8) -> DataKey {
+        DataKey {
+            key_id: "k".into(),
+            cipher: Aes256Gcm::new_from_slice(&[b; 32]).unwrap(),
+        }
+    }
+
+    #[test]
+    fn payloads_decrypt_and_tampering_is_caught() {
+        let k = key(7);
+        let s = seal(&k, 5, "pseud", b"{\"a\":1}").unwrap();
+        assert_eq!(open(&k, 5, "pseud", &s).unwrap(), b"{\"a\":1}");
+        // Another seq, pseudonym or key: refused.
+        assert!(open(&k, 6, "pseud", &s).is_err());
+        assert!(open(&k, 5, "other", &s).is_err());
+        assert!(open(&key(8), 5, "pseud", &s).is_err());
+        // Any flipped byte of the ciphertext: refused.
+        let mut ct = B64.decode(&s.ciphertext).unwrap();
+        for i in [0, ct.len() / 2, ct.len() - 1] {
+            ct[i] ^= 1;
+            let bad = Sealed {
+                nonce: s.nonce.clone(),
+                ciphertext: B64.encode(&ct),
+            };
+            assert!(open(&k, 5, "pseud", &bad).is_err());
+            ct[i] ^= 1;
+        }
+        // A malformed nonce is an error, not a panic.
+        let bad = Sealed {
+            nonce: "00".into(),
+            ciphertext: s.ciphertext.clone(),
+        };
+        assert!(open(&k, 5, "pseud", &bad).is_err());
+        // Fresh nonces: the same plaintext seals differently.
+        assert_ne!(
+            seal(&k, 5, "pseud", b"x").unwrap(),
+            seal(&k, 5, "pseud", b"x").unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_are_created_once_wrapped_and_erasable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(None, dir.path()).await.unwrap();
+        let vault = Vault::load_or_create(&dir.path().join("keys"), store.clone()).unwrap();
+        let a = vault.keys_for(&["p1", "p2"]).await.unwrap();
+        let b = vault.keys_for(&["p1", DEPLOYMENT]).await.unwrap();
+        assert_eq!(a["p1"].key_id, b["p1"].key_id);
+        let s = seal(&a["p1"], 1, "p1", b"hello").unwrap();
+        assert_eq!(open(&b["p1"], 1, "p1", &s).unwrap(), b"hello");
+        // The stored key is wrapped: the raw key bytes are not in the table.
+        let StateStore::Sqlite(pool) = &store else {
+            return;
+        };
+        let (wrapped,): (String,) =
+            sqlx::query_as("SELECT wrapped FROM audit_patient_keys WHERE pseudonym = 'p1'")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert_eq!(B64.decode(wrapped).unwrap().len(), 32 + 16);
+        // Another master key cannot unwrap it.
+        let other = Vault::load_or_create(&dir.path().join("other"), store.clone()).unwrap();
+        assert!(other.existing(&["p1"]).await.is_err());
+        // Erasure: gone; a later key is a new one.
+        assert_eq!(vault.erase("p1").await.unwrap(), 1);
+        assert!(vault.existing(&["p1"]).await.unwrap().is_empty());
+        let c = vault.keys_for(&["p1"]).await.unwrap();
+        assert_ne!(c["p1"].key_id, a["p1"].key_id);
+        assert!(open(&c["p1"], 1, "p1", &s).is_err());
+    }
+}

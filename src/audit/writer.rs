@@ -1,0 +1,171 @@
+//! The group-commit batcher: one task per process owns the appends.
+//!
+//! Requests submit their events over a bounded channel with a oneshot
+//! reply. The task takes what is queued (up to `batch_max` events), then:
+//! 1. fetches (or creates) the data keys of every pseudonym in the batch
+//!    (one query), so a key failure stops the batch before the chain grows;
+//! 2. appends the chained entries with one [`Ledger::append_with`]: under
+//!    the ledger lock, once the seqs are known, each payload is sealed with
+//!    its seq and pseudonym as associated data, and the payloads and their
+//!    search columns are written in the same transaction (one durable
+//!    commit, one fsync, for the whole batch: the group commit);
+//! 3. answers every request with its seqs.
+//!
+//! Any failure answers every request of the batch with an error (they fail
+//! closed with 503) and leaves nothing behind: entries and payloads commit
+//! together or not at all.
+
+use std::{collections::HashMap, time::Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    error::AuditError,
+    events::Event,
+    ledger::Sidecar,
+    store::{self, PayloadRow},
+    vault::{self, Vault},
+    Ledger, NewEntry,
+};
+
+type Reply = oneshot::Sender<Result<Vec<u64>, String>>;
+
+struct Job {
+    events: Vec<Event>,
+    reply: Reply,
+}
+
+/// The handle requests submit through. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Job({} events)", self.events.len())
+    }
+}
+
+impl Writer {
+    /// Starts the writer task (needs a Tokio runtime).
+    pub fn spawn(ledger: Ledger, vault: Vault, batch_max: usize, queue: usize) -> Self {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        tokio::spawn(run(rx, ledger, vault, batch_max.max(1)));
+        Self { tx }
+    }
+
+    /// Submits one request's events; resolves when they are durable, with
+    /// their seqs in order.
+    pub async fn submit(&self, events: Vec<Event>) -> Result<Vec<u64>, AuditError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { events, reply })
+            .await
+            .map_err(|_| AuditError::Unavailable("the writer task has stopped".into()))?;
+        match rx.await {
+            Ok(Ok(seqs)) => Ok(seqs),
+            Ok(Err(e)) => Err(AuditError::Unavailable(e)),
+            Err(_) => Err(AuditError::Unavailable(
+                "the writer task dropped the request".into(),
+            )),
+        }
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<Job>, ledger: Ledger, vault: Vault, batch_max: usize) {
+    while let Some(first) = rx.recv().await {
+        let mut n = first.events.len();
+        let mut jobs = vec![first];
+        while n < batch_max {
+            match rx.try_recv() {
+                Ok(job) => {
+                    n += job.events.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
+        match commit(&ledger, &vault, &events).await {
+            Ok(seqs) => {
+                tracing::debug!(
+                    events = seqs.len(),
+                    requests = jobs.len(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "audit batch appended"
+                );
+                let mut rest = seqs.as_slice();
+                for job in jobs {
+                    let (mine, tail) = rest.split_at(job.events.len().min(rest.len()));
+                    rest = tail;
+                    let _ = job.reply.send(Ok(mine.to_vec()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = events.len(), "audit batch failed; requests fail closed");
+                let msg = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(msg.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Appends one batch (the steps in the module docs); returns the seqs.
+pub async fn commit(
+    ledger: &Ledger,
+    vault: &Vault,
+    events: &[&Event],
+) -> Result<Vec<u64>, AuditError> {
+    let mut pseudonyms: Vec<&str> = events.iter().map(|e| e.pseudonym.as_str()).collect();
+    pseudonyms.sort_unstable();
+    pseudonyms.dedup();
+    let keys = vault.keys_for(&pseudonyms).await?;
+    let by_pseudonym: HashMap<&str, &vault::DataKey> =
+        keys.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let entries: Vec<NewEntry> = events
+        .iter()
+        .map(|e| NewEntry {
+            request_id: e.request_id.clone(),
+            entry: e.entry.clone(),
+        })
+        .collect();
+    let seal_all = |seqs: &[u64]| -> Result<Vec<Sidecar>, String> {
+        let mut rows = Vec::with_capacity(events.len());
+        for (e, seq) in events.iter().zip(seqs) {
+            let key = by_pseudonym
+                .get(e.pseudonym.as_str())
+                .ok_or("a data key went missing")?;
+            let sealed =
+                vault::seal(key, *seq, &e.pseudonym, &e.payload).map_err(|e| e.to_string())?;
+            let types = if e.index.entity_types.is_empty() {
+                " ".to_owned()
+            } else {
+                format!(" {} ", e.index.entity_types.join(" "))
+            };
+            rows.push((
+                PayloadRow {
+                    seq: *seq as i64,
+                    pseudonym: e.pseudonym.clone(),
+                    key_id: key.key_id.clone(),
+                    recorded: e.index.recorded,
+                    kind: e.index.kind.clone(),
+                    action: e.index.action.clone(),
+                    outcome: e.index.outcome.clone(),
+                    entity_types: types,
+                    nonce: sealed.nonce,
+                    payload: sealed.ciphertext,
+                },
+                e.index.agents.clone(),
+            ));
+        }
+        Ok(store::sidecars(&rows))
+    };
+    Ok(ledger.append_with(&entries, seal_all).await?)
+}

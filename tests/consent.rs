@@ -1,0 +1,682 @@
+//! Consent enforcement end to end, in process, on the embedded store: every
+//! path of issue 4 item 6 under the policies of the leak matrix (deny all,
+//! deny a category, deny an actor, permit only a purpose, redact a category,
+//! break-the-glass, revoked, expired), asserting that nothing denied appears
+//! anywhere in the response bytes or headers. The black-box leak matrix on
+//! both upstreams is in conformance-tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{TestApp, TestResponse};
+use serde_json::{json, Value};
+
+const ACT: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+const INLINE: &str =
+    "http://hl7.org/fhir/uv/security-label-ds4p/StructureDefinition/extension-inline-sec-label";
+const ICD10: &str = "http://hl7.org/fhir/sid/icd-10-cm";
+
+struct World {
+    t: TestApp,
+    /// Clinician Practitioner/dr (role clinician, user/*.cruds), client `ehr`.
+    clin: String,
+    /// The patient p1 as themselves, client `portal-app`.
+    pat: String,
+    /// A payer backend (system/*.rs), client `payer`.
+    payer: String,
+}
+
+async fn world() -> World {
+    let t = TestApp::with_config("[consent]\nexempt_clients = [\"test-client\"]\n").await;
+    let put = |b: Value| {
+        let t = &t;
+        async move {
+            let path = format!(
+                "/fhir/{}/{}",
+                b["resourceType"].as_str().unwrap(),
+                b["id"].as_str().unwrap()
+            );
+            let r = t.put(&path, &b).await;
+            assert!(r.status.is_success(), "{path}: {}", r.text());
+        }
+    };
+    put(
+        json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "Onewell"}],
+        "address": [{"use": "home", "state": "WA"}]}),
+    )
+    .await;
+    put(json!({"resourceType": "Patient", "id": "p2", "name": [{"family": "Twofold"}]})).await;
+    put(json!({"resourceType": "Practitioner", "id": "dr", "name": [{"family": "Lee"}]})).await;
+    for (id, p) in [
+        ("o-lab", "p1"),
+        ("o-lab2", "p1"),
+        ("o-p2a", "p2"),
+        ("o-p2b", "p2"),
+    ] {
+        put(
+            json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+            "subject": {"reference": format!("Patient/{p}")},
+            "performer": [{"reference": "Practitioner/dr"}],
+            "valueQuantity": {"value": 99, "unit": "mg/dL"}}),
+        )
+        .await;
+    }
+    put(
+        json!({"resourceType": "Condition", "id": "c-hiv", "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": ICD10, "code": "B20", "display": "HIV disease"}]}}),
+    )
+    .await;
+    put(
+        json!({"resourceType": "Condition", "id": "c-sud", "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": ICD10, "code": "F11.20", "display": "Opioid dependence"}]}}),
+    )
+    .await;
+    put(json!({"resourceType": "Condition", "id": "c-tagged", "subject": {"reference": "Patient/p1"},
+        "meta": {"security": [{"system": ACT, "code": "PSY"}]},
+        "code": {"text": "tagged-condition"}}))
+    .await;
+    put(
+        json!({"resourceType": "Observation", "id": "o-inline", "status": "final",
+        "code": {"text": "screening"}, "subject": {"reference": "Patient/p1"},
+        "note": [{"text": "secret-note",
+            "extension": [{"url": INLINE, "valueCoding": {"system": ACT, "code": "PSY"}}]}]}),
+    )
+    .await;
+    put(json!({"resourceType": "Provenance", "id": "prov-hiv", "recorded": "2024-01-01T00:00:00Z",
+        "target": [{"reference": "Condition/c-hiv"}], "agent": [{"who": {"reference": "Practitioner/dr"}}]}))
+    .await;
+    put(json!({"resourceType": "Provenance", "id": "prov-lab", "recorded": "2024-01-01T00:00:00Z",
+        "target": [{"reference": "Observation/o-lab"}], "agent": [{"who": {"reference": "Practitioner/dr"}}]}))
+    .await;
+    put(
+        json!({"resourceType": "Binary", "id": "bin-hiv", "contentType": "text/plain",
+        "securityContext": {"reference": "Condition/c-hiv"}, "data": "aGl2LXJlcG9ydA=="}),
+    )
+    .await;
+    let clin = t
+        .token_as(
+            "ehr",
+            "user/*.cruds",
+            None,
+            Some("Practitioner/dr"),
+            Some("clinician"),
+            None,
+        )
+        .await;
+    let pat = t
+        .token_as(
+            "portal-app",
+            "patient/*.cruds",
+            Some("p1"),
+            Some("Patient/p1"),
+            Some("patient"),
+            None,
+        )
+        .await;
+    let payer = t
+        .token_as("payer", "system/*.rs", None, None, None, None)
+        .await;
+    World {
+        t,
+        clin,
+        pat,
+        payer,
+    }
+}
+
+impl World {
+    async fn get(&self, token: &str, path: &str) -> TestResponse {
+        self.t
+            .request_with(token, Method::GET, path, &[], None)
+            .await
+    }
+
+    async fn get_h(&self, token: &str, path: &str, headers: &[(&str, &str)]) -> TestResponse {
+        self.t
+            .request_with(token, Method::GET, path, headers, None)
+            .await
+    }
+
+    async fn consent(&self, id: &str, provision: Value) {
+        self.consent_status(id, "active", provision).await;
+    }
+
+    async fn consent_status(&self, id: &str, status: &str, provision: Value) {
+        let c = json!({"resourceType": "Consent", "id": id, "status": status,
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+            "patient": {"reference": "Patient/p1"},
+            "performer": [{"reference": "Patient/p1"}],
+            "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTOUT"}]},
+            "provision": provision});
+        // written through the facade by the patient: the index is updated at once
+        let r = self
+            .t
+            .request_with(
+                &self.pat,
+                Method::PUT,
+                &format!("/fhir/Consent/{id}"),
+                &[],
+                Some(&c),
+            )
+            .await;
+        assert!(r.status.is_success(), "consent write: {}", r.text());
+    }
+}
+
+/// Every byte of body and headers, for leak checks (less the `self` link,
+/// which echoes the caller's own query).
+fn all_bytes(r: &TestResponse) -> String {
+    let mut s = r.text();
+    if let Some(url) = r.json["link"]
+        .as_array()
+        .and_then(|ls| ls.iter().find(|l| l["relation"] == "self"))
+        .and_then(|l| l["url"].as_str())
+    {
+        s = s.replace(url, "");
+    }
+    for (k, v) in &r.headers {
+        s.push_str(&format!("\n{k}: {}", v.to_str().unwrap_or("")));
+    }
+    s
+}
+
+fn assert_absent(r: &TestResponse, needles: &[&str]) {
+    let all = all_bytes(r);
+    for n in needles {
+        assert!(!all.contains(n), "leaked {n:?} in:\n{all}");
+    }
+}
+
+fn ids(r: &TestResponse) -> Vec<String> {
+    let mut v: Vec<String> = r.json["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A hidden read answers exactly like a read of something that never existed.
+async fn assert_like_missing(w: &World, token: &str, t: &str, id: &str) {
+    let hidden = w.get(token, &format!("/fhir/{t}/{id}")).await;
+    let missing = w.get(token, &format!("/fhir/{t}/zz-nothing")).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{}", hidden.text());
+    assert_eq!(
+        hidden.text().replace(id, "X"),
+        missing.text().replace("zz-nothing", "X")
+    );
+    let names = |r: &TestResponse| {
+        let mut v: Vec<String> = r
+            .headers
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .filter(|k| k != "x-request-id" && k != "x-ledger-seq")
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&hidden), names(&missing));
+}
+
+#[tokio::test]
+async fn without_consents_part2_hides_sud_and_tags_are_stripped() {
+    let w = world().await;
+    // Part 2: SUD records need a consent that names them, even for treatment
+    assert_like_missing(&w, &w.clin, "Condition", "c-sud").await;
+    assert_like_missing(&w, &w.payer, "Condition", "c-sud").await;
+    let own = w.get(&w.pat, "/fhir/Condition/c-sud").await;
+    assert_eq!(own.status, StatusCode::OK);
+    // the search is true for the caller: total, entries, no trace of c-sud
+    let s = w.get(&w.clin, "/fhir/Condition?patient=p1").await;
+    assert_eq!(s.status, StatusCode::OK);
+    assert_eq!(ids(&s), vec!["c-hiv", "c-tagged"]);
+    assert_eq!(s.json["total"], 2);
+    assert_absent(&s, &["c-sud", "F11", "Opioid"]);
+    let count = w
+        .get(&w.clin, "/fhir/Condition?patient=p1&_summary=count")
+        .await;
+    assert_eq!(count.json["total"], 2, "{}", count.text());
+    // sensitivity tags are stripped for callers not cleared for them
+    let tagged = w.get(&w.clin, "/fhir/Condition/c-tagged").await;
+    assert_eq!(tagged.status, StatusCode::OK);
+    assert_absent(&tagged, &["\"PSY\""]);
+    let etag = tagged.header("etag").unwrap();
+    assert!(etag.contains('.'), "ETag over the released bytes: {etag}");
+    // the patient sees their own tags
+    let mine = w.get(&w.pat, "/fhir/Condition/c-tagged").await;
+    assert!(mine.text().contains("\"PSY\""));
+}
+
+#[tokio::test]
+async fn deny_all_hides_the_patient_on_every_path() {
+    let w = world().await;
+    w.consent("deny-all", json!({"type": "deny"})).await;
+    let hidden = [
+        "o-lab", "o-lab2", "c-hiv", "Onewell", "c-tagged", "o-inline", "prov-lab",
+    ];
+    for token in [&w.clin, &w.payer] {
+        assert_like_missing(&w, token, "Observation", "o-lab").await;
+        assert_like_missing(&w, token, "Patient", "p1").await;
+        for path in [
+            "/fhir/Observation/o-lab/_history/1",
+            "/fhir/Observation/o-lab/_history",
+            "/fhir/Provenance/prov-lab",
+            "/fhir/Consent/deny-all",
+        ] {
+            let r = w.get(token, path).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text());
+            // the answer names only what was asked, like any 404
+            assert_absent(
+                &r,
+                &["Onewell", "mg/dL", "2345-7", "c-hiv", "tagged-condition"],
+            );
+        }
+        for path in [
+            "/fhir/Observation?patient=p1",
+            "/fhir/Observation",
+            "/fhir/Observation?_count=1",
+            "/fhir/Patient/p1/Observation",
+            "/fhir/Observation/_history",
+            "/fhir/Patient?_id=p1,p2",
+            "/fhir/Practitioner?_id=dr&_revinclude=Observation:performer",
+            "/fhir/Observation?_id=o-lab,o-p2a&_include=Observation:subject",
+            "/fhir/Provenance",
+        ] {
+            let r = w.get(token, path).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+            assert_absent(&r, &hidden);
+        }
+        let count = w.get(token, "/fhir/Observation?_summary=count").await;
+        // o-p2a, o-p2b only
+        assert_eq!(count.json["total"], 2, "{}", count.text());
+        let all = w.get(token, "/fhir/Observation?_total=accurate").await;
+        assert_eq!(all.json["total"], 2);
+        // POST _search says the same as GET
+        let r =
+            w.t.request_raw(
+                Method::POST,
+                "/fhir/Observation/_search",
+                &[
+                    ("authorization", &format!("Bearer {token}")),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ],
+                Some(b"patient=p1".to_vec()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_absent(&r, &hidden);
+        assert_eq!(r.json["total"], 0);
+    }
+    // $everything for the clinician: nothing of p1
+    let e = w.get(&w.clin, "/fhir/Patient/p1/$everything").await;
+    assert_absent(&e, &hidden);
+    // batch: the hidden GET answers like a missing one
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Observation/o-lab"}},
+        {"request": {"method": "GET", "url": "Observation/zz-nothing"}},
+        {"request": {"method": "GET", "url": "Observation?patient=p1"}},
+        {"request": {"method": "GET", "url": "Observation/o-p2a"}}
+    ]});
+    let b =
+        w.t.request_with(&w.clin, Method::POST, "/fhir", &[], Some(&batch))
+            .await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.text());
+    assert_absent(
+        &b,
+        &["Onewell", "c-hiv", "o-lab2", "o-inline", "tagged-condition"],
+    );
+    let e = b.json["entry"].as_array().unwrap();
+    assert_eq!(
+        e[0].to_string().replace("o-lab", "X"),
+        e[1].to_string().replace("zz-nothing", "X")
+    );
+    assert_eq!(e[3]["resource"]["id"], "o-p2a");
+    // the patient still sees everything of theirs
+    let mine = w.get(&w.pat, "/fhir/Observation?patient=p1").await;
+    assert_eq!(ids(&mine), vec!["o-inline", "o-lab", "o-lab2"]);
+}
+
+#[tokio::test]
+async fn deny_a_category_hides_it_and_what_inherits_from_it() {
+    let w = world().await;
+    w.consent(
+        "no-hiv",
+        json!({"type": "permit", "provision": [{"type": "deny", "securityLabel": [{"system": ACT, "code": "HIV"}]}]}),
+    )
+    .await;
+    assert_like_missing(&w, &w.clin, "Condition", "c-hiv").await;
+    assert_like_missing(&w, &w.clin, "Provenance", "prov-hiv").await;
+    assert_like_missing(&w, &w.clin, "Binary", "bin-hiv").await;
+    assert_eq!(
+        w.get(&w.clin, "/fhir/Observation/o-lab").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        w.get(&w.clin, "/fhir/Provenance/prov-lab").await.status,
+        StatusCode::OK
+    );
+    let s = w.get(&w.clin, "/fhir/Condition?patient=p1").await;
+    assert_absent(&s, &["c-hiv", "B20", "HIV disease"]);
+    let p = w.get(&w.clin, "/fhir/Provenance").await;
+    assert_eq!(ids(&p), vec!["prov-lab"]);
+}
+
+#[tokio::test]
+async fn deny_an_actor_and_permit_only_a_purpose() {
+    let w = world().await;
+    w.consent(
+        "not-dr",
+        json!({"type": "permit", "provision": [{"type": "deny",
+            "actor": [{"role": {"coding": [{"code": "PRCP"}]}, "reference": {"reference": "Practitioner/dr"}}]}]}),
+    )
+    .await;
+    assert_like_missing(&w, &w.clin, "Observation", "o-lab").await;
+    assert_eq!(
+        w.get(&w.payer, "/fhir/Observation/o-lab").await.status,
+        StatusCode::OK
+    );
+    // now only payment purposes
+    w.consent(
+        "not-dr",
+        json!({"type": "deny", "provision": [{"type": "permit", "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HPAYMT"}]}]}),
+    )
+    .await;
+    assert_like_missing(&w, &w.payer, "Observation", "o-lab").await;
+    let paying = w
+        .get_h(
+            &w.payer,
+            "/fhir/Observation/o-lab",
+            &[("x-purpose-of-use", "HPAYMT")],
+        )
+        .await;
+    assert_eq!(paying.status, StatusCode::OK, "{}", paying.text());
+    assert_like_missing(&w, &w.clin, "Observation", "o-lab").await;
+}
+
+#[tokio::test]
+async fn redact_removes_labelled_elements_and_narrative() {
+    let w = world().await;
+    w.consent(
+        "no-psy",
+        json!({"type": "permit", "provision": [{"type": "deny", "securityLabel": [{"system": ACT, "code": "PSY"}]}]}),
+    )
+    .await;
+    let r = w.get(&w.clin, "/fhir/Observation/o-inline").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_absent(&r, &["secret-note", "\"PSY\""]);
+    assert!(r.text().contains("REDACTED"));
+    // a redacted copy may not be written back over the full record
+    let mut copy = r.json.clone();
+    copy["status"] = json!("amended");
+    let back =
+        w.t.request_with(
+            &w.clin,
+            Method::PUT,
+            "/fhir/Observation/o-inline",
+            &[],
+            Some(&copy),
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::FORBIDDEN, "{}", back.text());
+    // and the resource labelled PSY as a whole is denied
+    assert_like_missing(&w, &w.clin, "Condition", "c-tagged").await;
+}
+
+#[tokio::test]
+async fn break_the_glass_releases_with_reason_and_notifies_the_patient() {
+    let w = world().await;
+    w.consent("deny-all", json!({"type": "deny"})).await;
+    let btg = [
+        ("x-purpose-of-use", "BTG"),
+        ("x-break-glass-reason", "unconscious in ED"),
+    ];
+    let r = w.get_h(&w.clin, "/fhir/Observation/o-lab", &btg).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // no reason, or a role that may not: still hidden
+    let no_reason = w
+        .get_h(
+            &w.clin,
+            "/fhir/Observation/o-lab",
+            &[("x-purpose-of-use", "BTG")],
+        )
+        .await;
+    assert_eq!(no_reason.status, StatusCode::NOT_FOUND);
+    let payer = w.get_h(&w.payer, "/fhir/Observation/o-lab", &btg).await;
+    assert_eq!(payer.status, StatusCode::NOT_FOUND);
+    // the patient was notified
+    let n = w.t.get("/fhir/Communication?subject=Patient/p1").await;
+    assert_eq!(n.json["total"], 1, "{}", n.text());
+    assert!(n.text().contains("unconscious in ED"));
+}
+
+#[tokio::test]
+async fn revocation_and_expiry_take_effect_on_the_next_request() {
+    let w = world().await;
+    w.consent("deny-all", json!({"type": "deny"})).await;
+    assert_like_missing(&w, &w.clin, "Observation", "o-lab").await;
+    w.consent_status("deny-all", "inactive", json!({"type": "deny"}))
+        .await;
+    assert_eq!(
+        w.get(&w.clin, "/fhir/Observation/o-lab").await.status,
+        StatusCode::OK
+    );
+    w.consent(
+        "deny-all",
+        json!({"type": "deny", "period": {"start": "2001-01-01", "end": "2002-01-01"}}),
+    )
+    .await;
+    assert_eq!(
+        w.get(&w.clin, "/fhir/Observation/o-lab").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn paging_is_full_sealed_and_bound() {
+    let w = world().await;
+    for i in 0..6 {
+        w.t.put(
+            &format!("/fhir/Observation/pgobs-{i}"),
+            &json!({"resourceType": "Observation", "id": format!("pgobs-{i}"), "status": "final",
+                "code": {"text": "x"}, "subject": {"reference": if i % 2 == 0 {"Patient/p1"} else {"Patient/p2"}}}),
+        )
+        .await;
+    }
+    w.consent("deny-all", json!({"type": "deny"})).await;
+    let mut url = "/fhir/Observation?code:text=x&_count=2&_sort=_id".to_owned();
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let r = w.get(&w.clin, &url).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_absent(&r, &["pgobs-0", "pgobs-2", "pgobs-4", "_offset"]);
+        seen.extend(ids(&r));
+        pages += 1;
+        let next = r.json["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_owned());
+        match next {
+            Some(n) => {
+                assert!(r.json.get("total").is_none(), "no total before the end");
+                assert_eq!(ids(&r).len(), 2, "pages are full");
+                // another caller cannot use it
+                let path = n.trim_start_matches("http://fhirgate.test");
+                assert_eq!(w.get(&w.payer, path).await.status, StatusCode::BAD_REQUEST);
+                url = path.to_owned();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["pgobs-1", "pgobs-3", "pgobs-5"]);
+    assert!(pages >= 2);
+    // a consent change invalidates open paging
+    let first = w
+        .get(&w.clin, "/fhir/Observation?code:text=x&_count=1")
+        .await;
+    let next = first.json["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .map(|l| l["url"].as_str().unwrap().to_owned())
+        .unwrap();
+    w.consent("other", json!({"type": "permit"})).await;
+    let stale = w
+        .get(&w.clin, next.trim_start_matches("http://fhirgate.test"))
+        .await;
+    assert_eq!(stale.status, StatusCode::GONE, "{}", stale.text());
+}
+
+#[tokio::test]
+async fn oracle_prone_requests_are_refused_and_consents_are_private() {
+    let w = world().await;
+    for path in [
+        "/fhir/Observation?subject:Patient.name=Onewell",
+        "/fhir/Patient?_has:Observation:subject:code=2345-7",
+        "/fhir/Condition?_security=HIV",
+        "/fhir/Condition?_text=HIV",
+        "/fhir/Condition?_sort=_security",
+    ] {
+        let r = w.get(&w.clin, path).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.text());
+    }
+    let cond =
+        w.t.request_with(
+            &w.clin,
+            Method::POST,
+            "/fhir/Observation",
+            &[("if-none-exist", "code=2345-7")],
+            Some(
+                &json!({"resourceType": "Observation", "status": "final", "code": {"text": "n"},
+                "subject": {"reference": "Patient/p2"}}),
+            ),
+        )
+        .await;
+    assert_eq!(cond.status, StatusCode::FORBIDDEN);
+    w.consent("mine", json!({"type": "permit"})).await;
+    assert_like_missing(&w, &w.clin, "Consent", "mine").await;
+    assert_eq!(
+        w.get(&w.pat, "/fhir/Consent/mine").await.status,
+        StatusCode::OK
+    );
+    let admin =
+        w.t.token_as(
+            "consent-admin",
+            "system/Consent.cruds",
+            None,
+            None,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        w.get(&admin, "/fhir/Consent/mine").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn label_lowering_writes_are_refused() {
+    let w = world().await;
+    let writer =
+        w.t.token_as("writer", "system/*.cruds", None, None, None, None)
+            .await;
+    let lowered = json!({"resourceType": "Condition", "id": "c-tagged",
+        "subject": {"reference": "Patient/p1"}, "code": {"text": "tagged-condition"}});
+    let r =
+        w.t.request_with(
+            &writer,
+            Method::PUT,
+            "/fhir/Condition/c-tagged",
+            &[],
+            Some(&lowered),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let mut same = lowered.clone();
+    same["meta"] = json!({"security": [{"system": ACT, "code": "PSY"}]});
+    same["code"] = json!({"text": "tagged-condition, amended"});
+    let ok =
+        w.t.request_with(
+            &writer,
+            Method::PUT,
+            "/fhir/Condition/c-tagged",
+            &[],
+            Some(&same),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+}
+
+#[tokio::test]
+async fn explain_names_the_deciding_provision_or_rule() {
+    use fhirgate::pipeline::consent::explain::{explain, ExplainInput};
+    let w = world().await;
+    w.consent(
+        "no-hiv",
+        json!({"type": "permit", "provision": [{"type": "deny", "securityLabel": [{"system": ACT, "code": "HIV"}]}]}),
+    )
+    .await;
+    let ask = |resource: &str| ExplainInput {
+        resource: resource.into(),
+        client: "ehr".into(),
+        user: Some("Practitioner/dr".into()),
+        role: Some("clinician".into()),
+        patient: Some("p1".into()),
+        ..Default::default()
+    };
+    let d = explain(&w.t.app, &ask("Condition/c-hiv")).await.unwrap();
+    assert_eq!(d["effect"], "deny");
+    assert_eq!(d["consent"], "Consent/no-hiv/_history/1");
+    assert_eq!(d["basis"], "Consent/no-hiv v1 provision.provision[0]");
+    let d = explain(&w.t.app, &ask("Condition/c-sud")).await.unwrap();
+    assert_eq!(d["effect"], "deny");
+    assert!(d["basis"].as_str().unwrap().contains("us-42cfr2"), "{d}");
+    let d = explain(&w.t.app, &ask("Observation/o-lab")).await.unwrap();
+    assert_eq!(d["effect"], "permit", "{d}");
+    assert!(explain(&w.t.app, &ask("Observation/o-p2a")).await.is_err());
+}
+
+#[tokio::test]
+async fn old_versions_are_judged_with_todays_labels() {
+    let w = world().await;
+    let v1 = json!({"resourceType": "Condition", "id": "c-later", "subject": {"reference": "Patient/p1"},
+        "code": {"text": "first-version-text"}});
+    assert!(w
+        .t
+        .put("/fhir/Condition/c-later", &v1)
+        .await
+        .status
+        .is_success());
+    let mut v2 = v1.clone();
+    v2["meta"] = json!({"security": [{"system": ACT, "code": "PSY"}]});
+    assert!(w
+        .t
+        .put("/fhir/Condition/c-later", &v2)
+        .await
+        .status
+        .is_success());
+    w.consent(
+        "no-psy",
+        json!({"type": "permit", "provision": [{"type": "deny", "securityLabel": [{"system": ACT, "code": "PSY"}]}]}),
+    )
+    .await;
+    let old = w.get(&w.clin, "/fhir/Condition/c-later/_history/1").await;
+    assert_eq!(old.status, StatusCode::NOT_FOUND, "{}", old.text());
+    let h = w.get(&w.clin, "/fhir/Condition/c-later/_history").await;
+    assert_eq!(h.status, StatusCode::NOT_FOUND, "{}", h.text());
+    let th = w.get(&w.clin, "/fhir/Condition/_history").await;
+    assert_absent(&th, &["first-version-text", "c-later"]);
+    // the patient still sees both versions
+    let mine = w.get(&w.pat, "/fhir/Condition/c-later/_history").await;
+    assert_eq!(mine.json["total"], 2, "{}", mine.text());
+}
