@@ -680,3 +680,30 @@ async fn old_versions_are_judged_with_todays_labels() {
     let mine = w.get(&w.pat, "/fhir/Condition/c-later/_history").await;
     assert_eq!(mine.json["total"], 2, "{}", mine.text());
 }
+
+#[tokio::test]
+async fn the_admin_api_explains_decisions_to_consent_administrators_only() {
+    let w = world().await;
+    w.consent(
+        "no-hiv",
+        json!({"type": "permit", "provision": [{"type": "deny", "securityLabel": [{"system": ACT, "code": "HIV"}]}]}),
+    )
+    .await;
+    let admin =
+        w.t.token_as("consent-admin", "system/Consent.rs", None, None, None, None)
+            .await;
+    let url = "/admin/api/consent/explain?resource=Condition/c-hiv&client=ehr&user=Practitioner/dr&role=clinician";
+    let r = w.get(&admin, url).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["effect"], "deny");
+    assert_eq!(r.json["consent"], "Consent/no-hiv/_history/1");
+    // a clinician may not ask; a missing parameter is a clear error
+    let r = w.get(&w.clin, url).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json["error"], "insufficient_scope");
+    let r = w.get(&admin, "/admin/api/consent/explain?client=ehr").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json["error"], "invalid_request");
+    let r = w.t.request_raw(Method::GET, url, &[], None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}

@@ -67,7 +67,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             error,
@@ -75,7 +79,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(description: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
 }
@@ -130,7 +134,7 @@ fn no_store(mut r: Response) -> Response {
     r
 }
 
-fn ok(body: Value) -> Response {
+pub(crate) fn ok(body: Value) -> Response {
     no_store(Json(body).into_response())
 }
 

@@ -8,6 +8,7 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::AppState;
 
 pub mod admin_api;
+pub mod consent_api;
 pub mod fhir;
 pub mod logging;
 pub mod oauth;
@@ -30,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(crate::http::ui::router().route_layer(audited(&state)))
         .merge(admin_api::router().route_layer(audited(&state)))
+        .merge(consent_api::router().route_layer(audited(&state)))
         .merge(crate::audit::admin_api::router().route_layer(audited(&state)))
         .with_state(state)
         .layer(axum::middleware::from_fn(logging::request_id))

@@ -18,8 +18,10 @@ use crate::{
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ExplainInput {
     /// The resource, `Type/id`.
+    #[serde(default)]
     pub resource: String,
     /// OAuth client id of the caller.
+    #[serde(default)]
     pub client: String,
     /// fhirUser of the caller (`Practitioner/dr`), if any.
     #[serde(default)]
