@@ -686,6 +686,14 @@ async fn backend_services_client_credentials() {
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
     assert!(ok.json.get("refresh_token").is_none());
     let token = ok.json["access_token"].as_str().unwrap().to_owned();
+    // the issuance is audited, naming the client and the scope, never the token
+    let seq = ok.header("x-ledger-seq").unwrap();
+    let ev = t.get(&format!("/fhir/AuditEvent/{seq}")).await;
+    assert_eq!(ev.status, StatusCode::OK, "{}", ev.text());
+    let text = ev.text();
+    assert!(text.contains(&b.id), "{text}");
+    assert!(text.contains("access token issued"), "{text}");
+    assert!(!text.contains(&token));
     let r = t
         .request_raw(
             Method::GET,

@@ -137,9 +137,37 @@ async fn token(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         Err(e) => Err(e),
     };
     match result {
-        Ok(v) => no_store(StatusCode::OK, v),
+        Ok(v) => {
+            let note = issued_note(&v);
+            let mut res = no_store(StatusCode::OK, v);
+            if let Some(n) = note {
+                res.extensions_mut().insert(n);
+            }
+            res
+        }
         Err(e) => oauth_error(&e),
     }
+}
+
+/// What the audit event of a token issuance names: the client, the user, the
+/// launch patient and the granted scopes (read back from the token just
+/// minted; never the token itself).
+fn issued_note(answer: &Value) -> Option<crate::audit::RouteNote> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let token = answer["access_token"].as_str()?;
+    let payload = token.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let text = |k: &str| claims[k].as_str().map(str::to_owned);
+    Some(crate::audit::RouteNote {
+        client_id: text("client_id"),
+        user: text("fhirUser"),
+        role: text("role"),
+        patient: text("patient").map(|p| format!("Patient/{p}")),
+        what: Some(format!(
+            "access token issued, scope: {}",
+            claims["scope"].as_str().unwrap_or_default()
+        )),
+    })
 }
 
 async fn introspect(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
