@@ -4,10 +4,14 @@
 # Usage: scripts/bench.sh [small_patients] [large_patients]   (foundation)
 #        scripts/bench.sh smart                               (token endpoint, auth cost)
 #        scripts/bench.sh consent [patients]                  (decision time, search on/off)
+#        scripts/bench.sh bulk [patients]                     ($export throughput, consent on/off)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = smart ]; then
   exec cargo bench --bench smart
+fi
+if [ "${1:-}" = bulk ]; then
+  exec cargo bench --bench bulk -- "${2:-100}"
 fi
 if [ "${1:-}" = consent ]; then
   exec cargo bench --bench consent -- "${2:-100}"

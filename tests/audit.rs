@@ -703,3 +703,40 @@ async fn group_commit_latency_under_concurrency() {
     assert!(t.app.audit.ledger().verify(&t.app.keys).await.unwrap().ok());
     assert!(verify_payloads(&t.app.audit).await.unwrap().ok());
 }
+
+#[tokio::test]
+async fn an_exempt_clients_search_is_in_every_patients_accounting() {
+    let t = TestApp::new().await;
+    for p in ["pa", "pb"] {
+        t.put(
+            &format!("/fhir/Patient/{p}"),
+            &serde_json::json!({"resourceType": "Patient", "id": p}),
+        )
+        .await;
+        t.put(
+            &format!("/fhir/Observation/o-{p}"),
+            &serde_json::json!({"resourceType": "Observation", "id": format!("o-{p}"), "status": "final",
+                "code": {"text": "x"}, "subject": {"reference": format!("Patient/{p}")}}),
+        )
+        .await;
+    }
+    // test-client is exempt from consent; its search still names both patients
+    let r = t.get("/fhir/Observation?code:text=x").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let last: u64 = r.header("x-ledger-seq").unwrap().parse().unwrap();
+    for p in ["pa", "pb"] {
+        let found = t
+            .get(&format!("/fhir/AuditEvent?patient=Patient/{p}&action=E"))
+            .await;
+        let seqs: Vec<u64> = found.json["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["resource"]["id"].as_str()?.parse().ok())
+            .collect();
+        assert!(
+            seqs.iter().any(|s| *s + 4 >= last && *s <= last),
+            "{p}: {seqs:?} (last {last})"
+        );
+    }
+}

@@ -7,10 +7,12 @@
 //! purpose of use, stated in the token or in `X-Purpose-Of-Use`). Each case
 //! loads a fresh app through the facade (exempt loader `test-client`; the
 //! Consents written by their patient, so the index is updated), then searches
-//! `Observation` and `Condition` page by page, counts them and reads every
-//! resource. What is released must equal a reference evaluator written here
-//! from the rules in the docs of `src/consent/mod.rs` and
-//! `src/consent/policy.rs` (not the project's `decide`).
+//! `Observation` and `Condition` page by page (also from a caller-supplied
+//! `_offset`), counts them and reads every resource. What is released must
+//! equal a reference evaluator written here from the rules in the docs of
+//! `src/consent/mod.rs` and `src/consent/policy.rs` (not the project's
+//! `decide`). Two fixed regressions follow: `_offset` counting hidden
+//! matches, and a decision depending on the order of Consents.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -101,6 +103,8 @@ struct Case {
     resources: Vec<Res>,
     callers: Vec<Caller>,
     page: usize,
+    /// A caller-supplied `_offset`: it counts released matches only.
+    offset: usize,
 }
 
 // ---------------------------------------------------------------- strategies
@@ -193,15 +197,17 @@ fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec(res(), 1..8),
         prop::collection::vec(caller(), 1..3),
         1..4usize,
+        0..4usize,
     )
         .prop_map(
-            |(opt_out, states, consents, resources, callers, page)| Case {
+            |(opt_out, states, consents, resources, callers, page, offset)| Case {
                 opt_out,
                 states,
                 consents,
                 resources,
                 callers,
                 page,
+                offset,
             },
         )
 }
@@ -536,6 +542,20 @@ async fn check(case: &Case) -> Result<(), TestCaseError> {
             let got: BTreeSet<String> = ids.iter().cloned().collect();
             prop_assert_eq!(ids.len(), got.len(), "duplicates across pages: {:?}", ids);
             prop_assert_eq!(&got, &want, "search {} as {:?}", rtype, c);
+            let sorted: Vec<String> = want.iter().cloned().collect();
+            prop_assert_eq!(&ids, &sorted, "_sort=_id order across pages");
+            let (from, _) = search_all(
+                &t,
+                &tok,
+                &headers,
+                format!(
+                    "/fhir/{rtype}?_count={}&_sort=_id&_offset={}",
+                    case.page, case.offset
+                ),
+            )
+            .await;
+            let want_from: Vec<String> = sorted.iter().skip(case.offset).cloned().collect();
+            prop_assert_eq!(&from, &want_from, "_offset={} of {}", case.offset, rtype);
             if let Some(n) = total {
                 prop_assert_eq!(n as usize, want.len(), "Bundle.total of {}", rtype);
             }
@@ -753,6 +773,7 @@ async fn consents_decide_the_same_whatever_their_order() {
             }],
             callers: Vec::new(),
             page: 10,
+            offset: 0,
         };
         let t = load(&case).await;
         let payer = Caller {

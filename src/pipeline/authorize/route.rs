@@ -92,5 +92,6 @@ pub async fn route_as(
     let mut resp = app.upstream.execute(&req, ctx).await?;
     filter_response(caller, &auth, &mut resp)?;
     consent::write::reindex_exempt(app, ctx, &req, &resp).await?;
+    consent::record_exempt(&resp, &ctx.base, disclosure);
     Ok(resp)
 }

@@ -382,3 +382,41 @@ async fn break_glass(
     }
     Ok(())
 }
+
+/// For exempt clients (no consent decisions): what the answer released, per
+/// patient, so the audit still names every patient whose data left.
+pub fn record_exempt(resp: &FhirResponse, base: &str, disclosure: &mut Disclosure) {
+    let Some(body) = &resp.body else {
+        return;
+    };
+    let mut one = |r: &Value| {
+        let (Some(t), Some(id)) = (r["resourceType"].as_str(), r["id"].as_str()) else {
+            return;
+        };
+        if t == "OperationOutcome" || t == "Bundle" {
+            return;
+        }
+        let reference = format!("{t}/{id}");
+        let patients = judge::patients_of(r, base);
+        for p in &patients {
+            disclosure.patient(p).released.push(reference.clone());
+        }
+        if patients.is_empty() {
+            disclosure.other.push(reference);
+        }
+    };
+    if body["resourceType"] == "Bundle" {
+        for e in body["entry"].as_array().into_iter().flatten() {
+            let r = &e["resource"];
+            if r["resourceType"] == "Bundle" {
+                for inner in r["entry"].as_array().into_iter().flatten() {
+                    one(&inner["resource"]);
+                }
+            } else {
+                one(r);
+            }
+        }
+    } else {
+        one(body);
+    }
+}

@@ -241,7 +241,8 @@ pub async fn run(
     kind: Kind,
 ) -> FhirResult<FhirResponse> {
     let path = facade_path(&req);
-    let epoch = app.consent.epoch().await?;
+    // the consent epoch is read only when a token is opened or sealed
+    let mut epoch: Option<i64> = None;
     let key = app.consent.seal_key();
     let token = req.param(PAGE_PARAM).map(str::to_owned);
     let mut offset_left = 0usize;
@@ -253,7 +254,7 @@ pub async fn run(
                 &path,
                 &caller.client_id,
                 caller.fhir_user.as_deref(),
-                epoch,
+                *epoch.insert(app.consent.epoch().await?),
             )?;
             let self_url = with_query(&ctx.base, &path, &[(PAGE_PARAM.to_owned(), t)]);
             (
@@ -498,7 +499,10 @@ pub async fn run(
             path: path.clone(),
             client: caller.client_id.clone(),
             user: caller.fhir_user.clone(),
-            epoch,
+            epoch: match epoch {
+                Some(e) => e,
+                None => app.consent.epoch().await?,
+            },
         };
         let token = seal::seal(&key, &st)?;
         links.push(json!({"relation": "next", "url": with_query(&ctx.base, &path, &[(PAGE_PARAM.to_owned(), token)])}));
