@@ -213,6 +213,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (app, embedded) = AppState::open(config).await?;
     // Background: signs a ledger checkpoint every N entries or T seconds.
     crate::audit::checkpoint::spawn(&app);
+    // Background: runs (and resumes) Bulk Data export jobs.
+    crate::bulk::worker::spawn(app.clone());
     if let Some(anchor) = &app.config.audit.anchor {
         // Background: posts each checkpoint to Azure Confidential Ledger.
         let ledger = crate::audit::Ledger::new(app.state.clone());

@@ -81,6 +81,13 @@ pub struct Config {
     /// The audit trail: checkpoint policy, group-commit batching, anchoring.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Bulk Data `$export`: job limits, polling, file splitting, storage.
+    #[serde(default)]
+    pub bulk: crate::bulk::config::BulkConfig,
+    /// Payer APIs (CMS-0057-F Provider Access and Payer-to-Payer): member
+    /// match limits, provider organizations of Backend Services clients.
+    #[serde(default)]
+    pub payer: crate::payer::config::PayerConfig,
 }
 
 /// Federated sign-in (OpenID Connect authorization code flow with PKCE,

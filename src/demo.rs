@@ -148,6 +148,10 @@ pub async fn seed_population(app: &AppState, patients: u32) -> anyhow::Result<Se
         }
     }
     let ids = generator.await??;
+    // Provider Access attribution Groups reference every patient: last.
+    let groups = crate::seed::attribution_groups(patients);
+    write_chunk(app, &groups, &ctx).await?;
+    written += groups.len();
     Ok(SeedReport {
         resources: written,
         elapsed: started.elapsed(),

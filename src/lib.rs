@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 pub mod audit;
+pub mod bulk;
 pub mod cli;
 pub mod config;
 pub mod consent;
@@ -27,6 +28,7 @@ pub mod federation;
 pub mod fhir;
 pub mod http;
 pub mod oauth;
+pub mod payer;
 pub mod pipeline;
 pub mod search;
 pub mod seed;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub audit: Arc<audit::Auditor>,
     /// The consent engine: policy, decision index, caches.
     pub consent: Arc<consent::engine::ConsentEngine>,
+    /// Bulk Data `$export`: the file store and the worker's wake-up.
+    pub bulk: Arc<bulk::Bulk>,
 }
 
 impl AppState {
@@ -97,8 +101,10 @@ impl AppState {
             config.consent.exempt_clients.clone(),
         )
         .await?;
+        let bulk = bulk::Bulk::open(&config)?;
         Ok((
             Self {
+                bulk: Arc::new(bulk),
                 audit: Arc::new(audit),
                 consent: Arc::new(consent),
                 config: Arc::new(config),

@@ -47,9 +47,18 @@ def test_es384_backend_services_flow(server):
     token = r.json()
     assert token["token_type"] == "Bearer" and token["expires_in"] > 0
     assert token["scope"] == "system/Patient.rs system/Observation.rs"
-    headers = {"Authorization": f"Bearer {token['access_token']}", "Accept": "application/fhir+json"}
+    # A backend client that states no purpose of use gets no jurisdiction exemption
+    # (the demo's California and Texas patients need treatment, payment or
+    # operations): it states one per request.
+    headers = {"Authorization": f"Bearer {token['access_token']}", "Accept": "application/fhir+json",
+               "X-Purpose-Of-Use": "TREAT"}
     bundle = requests.get(f"{server.fhir_base}/Patient?_count=2", headers=headers).json()
-    assert bundle["resourceType"] == "Bundle" and bundle["total"] == 3
+    assert bundle["resourceType"] == "Bundle" and bundle["total"] == 3, bundle
+    assert len(bundle["entry"]) == 2
+    silent = dict(headers)
+    del silent["X-Purpose-Of-Use"]
+    unstated = requests.get(f"{server.fhir_base}/Patient?_count=2", headers=silent).json()
+    assert unstated["total"] < 3
     # The same assertion again: its jti is a replay.
     replay = requests.post(token_url, data=form)
     assert replay.status_code == 401 and replay.json()["error"] == "invalid_client"

@@ -63,6 +63,10 @@ async fn respond(
     disclosure: &mut pipeline::Disclosure,
     facts: &mut Option<audit::FhirFacts>,
 ) -> Response {
+    // Bulk export status and file URLs are not FHIR paths.
+    if crate::bulk::http::is_bulk_path(req.uri().path()) {
+        return crate::bulk::http::respond(app, req, request_id, disclosure, facts).await;
+    }
     let head = req.method() == Method::HEAD;
     let authorization = req
         .headers()

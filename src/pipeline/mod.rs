@@ -18,7 +18,8 @@
 //! The consent stage (`consent`) takes over steps 5–6 for every caller not
 //! exempt from consent: it asks the upstream itself and judges every
 //! resource of the answer (see `authorize::route_as`). `AuditEvent` reads
-//! and searches are answered from the audit ledger (`audit::read`). The
+//! and searches are answered from the audit ledger (`audit::read`); the
+//! payer operations and Group reads by the `payer` module. The
 //! audit stage runs after the pipeline, in `http::fhir`, and records what
 //! the pipeline put in the request's [`Disclosure`] before the response is
 //! released.
@@ -86,7 +87,23 @@ pub async fn handle_as(
     if req.resource_type.as_deref() == Some("AuditEvent") && req.compartment.is_none() {
         return crate::audit::read::search_audit(app, caller, &req).await;
     }
-    let mut resp = authorize::route_as(app, caller, req, &ctx, disclosure).await?;
+    // Bulk Data `$export` kick-offs are run by the bulk module.
+    if crate::bulk::is_export(&req) {
+        return Box::pin(crate::bulk::kickoff(
+            app, req, caller, request_id, disclosure,
+        ))
+        .await;
+    }
+    // Payer APIs ($member-match, $bulk-member-match, $davinci-data-export)
+    // and Group visibility are answered by the payer module.
+    if let Some(op) = crate::payer::Operation::of(&req) {
+        return Box::pin(crate::payer::run(app, caller, op, req, &ctx, disclosure)).await;
+    }
+    let mut resp = if crate::payer::groups::applies(&req) {
+        crate::payer::groups::route(app, caller, req, &ctx, disclosure).await?
+    } else {
+        authorize::route_as(app, caller, req, &ctx, disclosure).await?
+    };
     if let Some(asked) = capped {
         limits::report_cap(&mut resp, asked, ctx.max_page_size);
     }

@@ -13,6 +13,8 @@
 //! - `record`: the per-patient driver; `person`, `visits`, `vitals`, `labs`,
 //!   `clinical`, `care`, `documents`, `sensitive` build the patient's
 //!   resources (about 90 per patient on average, 30 to 160 each).
+//! - `attribution`: the Provider Access attribution Groups, written by the
+//!   demo seed after the patients ([`attribution_groups`]).
 //!
 //! Determinism: patient `k` is generated from its own PRNG stream seeded by a
 //! constant and `k`, so patient `k` is byte-identical whatever the population
@@ -28,6 +30,7 @@
 //! resources, and always the opioid-use Condition of patient 1) so that
 //! code-based classification has something to find.
 
+mod attribution;
 mod care;
 mod catalog;
 mod clinical;
@@ -144,6 +147,17 @@ where
 pub fn patient_resources(k: u32) -> Vec<Value> {
     record::patient_resources(k)
 }
+
+/// The Provider Access attribution Groups of a population of `patients`
+/// (one per provider organization; see `attribution`). Not part of
+/// [`generate`]: the demo seed writes them after the patients.
+pub fn attribution_groups(patients: u32) -> Vec<Value> {
+    attribution::groups(patients)
+}
+
+/// Ids of the attribution Groups: (clinic, hospital).
+pub const ATTRIBUTION_GROUPS: (&str, &str) =
+    (attribution::CLINIC_GROUP, attribution::HOSPITAL_GROUP);
 
 /// The Patient id of patient `k` (0-based).
 pub fn patient_id(k: u32) -> String {

@@ -132,6 +132,7 @@ pub(crate) mod tests {
         users::tests::suite(store).await;
         oauth::tests::suite(store).await;
         crate::audit::tests::suite(store).await;
+        crate::bulk::tests::suite(store).await;
     }
 
     #[tokio::test]

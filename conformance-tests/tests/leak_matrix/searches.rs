@@ -98,6 +98,9 @@ pub fn follow(
 ) -> Option<Vec<String>> {
     let mut url = path.to_owned();
     let mut all = Vec::new();
+    // totals shown on pages with a next link: each must be the caller's true
+    // count of the whole result (counted ahead by the facade)
+    let mut early_totals: Vec<(String, u64)> = Vec::new();
     let facade_path = path.split('?').next().unwrap_or(path);
     for page in 0..40 {
         let r = match who.get(&url) {
@@ -132,6 +135,18 @@ pub fn follow(
             .collect();
         all.extend(ids.iter().cloned());
         let Some(next) = next_of(&r.json) else {
+            for (u, t) in &early_totals {
+                if *t as usize != all.len() {
+                    cx.fail(
+                        &who.label,
+                        u,
+                        format!(
+                            "a total of {t} on a page with a next link, but the caller sees {}",
+                            all.len()
+                        ),
+                    );
+                }
+            }
             return Some(all);
         };
         if let Some(n) = page_size {
@@ -143,8 +158,11 @@ pub fn follow(
                 );
             }
         }
-        if r.json.get("total").is_some() {
-            cx.fail(&who.label, &url, "a total on a page with a next link");
+        if let Some(t) = r.json.get("total") {
+            match t.as_u64() {
+                Some(t) => early_totals.push((url.clone(), t)),
+                None => cx.fail(&who.label, &url, "a total that is not a number"),
+            }
         }
         let prefix = format!("{}/{facade_path}?_page=", who.api.base);
         let only_page = next

@@ -7,8 +7,10 @@
 //! matches exist (no short pages that a plain post-filter would leave, no
 //! upstream `last` link or offset), and:
 //!
-//! - `Bundle.total` is given only when the facade has seen the whole result
-//!   (then it is the number released to this caller); otherwise absent;
+//! - `Bundle.total` is the number released to this caller: given when the
+//!   facade has seen the whole result, or counted ahead on the first page
+//!   when the upstream has at most [`COUNT_AHEAD`] matches or `_total=accurate`
+//!   is asked (then carried in the paging token); otherwise absent;
 //! - `_summary=count` is answered by judging every match (up to
 //!   [`COUNT_LIMIT`] upstream matches; beyond that the total is absent and an
 //!   outcome entry says why);
@@ -41,6 +43,9 @@ use crate::{
 pub const SCAN_LIMIT: usize = 20;
 /// Upstream matches `_summary=count` judges before giving up on a total.
 pub const COUNT_LIMIT: usize = 50_000;
+/// Up to this many upstream matches, a multi-page search's true total is
+/// counted ahead on its first page.
+pub const COUNT_AHEAD: u64 = 1_000;
 
 /// What kind of Bundle is paged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +251,8 @@ pub async fn run(
     let key = app.consent.seal_key();
     let token = req.param(PAGE_PARAM).map(str::to_owned);
     let mut offset_left = 0usize;
+    let mut known_total: Option<usize> = None;
+    let mut accurate = false;
     let (mut upstream_req, mut skip, released_before, count, subset, self_url) = match token {
         Some(t) => {
             let st = seal::open(
@@ -257,6 +264,7 @@ pub async fn run(
                 *epoch.insert(app.consent.epoch().await?),
             )?;
             let self_url = with_query(&ctx.base, &path, &[(PAGE_PARAM.to_owned(), t)]);
+            known_total = st.total;
             (
                 continuation(&st.upstream)?,
                 st.skip,
@@ -268,6 +276,7 @@ pub async fn run(
         }
         None => {
             let self_url = with_query(&ctx.base, &path, &req.params);
+            accurate = req.param("_total") == Some("accurate");
             let subset = Subset::take(&mut req)?;
             let count = match req.param("_count") {
                 Some(c) => c
@@ -295,6 +304,9 @@ pub async fn run(
         }
     };
     let counting = subset.summary == Some(Summary::Count) || count == 0;
+    let first_page = upstream_req.clone();
+    let first = released_before == 0 && known_total.is_none();
+    let mut upstream_total: Option<u64> = None;
     let mut kept: Vec<Value> = Vec::new();
     let mut includes: Vec<Value> = Vec::new();
     let mut outcomes: Vec<Value> = Vec::new();
@@ -321,6 +333,9 @@ pub async fn run(
         };
         if let Some(t) = bundle["type"].as_str() {
             bundle_type = t.to_owned();
+        }
+        if pages == 1 {
+            upstream_total = bundle["total"].as_u64();
         }
         let entries: Vec<Value> = bundle["entry"].as_array().cloned().unwrap_or_default();
         let upstream_next = next_link(&bundle, &ctx.base);
@@ -471,11 +486,41 @@ pub async fn run(
             return Err(FhirError::not_found("no such resource"));
         }
     }
+    // a search that does not fit one page: its true total is counted ahead
+    // when that is cheap (the upstream has at most COUNT_AHEAD matches) or
+    // asked for (`_total=accurate`), then carried in the paging token
+    if !complete && !counting && first && kind == Kind::Search {
+        let cheap = upstream_total.is_some_and(|t| t <= COUNT_AHEAD);
+        if cheap || accurate {
+            let mut cr = first_page;
+            cr.params
+                .retain(|(k, _)| k != "_count" && k != "_offset" && k != PAGE_PARAM);
+            cr.params.push(("_summary".into(), "count".into()));
+            let counted = Box::pin(run(
+                app,
+                caller,
+                auth,
+                cr,
+                ctx,
+                sess,
+                &mut Disclosure::default(),
+                kind,
+            ))
+            .await?;
+            known_total = counted
+                .body
+                .as_ref()
+                .and_then(|b| b["total"].as_u64())
+                .map(|t| t as usize);
+        }
+    }
     let mut b = Map::new();
     b.insert("resourceType".into(), json!("Bundle"));
     b.insert("type".into(), json!(bundle_type));
     if complete {
         b.insert("total".into(), json!(released_before + released));
+    } else if let Some(t) = known_total {
+        b.insert("total".into(), json!(t));
     }
     let mut links = vec![json!({"relation": "self", "url": self_url})];
     if counting {
@@ -494,6 +539,7 @@ pub async fn run(
             upstream,
             skip,
             released: released_before + released,
+            total: known_total,
             count,
             subset: subset.raw.clone(),
             path: path.clone(),

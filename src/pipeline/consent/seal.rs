@@ -35,6 +35,9 @@ pub struct PageState {
     pub skip: usize,
     /// Matches released on earlier pages (for a true total at the end).
     pub released: usize,
+    /// The caller's true total, when it was counted ahead.
+    #[serde(default)]
+    pub total: Option<usize>,
     /// Page size the caller asked for.
     pub count: usize,
     /// `_elements` / `_summary` the caller asked for (applied by the facade).
@@ -124,6 +127,7 @@ mod tests {
             upstream: "Observation?_count=2&_offset=2".into(),
             skip: 1,
             released: 2,
+            total: None,
             count: 2,
             subset: vec![],
             path: "Observation".into(),
