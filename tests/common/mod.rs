@@ -156,30 +156,8 @@ impl TestApp {
         fhir_user: Option<&str>,
         role: Option<&str>,
     ) -> String {
-        let base = self.app.config.fhir_base();
-        let now = fhirgate::oauth::now();
-        let jti = smart_launch::token::random_token(16);
-        let claims = smart_launch::token::AccessClaims {
-            iss: base.clone(),
-            sub: "test".into(),
-            aud: base,
-            exp: now + 3600,
-            iat: now,
-            jti: jti.clone(),
-            client_id: "test-client".into(),
-            scope: scope.into(),
-            patient: patient.map(str::to_owned),
-            encounter: None,
-            fhir_user: fhir_user.map(str::to_owned),
-            role: role.map(str::to_owned),
-            purpose_of_use: None,
-        };
-        self.app
-            .state
-            .access_put(&jti, "test-client", None, now + 3600)
+        self.token_as("test-client", scope, patient, fhir_user, role, None)
             .await
-            .unwrap();
-        smart_launch::token::mint_access(&self.app.keys, &claims).unwrap()
     }
 
     /// A request carrying the test token (unless `headers` has its own Authorization).

@@ -120,30 +120,12 @@ pub async fn route(
             pages::run(app, caller, auth, req, ctx, &mut sess, disclosure, kind).await
         }
         SearchType | SearchCompartment | SearchSystem => {
-            pages::run(
-                app,
-                caller,
-                auth,
-                req,
-                ctx,
-                &mut sess,
-                disclosure,
-                Kind::Search,
-            )
-            .await
+            let kind = Kind::Search;
+            pages::run(app, caller, auth, req, ctx, &mut sess, disclosure, kind).await
         }
         Operation if req.operation.as_deref() == Some("everything") => {
-            pages::run(
-                app,
-                caller,
-                auth,
-                req,
-                ctx,
-                &mut sess,
-                disclosure,
-                Kind::Search,
-            )
-            .await
+            let kind = Kind::Search;
+            pages::run(app, caller, auth, req, ctx, &mut sess, disclosure, kind).await
         }
         Create | Update | Delete | ConditionalUpdate | ConditionalDelete => {
             write::single(app, caller, auth, &req, ctx, &mut sess, disclosure).await
