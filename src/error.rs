@@ -87,6 +87,8 @@ pub struct FhirError {
     pub message: String,
     /// Detail for the log only (never sent).
     pub internal: Option<String>,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl std::fmt::Display for FhirError {
@@ -114,7 +116,13 @@ impl FhirError {
             code,
             message: message.into(),
             internal: None,
+            retry_after: None,
         }
+    }
+    /// The same error with a `Retry-After` header of `seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
     /// 400 with `invalid`.
     pub fn bad_request(message: impl Into<String>) -> Self {

@@ -562,6 +562,7 @@ async fn too_many_jobs_and_polling_too_fast_are_429() {
         second.text()
     );
     assert_eq!(second.json["resourceType"], "OperationOutcome");
+    assert_eq!(second.header("retry-after").as_deref(), Some("5"));
     let status = rel(&first.header("content-location").unwrap());
     let p = t.request_with(&tok, Method::GET, &status, &[], None).await;
     assert_eq!(p.status, StatusCode::ACCEPTED);

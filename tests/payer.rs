@@ -316,7 +316,9 @@ async fn brute_force_is_throttled_and_alerted() {
     }
     let r = member_match(&t, &tok, wrong()).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
-    assert!(diagnostics(&r).contains("Retry-After"), "{}", r.text());
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(wait >= 1, "Retry-After {wait}");
+    assert!(diagnostics(&r).contains("retry after"), "{}", r.text());
     // even a good request waits now
     let good = match_parts(
         described(&t, 0).await,

@@ -84,7 +84,8 @@ pub async fn kickoff(
                 "too many export jobs in progress (limit {}); retry later",
                 app.config.bulk.max_concurrent_jobs
             ),
-        ));
+        )
+        .retry_after(app.config.bulk.retry_after_seconds.max(1)));
     }
     let base = app.config.fhir_base();
     let job = Job {

@@ -150,6 +150,9 @@ pub fn error(e: &FhirError, format: Format, pretty: bool, request_id: &str) -> R
     }
     let body = e.outcome(Some(request_id));
     let mut headers = HeaderMap::new();
+    if let Some(secs) = e.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     if e.status == StatusCode::UNAUTHORIZED {
         // RFC 6750 §3: the challenge; the description is our own text, quoted safely.
         let description: String = e

@@ -59,14 +59,14 @@ pub async fn check(app: &AppState, client: &str) -> FhirResult<()> {
     Err(too_many(secs))
 }
 
-/// The 429 answer; the wait is in the OperationOutcome text (`Retry-After:
-/// N`), as the facade's error type carries no headers yet.
+/// The 429 answer, with `Retry-After` (also in the OperationOutcome text).
 pub fn too_many(secs: i64) -> FhirError {
     FhirError::new(
         StatusCode::TOO_MANY_REQUESTS,
         IssueType::Throttled,
-        format!("too many failed member matches from this client; Retry-After: {secs} seconds"),
+        format!("too many failed member matches from this client; retry after {secs} seconds"),
     )
+    .retry_after(secs.max(1) as u64)
 }
 
 /// Records one failed match of `client`; raises the alert when this
