@@ -708,3 +708,24 @@ async fn the_admin_api_explains_decisions_to_consent_administrators_only() {
     let r = w.t.request_raw(Method::GET, url, &[], None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_denial_names_the_deciding_consent_in_the_audit() {
+    let w = world().await;
+    w.consent("deny-all", json!({"type": "deny"})).await;
+    let r = w.get(&w.clin, "/fhir/Observation/o-lab").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let seq = r.header("x-ledger-seq").unwrap();
+    let auditor =
+        w.t.token_as("auditor", "system/AuditEvent.rs", None, None, None, None)
+            .await;
+    let ev = w.get(&auditor, &format!("/fhir/AuditEvent/{seq}")).await;
+    assert_eq!(ev.status, StatusCode::OK, "{}", ev.text());
+    // the request's own event (the patient is not named: pseudonym only)
+    assert!(
+        ev.text().contains("Consent/deny-all/_history/1"),
+        "{}",
+        ev.text()
+    );
+    assert!(!ev.text().contains("Patient/p1"), "{}", ev.text());
+}

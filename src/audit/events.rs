@@ -263,12 +263,16 @@ impl Builder {
         let named = fhir.map(FhirFacts::named_patients).unwrap_or_default();
         let mut known: Vec<(String, PatientTouch)> = Vec::new();
         let mut hidden: Vec<String> = Vec::new();
+        let mut hidden_withheld = 0;
+        let mut hidden_notes: Vec<ConsentNote> = Vec::new();
         for (p, t) in &d.patients {
             let p = patient_reference(p);
             if !t.released.is_empty() || named.contains(&p) {
                 known.push((p, t.clone()));
             } else {
                 hidden.push(self.pz.patient(&p));
+                hidden_withheld += t.withheld;
+                hidden_notes.extend(t.decisions.iter().cloned());
             }
         }
         for n in named {
@@ -306,7 +310,19 @@ impl Builder {
                 }
             }
         }
-        let mut request = self.rest(request_id, http, fhir, d, status, None, &refs, 0, &[]);
+        // the request's own event also names the Consents that withheld the
+        // patients it does not name (their deciding Consent and version)
+        let mut request = self.rest(
+            request_id,
+            http,
+            fhir,
+            d,
+            status,
+            None,
+            &refs,
+            hidden_withheld,
+            &hidden_notes,
+        );
         if !hidden.is_empty() {
             hidden.sort();
             if let Some(obj) = request.entry.as_object_mut() {
@@ -398,6 +414,15 @@ impl Builder {
             entities.push(e);
         }
         entities.extend(refs.iter().map(|r| balp::data_entity(r)));
+        if patient.is_none() {
+            let mut named: Vec<&str> = decisions
+                .iter()
+                .filter_map(|n| n.consent.as_deref())
+                .collect();
+            named.sort_unstable();
+            named.dedup();
+            entities.extend(named.into_iter().map(balp::consent_entity));
+        }
         if let Some(line) = Self::request_line(http, fhir) {
             entities.push(balp::query_entity(&line));
         }
