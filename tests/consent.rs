@@ -729,3 +729,67 @@ async fn a_denial_names_the_deciding_consent_in_the_audit() {
     );
     assert!(!ev.text().contains("Patient/p1"), "{}", ev.text());
 }
+
+#[tokio::test]
+async fn a_consent_can_deny_an_organization_mapped_to_a_client() {
+    let t = TestApp::with_config(
+        "[consent]\nexempt_clients = [\"test-client\"]\n[payer]\nprovider_clients = { \"clinic-backend\" = \"Organization/clinic\" }\n",
+    )
+    .await;
+    let put = |path: &'static str, b: Value| {
+        let t = &t;
+        async move { assert!(t.put(path, &b).await.status.is_success()) }
+    };
+    put(
+        "/fhir/Patient/p1",
+        json!({"resourceType": "Patient", "id": "p1"}),
+    )
+    .await;
+    put(
+        "/fhir/Observation/o1",
+        json!({"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": "Patient/p1"}}),
+    )
+    .await;
+    let pat = t
+        .token_as(
+            "portal-app",
+            "patient/*.cruds",
+            Some("p1"),
+            Some("Patient/p1"),
+            Some("patient"),
+            None,
+        )
+        .await;
+    let consent = json!({"resourceType": "Consent", "id": "no-clinic", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": "Patient/p1"},
+        "provision": {"type": "permit", "provision": [{"type": "deny",
+            "actor": [{"role": {"coding": [{"code": "PRCP"}]}, "reference": {"reference": "Organization/clinic"}}]}]}});
+    let r = t
+        .request_with(
+            &pat,
+            Method::PUT,
+            "/fhir/Consent/no-clinic",
+            &[],
+            Some(&consent),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
+    let purpose = [("x-purpose-of-use", "TREAT")];
+    let clinic = t
+        .token_as("clinic-backend", "system/*.rs", None, None, None, None)
+        .await;
+    let other = t
+        .token_as("other-backend", "system/*.rs", None, None, None, None)
+        .await;
+    let r = t
+        .request_with(&clinic, Method::GET, "/fhir/Observation/o1", &purpose, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    let r = t
+        .request_with(&other, Method::GET, "/fhir/Observation/o1", &purpose, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}

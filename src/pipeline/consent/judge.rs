@@ -90,7 +90,12 @@ impl<'a> Session<'a> {
         Self {
             app,
             ctx,
-            requester: Requester::from_access(caller, None),
+            // the caller's organization: a Backend Services client mapped
+            // to one (`[payer] provider_clients`)
+            requester: Requester::from_access(
+                caller,
+                app.config.payer.provider_clients.get(&caller.client_id).cloned(),
+            ),
             purpose: req
                 .purpose_of_use
                 .clone()
