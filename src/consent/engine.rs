@@ -78,8 +78,8 @@ impl ConsentEngine {
     }
 
     /// The secret paging tokens are sealed with.
-    pub fn seal_key(&self) -> Vec<u8> {
-        self.seal_key.clone()
+    pub fn seal_key(&self) -> &[u8] {
+        &self.seal_key
     }
 
     /// The consent epoch: grows with every change to any patient's Consents

@@ -31,7 +31,7 @@ use crate::{
         DecisionInput, Effect, Requester, Sensitivity,
     },
     error::FhirResult,
-    fhir::{FhirRequest, Interaction, Reference},
+    fhir::{FhirRequest, Reference},
     pipeline::disclosure::{ConsentNote, Disclosure},
     search::{compartment::patient_compartment_params, extract::walk, find_param},
     upstream::RequestContext,
@@ -94,7 +94,11 @@ impl<'a> Session<'a> {
             // to one (`[payer] provider_clients`)
             requester: Requester::from_access(
                 caller,
-                app.config.payer.provider_clients.get(&caller.client_id).cloned(),
+                app.config
+                    .payer
+                    .provider_clients
+                    .get(&caller.client_id)
+                    .cloned(),
             ),
             purpose: req
                 .purpose_of_use
@@ -175,16 +179,9 @@ impl<'a> Session<'a> {
 
     /// Reads `Type/id` from the upstream; missing or gone is `None`.
     async fn read(&self, reference: &str) -> FhirResult<Option<Value>> {
-        let Some(r) = Reference::parse(reference, None) else {
-            return Ok(None);
-        };
-        let mut read = FhirRequest::new(Interaction::Read);
-        read.resource_type = Some(r.resource_type);
-        read.id = Some(r.id);
-        match self.app.upstream.execute(&read, self.ctx).await {
-            Ok(resp) => Ok(resp.body),
-            Err(e) if matches!(e.status.as_u16(), 404 | 410) => Ok(None),
-            Err(e) => Err(e),
+        match Reference::parse(reference, None) {
+            Some(r) => super::write::current(self.app, self.ctx, &r.resource_type, &r.id).await,
+            None => Ok(None),
         }
     }
 

@@ -256,7 +256,7 @@ pub async fn run(
     let (mut upstream_req, mut skip, released_before, count, subset, self_url) = match token {
         Some(t) => {
             let st = seal::open(
-                &key,
+                key,
                 &t,
                 &path,
                 &caller.client_id,
@@ -550,7 +550,7 @@ pub async fn run(
                 None => app.consent.epoch().await?,
             },
         };
-        let token = seal::seal(&key, &st)?;
+        let token = seal::seal(key, &st)?;
         links.push(json!({"relation": "next", "url": with_query(&ctx.base, &path, &[(PAGE_PARAM.to_owned(), token)])}));
     }
     b.insert("link".into(), Value::Array(links));

@@ -32,8 +32,9 @@ use crate::{
     AppState,
 };
 
-/// Reads the current version of `Type/id`; missing or deleted is `None`.
-async fn current(
+/// Reads the current version of `Type/id` from the upstream (as fhirgate);
+/// missing or deleted is `None`.
+pub(crate) async fn current(
     app: &AppState,
     ctx: &RequestContext,
     rtype: &str,
