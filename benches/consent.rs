@@ -137,6 +137,7 @@ async fn token(
         fhir_user: fhir_user.map(str::to_owned),
         role: role.map(str::to_owned),
         purpose_of_use: None,
+        organization: None,
     };
     app.state
         .access_put(&jti, client, None, now + 36_000)
@@ -424,6 +425,7 @@ async fn bench_judge(app: &AppState, k: u32, dr: &str) {
         jti: "bench".into(),
         expires_at: i64::MAX,
         purpose_of_use: None,
+        organization: None,
     };
     let req = FhirRequest::new(Interaction::SearchType);
     let p = fhirgate::seed::patient_id(k);

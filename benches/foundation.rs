@@ -113,6 +113,7 @@ async fn system_token(app: &AppState) -> String {
         fhir_user: None,
         role: None,
         purpose_of_use: None,
+        organization: None,
     };
     app.state
         .access_put(&jti, "bench", None, now + 36_000)

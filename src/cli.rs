@@ -111,6 +111,11 @@ pub enum ClientCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
     crate::http::logging::init(&config.log)?;
+    if config.demo_enabled() {
+        // the demo's provider client mapping, for the server and for
+        // `consent explain` alike
+        demo::configure(&mut config);
+    }
     match cli.command {
         Command::Serve { seed_patients } => {
             if let Some(n) = seed_patients {
@@ -270,8 +275,9 @@ fn print_banner(app: &AppState, demo: Option<&demo::DemoInfo>) {
     if let Some(d) = demo {
         println!("  demo mode:          {} patients seeded", d.patients);
         println!(
-            "  demo users:         dr.lee / demo  (clinician, {})",
-            d.dr_lee
+            "  demo users:         dr.lee / demo  (clinician, {}, {})",
+            d.dr_lee,
+            crate::seed::DR_LEE_ORGANIZATION
         );
         println!(
             "                      pat.jones / demo  (patient, {})",
@@ -282,6 +288,11 @@ fn print_banner(app: &AppState, demo: Option<&demo::DemoInfo>) {
             demo::ADMIN_USERNAME,
             demo::ADMIN_FHIR_USER,
             app.config.public_url.as_str().trim_end_matches('/')
+        );
+        println!(
+            "  demo provider:      Backend Services client {} acts for {}",
+            demo::DEMO_PROVIDER_CLIENT,
+            crate::seed::HOSPITAL_ORGANIZATION
         );
         let public = app.config.public_url.as_str().trim_end_matches('/');
         println!("  try:                {public}/launcher  (EHR launcher: sign in as dr.lee, launch a registered app)");

@@ -97,7 +97,8 @@ pub struct Config {
 /// directory says what they may do. The first of `username_claims` present
 /// in the verified id_token must equal the user name of an existing local
 /// account, whose role and fhirUser then apply; a person with no local
-/// account is refused. Provider-asserted roles are never trusted.
+/// account is refused. Provider-asserted roles are never trusted; the
+/// organization may come from the provider (`organization_claim`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FederationConfig {
@@ -120,6 +121,13 @@ pub struct FederationConfig {
     /// Entra's `oid` or `upn`). Choose claims the provider controls.
     #[serde(default = "default_username_claims")]
     pub username_claims: Vec<String>,
+    /// id_token claim naming the organization the person acts for
+    /// (`Organization/<id>`, or a bare id read as `Organization/<id>`), e.g.
+    /// a custom claim of the provider. When set and present at sign-in, it
+    /// replaces the local account's organization (a consent decision input
+    /// carried in the tokens issued to them). Unset: the directory's.
+    #[serde(default)]
+    pub organization_claim: Option<String>,
 }
 
 /// The FHIR server behind the facade.
@@ -826,6 +834,13 @@ impl FederationConfig {
                 "must name at least one claim, none empty",
             ));
         }
+        if self
+            .organization_claim
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Err(("federation.organization_claim", "must name a claim"));
+        }
         Ok(())
     }
 }
@@ -972,6 +987,10 @@ mod tests {
             (
                 "issuer = \"https://l.example\"\nusername_claims = []\n",
                 "federation.username_claims",
+            ),
+            (
+                "issuer = \"https://l.example\"\norganization_claim = \"\"\n",
+                "federation.organization_claim",
             ),
             (
                 "issuer = \"https://l.example\"\nscopes = [\"a b\"]\n",

@@ -2,6 +2,12 @@
 //! population through the upstream and create the demo users of the
 //! interface contract (`dr.lee`, `pat.jones`, password `demo`) plus the
 //! administrator `admin` (password `demo`, the `/admin` page).
+//!
+//! Organizations, for Consents that name one: `dr.lee` acts for
+//! `Organization/org-riverside-clinic` (user directory, matching the seeded
+//! PractitionerRole), and the demo provider Backend Services client
+//! [`DEMO_PROVIDER_CLIENT`] for `Organization/org-riverside-hospital`
+//! (`[payer] provider_clients`, unless the configuration maps it already).
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +30,23 @@ const SEED_BATCH_PATIENTS: u32 = 20;
 pub const ADMIN_USERNAME: &str = "admin";
 /// The FHIR resource the demo administrator is (a seeded Organization).
 pub const ADMIN_FHIR_USER: &str = "Organization/org-riverside-clinic";
+/// The demo provider Backend Services client id, mapped to the hospital in
+/// `[payer] provider_clients` in demo mode (mint it a token with
+/// `fhirgate token issue --client demo-provider --any-client --scope
+/// 'system/*.rs'`).
+pub const DEMO_PROVIDER_CLIENT: &str = "demo-provider";
+
+/// Demo-mode configuration (every command, so `consent explain` sees what
+/// the server does): maps [`DEMO_PROVIDER_CLIENT`] to the seeded hospital
+/// in `[payer] provider_clients` (an existing mapping of that client id is
+/// kept).
+pub fn configure(config: &mut crate::config::Config) {
+    config
+        .payer
+        .provider_clients
+        .entry(DEMO_PROVIDER_CLIENT.to_owned())
+        .or_insert_with(|| crate::seed::HOSPITAL_ORGANIZATION.to_owned());
+}
 
 /// What the demo start produced.
 #[derive(Debug, Clone)]
@@ -80,12 +103,14 @@ pub async fn ensure(
             role: "clinician".into(),
             fhir_user: report.dr_lee.clone(),
             display_name: "Dr. Lee".into(),
+            organization: Some(crate::seed::DR_LEE_ORGANIZATION.to_owned()),
         },
         User {
             username: "pat.jones".into(),
             role: "patient".into(),
             fhir_user: report.pat_jones.clone(),
             display_name: "Pat Jones".into(),
+            organization: None,
         },
         admin_user(),
     ];
@@ -114,6 +139,7 @@ fn admin_user() -> User {
         role: "admin".into(),
         fhir_user: ADMIN_FHIR_USER.into(),
         display_name: "Administrator".into(),
+        organization: None,
     }
 }
 

@@ -29,6 +29,7 @@ fn caller(scopes: &str, patient: Option<&str>) -> AccessContext {
         jti: "j".into(),
         expires_at: 0,
         purpose_of_use: None,
+        organization: None,
     }
 }
 

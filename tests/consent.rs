@@ -1,8 +1,10 @@
 //! Consent enforcement end to end, in process, on the embedded store: every
 //! path of issue 4 item 6 under the policies of the leak matrix (deny all,
 //! deny a category, deny an actor, permit only a purpose, redact a category,
-//! break-the-glass, revoked, expired), asserting that nothing denied appears
-//! anywhere in the response bytes or headers. The black-box leak matrix on
+//! break-the-glass, revoked, expired, deny an organization), asserting that
+//! nothing denied appears anywhere in the response bytes or headers; and
+//! where the caller's organization comes from (token, user directory,
+//! PractitionerRole at issuance, client mapping). The black-box leak matrix on
 //! both upstreams is in conformance-tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -29,7 +31,15 @@ struct World {
 }
 
 async fn world() -> World {
-    let t = TestApp::with_config("[consent]\nexempt_clients = [\"test-client\"]\n").await;
+    world_with("").await
+}
+
+/// The world with more configuration (TOML appended to the `[consent]` section's).
+async fn world_with(extra: &str) -> World {
+    let t = TestApp::with_config(&format!(
+        "[consent]\nexempt_clients = [\"test-client\"]\n{extra}"
+    ))
+    .await;
     let put = |b: Value| {
         let t = &t;
         async move {
@@ -792,4 +802,271 @@ async fn a_consent_can_deny_an_organization_mapped_to_a_client() {
         .request_with(&other, Method::GET, "/fhir/Observation/o1", &purpose, None)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+/// A Consent of p1 permitting all but `org`'s users.
+fn deny_org(org: &str) -> Value {
+    json!({"type": "permit", "provision": [{"type": "deny",
+        "actor": [{"role": {"coding": [{"code": "PRCP"}]}, "reference": {"reference": org}}]}]})
+}
+
+/// Mints and records a clinician's access token (`user/*.cruds`) for
+/// Practitioner/dr through `client`, with an `organization` claim.
+async fn clinician_of(t: &TestApp, client: &str, org: Option<&str>) -> String {
+    let base = t.app.config.fhir_base();
+    let now = fhirgate::oauth::now();
+    let jti = smart_launch::token::random_token(16);
+    let claims = smart_launch::token::AccessClaims {
+        iss: base.clone(),
+        sub: "dr".into(),
+        aud: base,
+        exp: now + 3600,
+        iat: now,
+        jti: jti.clone(),
+        client_id: client.into(),
+        scope: "user/*.cruds".into(),
+        patient: None,
+        encounter: None,
+        fhir_user: Some("Practitioner/dr".into()),
+        role: Some("clinician".into()),
+        purpose_of_use: None,
+        organization: org.map(str::to_owned),
+    };
+    t.app
+        .state
+        .access_put(&jti, client, None, now + 3600)
+        .await
+        .unwrap();
+    smart_launch::token::mint_access(&t.app.keys, &claims).unwrap()
+}
+
+#[tokio::test]
+async fn a_consent_denying_an_organization_hides_the_record_from_its_clinicians() {
+    use fhirgate::pipeline::consent::explain::{explain, ExplainInput};
+    // `ehr` is also mapped to the hospital: a token's organization comes first
+    let w =
+        world_with("[payer]\nprovider_clients = { \"ehr\" = \"Organization/hospital\" }\n").await;
+    let clinic = clinician_of(&w.t, "ehr", Some("Organization/clinic")).await;
+    let hospital = clinician_of(&w.t, "ehr", Some("Organization/hospital")).await;
+    w.consent("no-org", deny_org("Organization/clinic")).await;
+    assert_like_missing(&w, &clinic, "Observation", "o-lab").await;
+    for q in [
+        "/fhir/Observation?patient=p1",
+        "/fhir/Observation?patient=p1&_summary=count",
+        "/fhir/Patient/p1/$everything",
+    ] {
+        let r = w.get(&clinic, q).await;
+        assert_absent(&r, &["o-lab", "o-inline", "Onewell", "\"total\":2"]);
+    }
+    let count = w
+        .get(&clinic, "/fhir/Observation?patient=p1&_summary=count")
+        .await;
+    assert_eq!(count.json["total"], 0, "{}", count.text());
+    // the hospital's clinician, and the other patient's record, stay visible
+    let r = w.get(&hospital, "/fhir/Observation/o-lab").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = w.get(&clinic, "/fhir/Observation/o-p2a").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // a Consent naming another organization leaves the clinic's clinician alone
+    w.consent("no-org", deny_org("Organization/elsewhere"))
+        .await;
+    let r = w.get(&clinic, "/fhir/Observation/o-lab").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // sharing only with the hospital: the clinic's clinician is refused
+    w.consent(
+        "no-org",
+        json!({"type": "deny", "provision": [{"type": "permit",
+            "actor": [{"role": {"coding": [{"code": "PRCP"}]}, "reference": {"reference": "Organization/hospital"}}]}]}),
+    )
+    .await;
+    assert_like_missing(&w, &clinic, "Observation", "o-lab").await;
+    let r = w.get(&hospital, "/fhir/Observation/o-lab").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // explain takes the organization as an input (else the client mapping)
+    let ask = |org: Option<&str>| ExplainInput {
+        resource: "Observation/o-lab".into(),
+        client: "ehr".into(),
+        user: Some("Practitioner/dr".into()),
+        role: Some("clinician".into()),
+        organization: org.map(str::to_owned),
+        ..Default::default()
+    };
+    let d = explain(&w.t.app, &ask(Some("Organization/clinic")))
+        .await
+        .unwrap();
+    assert_eq!(d["effect"], "deny", "{d}");
+    assert_eq!(d["organization"], "Organization/clinic");
+    let d = explain(&w.t.app, &ask(None)).await.unwrap();
+    assert_eq!(d["effect"], "permit", "{d}");
+    assert_eq!(d["organization"], "Organization/hospital");
+    let admin =
+        w.t.token_as("consent-admin", "system/Consent.rs", None, None, None, None)
+            .await;
+    let url = "/admin/api/consent/explain?resource=Observation/o-lab&client=ehr&user=Practitioner/dr&role=clinician&organization=Organization/clinic";
+    let r = w.get(&admin, url).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["effect"], "deny", "{}", r.text());
+}
+
+const REDIRECT: &str = "https://app.example.org/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-extra-entropy";
+
+/// Signs `user` in to a public app through the authorization-code flow
+/// (approval as the UI does it) and returns the token response.
+async fn sign_in(t: &TestApp, user: &fhirgate::state::users::User) -> Value {
+    let meta = json!({"client_name": "Org app", "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "scope": "openid fhirUser user/*.rs offline_access"});
+    let (reg, _) = fhirgate::oauth::clients::register(&t.app, &meta)
+        .await
+        .unwrap();
+    let client = reg.client_id;
+    let challenge = smart_launch::pkce::challenge_of(VERIFIER);
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid fhirUser user/*.rs offline_access"),
+            ("state", "s"),
+            ("aud", "http://fhirgate.test/fhir"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    let r = t
+        .request_raw(Method::GET, &format!("/auth/authorize?{query}"), &[], None)
+        .await;
+    let loc = r.header("location").unwrap();
+    let pending = loc.trim_start_matches("/auth/continue?req=");
+    let back = fhirgate::oauth::authorize::approve(
+        &t.app,
+        pending,
+        user,
+        "openid fhirUser user/*.rs offline_access",
+        None,
+    )
+    .await
+    .unwrap();
+    let code = url::form_urlencoded::parse(back.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client.as_str()),
+            ("code_verifier", VERIFIER),
+        ])
+        .finish();
+    let r = t
+        .request_raw(
+            Method::POST,
+            "/auth/token",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            Some(body.into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json
+}
+
+/// The claims of a JWT (unverified: the server made it).
+fn payload(jwt: &str) -> Value {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_organization_is_fixed_at_token_issuance_from_the_directory_or_practitioner_roles() {
+    use fhirgate::state::users::User;
+    let w = world().await;
+    let role = |id: &str, org: &str, active: bool| {
+        json!({"resourceType": "PractitionerRole", "id": id, "active": active,
+            "practitioner": {"reference": "Practitioner/dr"}, "organization": {"reference": org}})
+    };
+    for r in [
+        role("role-dr", "Organization/clinic", true),
+        role("role-old", "Organization/old", false),
+    ] {
+        let path = format!("/fhir/PractitionerRole/{}", r["id"].as_str().unwrap());
+        assert!(w.t.put(&path, &r).await.status.is_success());
+    }
+    // the user directory's organization, and none (found in the PractitionerRoles)
+    let by_role = User {
+        username: "dr.role".into(),
+        role: "clinician".into(),
+        fhir_user: "Practitioner/dr".into(),
+        display_name: "Dr Role".into(),
+        organization: None,
+    };
+    let by_directory = User {
+        username: "dr.dir".into(),
+        display_name: "Dr Directory".into(),
+        organization: Some("Organization/hospital".into()),
+        ..by_role.clone()
+    };
+    for u in [&by_role, &by_directory] {
+        w.t.app.state.upsert_user(u, "pw").await.unwrap();
+        let stored = w.t.app.state.user_get(&u.username).await.unwrap();
+        assert_eq!(stored.as_ref(), Some(u));
+    }
+    let from_role = sign_in(&w.t, &by_role).await;
+    let from_directory = sign_in(&w.t, &by_directory).await;
+    let role_token = from_role["access_token"].as_str().unwrap().to_owned();
+    let directory_token = from_directory["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(payload(&role_token)["organization"], "Organization/clinic");
+    assert_eq!(
+        payload(&directory_token)["organization"],
+        "Organization/hospital"
+    );
+    w.consent("no-clinic", deny_org("Organization/clinic"))
+        .await;
+    assert_like_missing(&w, &role_token, "Observation", "o-lab").await;
+    let r = w.get(&directory_token, "/fhir/Observation/o-lab").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // fixed when issued: ending the role changes the next token, not this one
+    assert!(w
+        .t
+        .put(
+            "/fhir/PractitionerRole/role-dr",
+            &role("role-dr", "Organization/clinic", false)
+        )
+        .await
+        .status
+        .is_success());
+    assert_like_missing(&w, &role_token, "Observation", "o-lab").await;
+    let again = sign_in(&w.t, &by_role).await;
+    let again = again["access_token"].as_str().unwrap().to_owned();
+    assert!(payload(&again).get("organization").is_none());
+    let r = w.get(&again, "/fhir/Observation/o-lab").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // a refresh is an issuance too: the PractitionerRole is looked up again,
+    // the directory's organization (kept in the grant) stays
+    for (answer, org) in [
+        (&from_role, None),
+        (&from_directory, Some("Organization/hospital")),
+    ] {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("grant_type", "refresh_token"),
+                ("refresh_token", answer["refresh_token"].as_str().unwrap()),
+            ])
+            .finish();
+        let r =
+            w.t.request_raw(
+                Method::POST,
+                "/auth/token",
+                &[("content-type", "application/x-www-form-urlencoded")],
+                Some(body.into_bytes()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let claims = payload(r.json["access_token"].as_str().unwrap());
+        assert_eq!(claims["organization"].as_str(), org, "{claims}");
+    }
 }

@@ -184,3 +184,101 @@ async fn without_federation_there_is_no_button_and_no_route() {
         .await;
     assert_eq!(callback.status, 404);
 }
+
+#[tokio::test]
+async fn the_organization_claim_becomes_the_users_organization_in_their_tokens() {
+    use fhirgate::oauth::{authorize, clients, token};
+    // The test provider's id_token carries `sub` = `acct-7f3a9c`: named as
+    // the organization claim, it is read as `Organization/acct-7f3a9c`.
+    let (gate, provider) = harness::start_with(
+        Mode::Normal,
+        harness::Clock::Real,
+        true,
+        "organization_claim = \"sub\"\n",
+    )
+    .await;
+    let mut b = Browser::new();
+    let callback = through_provider(&mut b, &gate, &provider, "%2Flauncher").await;
+    let r = b.get(&callback).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let user = gate.app.state.user_get("dr.lee").await.unwrap().unwrap();
+    assert_eq!(
+        user.organization.as_deref(),
+        Some("Organization/acct-7f3a9c")
+    );
+
+    // An app the user then approves gets it in the access token.
+    let redirect = "https://app.example.org/cb";
+    let meta = serde_json::json!({"client_name": "App", "redirect_uris": [redirect],
+        "grant_types": ["authorization_code"], "scope": "openid fhirUser user/*.rs"});
+    let (client, _) = clients::register(&gate.app, &meta).await.unwrap();
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-extra-entropy";
+    let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let aud = gate.app.config.fhir_base();
+    let challenge = smart_launch::pkce::challenge_of(verifier);
+    let started = authorize::start(
+        &gate.app,
+        &pairs(&[
+            ("response_type", "code"),
+            ("client_id", &client.client_id),
+            ("redirect_uri", redirect),
+            ("scope", "openid fhirUser user/*.rs"),
+            ("aud", &aud),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]),
+    )
+    .await;
+    let authorize::Start::Redirect(next) = started else {
+        panic!("{started:?}");
+    };
+    let pending = next.trim_start_matches("/auth/continue?req=");
+    let back = authorize::approve(&gate.app, pending, &user, "openid fhirUser user/*.rs", None)
+        .await
+        .unwrap();
+    let code = url::form_urlencoded::parse(back.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let answer = token::token(
+        &gate.app,
+        &pairs(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", &client.client_id),
+            ("code_verifier", verifier),
+        ]),
+        None,
+    )
+    .await
+    .unwrap();
+    let access = answer["access_token"].as_str().unwrap();
+    let claims = smart_launch::token::validate_access(
+        &gate.app.keys,
+        access,
+        &aud,
+        &aud,
+        fhirgate::oauth::now(),
+    )
+    .unwrap();
+    assert_eq!(
+        claims.organization.as_deref(),
+        Some("Organization/acct-7f3a9c")
+    );
+    // and introspection says so
+    let seen = token::introspect(
+        &gate.app,
+        &pairs(&[("token", access), ("client_id", &client.client_id)]),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["organization"], "Organization/acct-7f3a9c", "{seen}");
+}

@@ -139,6 +139,7 @@ async fn code_for(t: &TestApp, client_id: &str) -> String {
         role: "patient".into(),
         fhir_user: "Patient/pj".into(),
         display_name: "Pat Jones".into(),
+        organization: None,
     };
     let url = fhirgate::oauth::authorize::approve(
         &t.app,
@@ -824,6 +825,7 @@ async fn ehr_launch_context_reaches_the_token_response() {
         role: "clinician".into(),
         fhir_user: "Practitioner/lee".into(),
         display_name: "Dr. Lee".into(),
+        organization: None,
     };
     let url = fhirgate::oauth::authorize::ehr_launch(&t.app, &client, &lee, "p1", Some("e1"))
         .await

@@ -93,6 +93,7 @@ async fn world() -> World {
             role: role.into(),
             fhir_user: fhir_user.into(),
             display_name: format!("Name of {username}"),
+            organization: None,
         };
         t.app.state.upsert_user(&u, "pw").await.unwrap();
     }

@@ -58,6 +58,7 @@ async fn add_user(t: &TestApp, username: &str, role: &str, fhir_user: &str) {
         role: role.into(),
         fhir_user: fhir_user.into(),
         display_name: format!("Name of {username}"),
+        organization: None,
     };
     t.app.state.upsert_user(&u, "pw").await.unwrap();
 }

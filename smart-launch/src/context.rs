@@ -25,4 +25,7 @@ pub struct AccessContext {
     pub expires_at: i64,
     /// Purpose of use the token was issued for (v3-ActReason code), if any.
     pub purpose_of_use: Option<String>,
+    /// The organization the caller acts for (`Organization/…`), if known:
+    /// the signed-in user's, fixed when the token was issued.
+    pub organization: Option<String>,
 }

@@ -66,6 +66,10 @@ pub struct AccessClaims {
     /// Purpose of use (e.g. `TREAT`), for consent and audit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose_of_use: Option<String>,
+    /// The organization the user acts for (`Organization/…`), resolved at
+    /// issuance; an input of consent decisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
 }
 
 /// The claims of an OpenID Connect id token (Core §2).
@@ -180,6 +184,7 @@ mod tests {
             fhir_user: Some("Practitioner/7".into()),
             role: Some("clinician".into()),
             purpose_of_use: None,
+            organization: None,
         }
     }
 

@@ -28,6 +28,10 @@ pub enum ConsentCommand {
         /// Purpose of use (v3-ActReason, e.g. TREAT, HPAYMT, BTG).
         #[arg(long)]
         purpose: Option<String>,
+        /// Organization the caller acts for, e.g. `Organization/clinic`
+        /// (default: the client's `[payer] provider_clients` mapping).
+        #[arg(long)]
+        organization: Option<String>,
         /// Break-the-glass reason.
         #[arg(long)]
         reason: Option<String>,
@@ -43,6 +47,7 @@ pub async fn run(config: Config, cmd: ConsentCommand) -> anyhow::Result<()> {
         user,
         role,
         purpose,
+        organization,
         reason,
     } = cmd;
     let (app, _) = AppState::open(config).await?;
@@ -58,6 +63,7 @@ pub async fn run(config: Config, cmd: ConsentCommand) -> anyhow::Result<()> {
         user,
         role,
         purpose,
+        organization,
         reason,
         patient,
     };

@@ -40,8 +40,9 @@ pub struct Requester {
 }
 
 impl Requester {
-    /// The requester of a validated access token (organization, when known,
-    /// comes from elsewhere, e.g. a UDAP B2B extension).
+    /// The requester of a validated access token, acting for `organization`
+    /// (the token's, else a configured client mapping; see
+    /// `pipeline::consent::judge`).
     pub fn from_access(
         ctx: &smart_launch::context::AccessContext,
         organization: Option<String>,

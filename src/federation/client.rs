@@ -90,6 +90,22 @@ pub fn username(claims: &Claims, names: &[String]) -> Option<String> {
     names.iter().find_map(|n| claim(claims, n))
 }
 
+/// The organization claim `name` states, as `Organization/<id>`: the
+/// claim's value when it is such a reference, or a bare id; anything else
+/// (an absolute URL, another resource type) is not taken.
+pub fn organization(claims: &Claims, name: &str) -> Option<String> {
+    let v = claim(claims, name)?;
+    let v = v.trim();
+    let reference = if v.contains('/') {
+        v.to_owned()
+    } else {
+        format!("Organization/{v}")
+    };
+    crate::fhir::Reference::parse(&reference, None)
+        .filter(|r| r.resource_type == "Organization")
+        .map(|r| r.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +142,25 @@ mod tests {
         assert_eq!(username(&c, &names(&["oid"])).as_deref(), Some("0f1e"));
         assert_eq!(username(&c, &names(&["groups"])), None, "not a string");
         assert_eq!(username(&c, &names(&["upn"])), None);
+    }
+
+    #[test]
+    fn the_organization_claim_is_an_organization_reference_or_id() {
+        let c = claims(
+            serde_json::json!({"org": "Organization/clinic", "tenant": "hosp-1",
+            "url": "https://x.example/Organization/a", "who": "Practitioner/p", "n": 7}),
+        );
+        assert_eq!(
+            organization(&c, "org").as_deref(),
+            Some("Organization/clinic")
+        );
+        assert_eq!(
+            organization(&c, "tenant").as_deref(),
+            Some("Organization/hosp-1")
+        );
+        assert_eq!(organization(&c, "url"), None);
+        assert_eq!(organization(&c, "who"), None);
+        assert_eq!(organization(&c, "n"), None);
+        assert_eq!(organization(&c, "absent"), None);
     }
 }

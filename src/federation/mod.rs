@@ -13,7 +13,8 @@
 //!    provider's JWKS, `iss` exactly the configured issuer, `aud` our client
 //!    id (and no untrusted other audience), `exp` against [`Clock`], `nonce`
 //!    equal to ours. The verified claims name the local user
-//!    (`federation.username_claims`).
+//!    (`federation.username_claims`) and, optionally, the organization they
+//!    act for (`federation.organization_claim`).
 //!
 //! Every failure is a [`FederationError`]: what the person is told is
 //! [`FederationError::public_message`]; what the log gets is its `Display`
@@ -71,6 +72,9 @@ pub struct Identity {
     pub username: String,
     /// The provider's subject identifier (for the log).
     pub subject: String,
+    /// The organization `federation.organization_claim` states, if set and
+    /// present (`Organization/<id>`).
+    pub organization: Option<String>,
 }
 
 /// Why federated sign-in failed.
@@ -277,9 +281,15 @@ impl Federation {
         };
         let username = client::username(claims, &self.config.username_claims)
             .ok_or(FederationError::NoLocalUser)?;
+        let organization = self
+            .config
+            .organization_claim
+            .as_deref()
+            .and_then(|name| client::organization(claims, name));
         Ok(Identity {
             username,
             subject: claims.subject().as_str().to_owned(),
+            organization,
         })
     }
 }
@@ -346,6 +356,7 @@ mod tests {
             display_name: "Sign in".into(),
             scopes: vec!["openid".into()],
             username_claims: vec!["sub".into()],
+            organization_claim: None,
         };
         let f = Federation::new(&cfg, &Url::parse("https://gw.example/").unwrap()).unwrap();
         assert_eq!(

@@ -3,7 +3,8 @@
 //! resource and the provision or policy rule that produced it.
 //!
 //! Query: `resource` (`Type/id`, required), `client` (required), `user`,
-//! `role`, `purpose`, `reason`, `patient` (checked against the resource).
+//! `role`, `purpose`, `organization` (`Organization/x`, as a token would
+//! carry it), `reason`, `patient` (checked against the resource).
 //! Who may call: a signed-in administrator, or a bearer token with
 //! `system/Consent.rs` (consent administrators) or issued to an `admin`
 //! user. Errors are `{"error", "error_description"}`.

@@ -280,6 +280,7 @@ pub async fn approve(
         "username": user.username,
         "fhir_user": user.fhir_user,
         "role": user.role,
+        "organization": user.organization,
         "nonce": p.nonce,
         "auth_time": now(),
         "need_patient_banner": p.launch_patient.is_some(),

@@ -1,9 +1,10 @@
 //! `fhirgate token issue`: an operator mints an access token directly, with
 //! the server's signing key, recorded in the state store exactly like one
 //! from the token endpoint (revocable, introspectable). For operators and
-//! black-box test suites that need a caller with a given user, role and
-//! purpose of use without running a sign-in flow; whoever can run it can
-//! already read the keys in the data directory.
+//! black-box test suites that need a caller with a given user, role,
+//! organization and purpose of use without running a sign-in flow; whoever
+//! can run it can already read the keys in the data directory. The
+//! organization is what `--organization` says (no PractitionerRole look-up).
 
 use clap::Args;
 
@@ -30,6 +31,10 @@ pub struct IssueArgs {
     /// Purpose of use claim (v3-ActReason).
     #[arg(long)]
     pub purpose: Option<String>,
+    /// Organization the caller acts for, e.g. `Organization/clinic`
+    /// (matched by Consent actors; taken as given).
+    #[arg(long)]
+    pub organization: Option<String>,
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     pub ttl: i64,
@@ -46,6 +51,12 @@ pub async fn run(config: Config, a: IssueArgs) -> anyhow::Result<()> {
             "client {} is not registered (use --any-client to issue anyway)",
             a.client
         );
+    }
+    if let Some(o) = &a.organization {
+        let org = crate::fhir::Reference::parse(o, None);
+        if org.is_none_or(|r| r.resource_type != "Organization") {
+            anyhow::bail!("--organization must be Organization/<id>, not {o}");
+        }
     }
     let base = app.config.fhir_base();
     let now = super::now();
@@ -64,6 +75,7 @@ pub async fn run(config: Config, a: IssueArgs) -> anyhow::Result<()> {
         fhir_user: a.user,
         role: a.role,
         purpose_of_use: a.purpose,
+        organization: a.organization,
     };
     app.state
         .access_put(&jti, &a.client, None, now + a.ttl)

@@ -5,10 +5,13 @@
 //! - [`authorize`]: validating authorize requests, pending requests, issuing codes.
 //! - [`token`]: the token endpoint's grants.
 //! - [`clients`]: client registration (RFC 7591, CLI, admin).
+//! - [`organization`]: the organization a signed-in user acts for, fixed at
+//!   token issuance.
 
 pub mod authorize;
 pub mod clients;
 pub mod issue;
+pub mod organization;
 pub mod token;
 
 /// Seconds since the epoch (time enters the protocol code as a parameter).

@@ -128,7 +128,8 @@ async fn authorization_code(
         param(form, "code_verifier"),
         grant["code_challenge"].as_str().unwrap_or_default(),
     )?;
-    issue(app, &client, &grant, Some(&code_hash), true).await
+    let organization = organization_of(app, &grant).await?;
+    issue(app, &client, &grant, Some(&code_hash), true, organization).await
 }
 
 async fn refresh(
@@ -188,6 +189,9 @@ async fn refresh(
         }
         grant["scope"] = json!(asked);
     }
+    // Resolved before the refresh token is spent, so a failed look-up
+    // leaves it usable.
+    let organization = organization_of(app, &grant).await?;
     if !app
         .state
         .refresh_revoke(&hash)
@@ -198,7 +202,15 @@ async fn refresh(
             "the refresh token was already used",
         ));
     }
-    issue(app, &client, &grant, record.code_hash.as_deref(), false).await
+    issue(
+        app,
+        &client,
+        &grant,
+        record.code_hash.as_deref(),
+        false,
+        organization,
+    )
+    .await
 }
 
 async fn client_credentials(
@@ -233,16 +245,35 @@ async fn client_credentials(
         ));
     }
     let grant = json!({"client_id": client.client_id, "scope": scope});
-    issue(app, &client, &grant, None, false).await
+    issue(app, &client, &grant, None, false, None).await
 }
 
-/// Mints the access token (and refresh and id tokens where granted) for a grant.
+/// The organization a user's grant acts for, resolved now (see
+/// [`super::organization`]); none for a grant without a user.
+async fn organization_of(app: &AppState, grant: &Value) -> Result<Option<String>, OAuthError> {
+    if grant["username"].as_str().is_none() {
+        return Ok(None);
+    }
+    super::organization::for_grant(app, grant)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "the user's organization could not be resolved");
+            OAuthError::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "the user's organization could not be looked up; try again",
+            )
+        })
+}
+
+/// Mints the access token (and refresh and id tokens where granted) for a
+/// grant, for a user acting for `organization`.
 async fn issue(
     app: &AppState,
     client: &ClientRecord,
     grant: &Value,
     code_hash: Option<&str>,
     from_code: bool,
+    organization: Option<String>,
 ) -> Result<Value, OAuthError> {
     let base = app.config.fhir_base();
     let t = now();
@@ -264,6 +295,7 @@ async fn issue(
         fhir_user: s("fhir_user"),
         role: s("role"),
         purpose_of_use: None,
+        organization,
     };
     let access = mint_access(&app.keys, &claims).map_err(server_error)?;
     app.state
@@ -358,6 +390,9 @@ pub async fn introspect(
             }
             if let Some(f) = c.fhir_user {
                 out["fhirUser"] = json!(format!("{base}/{f}"));
+            }
+            if let Some(o) = c.organization {
+                out["organization"] = json!(o);
             }
             return Ok(out);
         }

@@ -54,5 +54,6 @@ pub async fn authenticate(
         jti: claims.jti,
         expires_at: claims.exp,
         purpose_of_use: claims.purpose_of_use,
+        organization: claims.organization,
     })
 }

@@ -56,6 +56,11 @@ use serde_json::Value;
 pub const PAT_JONES_PATIENT_ID: &str = "patient-00001";
 /// Practitioner id of the clinician `dr.lee` ("Dr. Morgan Lee").
 pub const DR_LEE_PRACTITIONER_ID: &str = shared::DR_LEE_ID;
+/// The organization `dr.lee` works for (their PractitionerRole's).
+pub const DR_LEE_ORGANIZATION: &str = shared::CLINIC;
+/// The hospital: the organization of the demo provider Backend Services
+/// client (`demo::DEMO_PROVIDER_CLIENT`).
+pub const HOSPITAL_ORGANIZATION: &str = shared::HOSPITAL;
 
 /// A whole generated population.
 #[derive(Debug, Clone)]

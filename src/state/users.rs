@@ -21,6 +21,9 @@ pub struct User {
     pub fhir_user: String,
     /// Name shown in the UI.
     pub display_name: String,
+    /// The organization the user acts for (`Organization/…`), if recorded:
+    /// carried into their access tokens as a consent decision input.
+    pub organization: Option<String>,
 }
 
 /// Hashes a password with argon2id and a random salt (PHC string).
@@ -37,10 +40,10 @@ impl StateStore {
     pub async fn upsert_user(&self, user: &User, password: &str) -> anyhow::Result<()> {
         let hash = hash_password(password)?;
         let now = crate::fhir::now_instant();
-        let lite = "INSERT INTO users (username, password_hash, role, fhir_user, display_name, created_at) VALUES (?, ?, ?, ?, ?, ?) \
-                    ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role, fhir_user = excluded.fhir_user, display_name = excluded.display_name";
-        let pg = "INSERT INTO users (username, password_hash, role, fhir_user, display_name, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                  ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role, fhir_user = excluded.fhir_user, display_name = excluded.display_name";
+        let lite = "INSERT INTO users (username, password_hash, role, fhir_user, display_name, created_at, organization) VALUES (?, ?, ?, ?, ?, ?, ?) \
+                    ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role, fhir_user = excluded.fhir_user, display_name = excluded.display_name, organization = excluded.organization";
+        let pg = "INSERT INTO users (username, password_hash, role, fhir_user, display_name, created_at, organization) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                  ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role, fhir_user = excluded.fhir_user, display_name = excluded.display_name, organization = excluded.organization";
         match self {
             Self::Sqlite(p) => {
                 sqlx::query(lite)
@@ -50,6 +53,7 @@ impl StateStore {
                     .bind(&user.fhir_user)
                     .bind(&user.display_name)
                     .bind(&now)
+                    .bind(&user.organization)
                     .execute(p)
                     .await?;
             }
@@ -61,6 +65,7 @@ impl StateStore {
                     .bind(&user.fhir_user)
                     .bind(&user.display_name)
                     .bind(&now)
+                    .bind(&user.organization)
                     .execute(p)
                     .await?;
             }
@@ -76,12 +81,12 @@ impl StateStore {
         password: &str,
     ) -> anyhow::Result<Option<User>> {
         let row = match self {
-            Self::Sqlite(p) => sqlx::query("SELECT username, role, fhir_user, display_name, password_hash FROM users WHERE username = ?")
+            Self::Sqlite(p) => sqlx::query("SELECT username, role, fhir_user, display_name, password_hash, organization FROM users WHERE username = ?")
                 .bind(username).fetch_optional(p).await?
-                .map(|r| (User { username: r.get(0), role: r.get(1), fhir_user: r.get(2), display_name: r.get(3) }, r.get::<String, _>(4))),
-            Self::Postgres(p) => sqlx::query("SELECT username, role, fhir_user, display_name, password_hash FROM users WHERE username = $1")
+                .map(|r| (User { username: r.get(0), role: r.get(1), fhir_user: r.get(2), display_name: r.get(3), organization: r.get(5) }, r.get::<String, _>(4))),
+            Self::Postgres(p) => sqlx::query("SELECT username, role, fhir_user, display_name, password_hash, organization FROM users WHERE username = $1")
                 .bind(username).fetch_optional(p).await?
-                .map(|r| (User { username: r.get(0), role: r.get(1), fhir_user: r.get(2), display_name: r.get(3) }, r.get::<String, _>(4))),
+                .map(|r| (User { username: r.get(0), role: r.get(1), fhir_user: r.get(2), display_name: r.get(3), organization: r.get(5) }, r.get::<String, _>(4))),
         };
         let Some((user, hash)) = row else {
             // Spend the same argon2 work for an unknown user, so response
@@ -99,17 +104,46 @@ impl StateStore {
 
     /// Looks a user up by name (for a signed-in session).
     pub async fn user_get(&self, username: &str) -> Result<Option<User>, sqlx::Error> {
-        let sql = "SELECT username, role, fhir_user, display_name FROM users WHERE username = $1";
-        let row: Option<(String, String, String, String)> = match self {
+        let sql = "SELECT username, role, fhir_user, display_name, organization FROM users WHERE username = $1";
+        let row: Option<(String, String, String, String, Option<String>)> = match self {
             Self::Sqlite(p) => sqlx::query_as(sql).bind(username).fetch_optional(p).await?,
             Self::Postgres(p) => sqlx::query_as(sql).bind(username).fetch_optional(p).await?,
         };
-        Ok(row.map(|(username, role, fhir_user, display_name)| User {
-            username,
-            role,
-            fhir_user,
-            display_name,
-        }))
+        Ok(row.map(
+            |(username, role, fhir_user, display_name, organization)| User {
+                username,
+                role,
+                fhir_user,
+                display_name,
+                organization,
+            },
+        ))
+    }
+
+    /// Records (or, with `None`, clears) the organization a user acts for,
+    /// leaving the rest of the account alone (e.g. from a federated
+    /// provider's claim at sign-in). Returns whether the user exists.
+    pub async fn user_set_organization(
+        &self,
+        username: &str,
+        organization: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let sql = "UPDATE users SET organization = $1 WHERE username = $2";
+        let n = match self {
+            Self::Sqlite(p) => sqlx::query(sql)
+                .bind(organization)
+                .bind(username)
+                .execute(p)
+                .await?
+                .rows_affected(),
+            Self::Postgres(p) => sqlx::query(sql)
+                .bind(organization)
+                .bind(username)
+                .execute(p)
+                .await?
+                .rows_affected(),
+        };
+        Ok(n == 1)
     }
 
     /// Number of users (to tell a fresh store).
@@ -139,6 +173,7 @@ pub(crate) mod tests {
             role: "clinician".into(),
             fhir_user: "Practitioner/p1".into(),
             display_name: "Dr Test".into(),
+            organization: None,
         };
         store.upsert_user(&u, "pw1").await.unwrap();
         assert_eq!(
@@ -157,6 +192,33 @@ pub(crate) mod tests {
         assert_eq!(store.user_count().await.unwrap(), 1);
         assert_eq!(store.user_get("dr.test").await.unwrap(), Some(u.clone()));
         assert_eq!(store.user_get("nobody").await.unwrap(), None);
+        // the organization: stored, read back, changed alone, cleared
+        let at_clinic = User {
+            organization: Some("Organization/clinic".into()),
+            ..u.clone()
+        };
+        store.upsert_user(&at_clinic, "pw2").await.unwrap();
+        assert_eq!(
+            store.user_get("dr.test").await.unwrap(),
+            Some(at_clinic.clone())
+        );
+        assert_eq!(
+            store.check_password("dr.test", "pw2").await.unwrap(),
+            Some(at_clinic)
+        );
+        assert!(store
+            .user_set_organization("dr.test", Some("Organization/hospital"))
+            .await
+            .unwrap());
+        let got = store.user_get("dr.test").await.unwrap().unwrap();
+        assert_eq!(got.organization.as_deref(), Some("Organization/hospital"));
+        assert_eq!(got.fhir_user, "Practitioner/p1");
+        assert!(store.user_set_organization("dr.test", None).await.unwrap());
+        assert_eq!(store.user_get("dr.test").await.unwrap(), Some(u.clone()));
+        assert!(!store
+            .user_set_organization("nobody", Some("Organization/x"))
+            .await
+            .unwrap());
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub async fn signed_in(t: &TestApp, username: &str, role: &str, fhir_user: &str)
         role: role.into(),
         fhir_user: fhir_user.into(),
         display_name: format!("Name of {username}"),
+        organization: None,
     };
     t.app.state.upsert_user(&u, "pw").await.unwrap();
     let form = t.get("/login").await;

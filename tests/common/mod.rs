@@ -115,6 +115,7 @@ impl TestApp {
             fhir_user: fhir_user.map(str::to_owned),
             role: role.map(str::to_owned),
             purpose_of_use: purpose.map(str::to_owned),
+            organization: None,
         };
         self.app
             .state

@@ -151,6 +151,16 @@ fn capture_log() -> (Capture, tracing::subscriber::DefaultGuard) {
 /// Starts a provider in `mode` and a fhirgate for it; `with_user` creates
 /// the local account `dr.lee` the provider's account maps to.
 pub async fn start(mode: Mode, clock: Clock, with_user: bool) -> (Gate, Provider) {
+    start_with(mode, clock, with_user, "").await
+}
+
+/// [`start`], with more `[federation]` keys (TOML lines).
+pub async fn start_with(
+    mode: Mode,
+    clock: Clock,
+    with_user: bool,
+    federation_extra: &str,
+) -> (Gate, Provider) {
     let (log, log_guard) = capture_log();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -163,7 +173,7 @@ pub async fn start(mode: Mode, clock: Clock, with_user: bool) -> (Gate, Provider
     copy_shared_keys(&dir.path().join("keys"));
     let toml = format!(
         "[federation]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{secret}\"\n\
-         display_name = \"Sign in with Test OP\"\n",
+         display_name = \"Sign in with Test OP\"\n{federation_extra}",
         provider.base
     );
     let env = vec![
@@ -191,6 +201,7 @@ pub async fn start(mode: Mode, clock: Clock, with_user: bool) -> (Gate, Provider
             role: "clinician".into(),
             fhir_user: "Practitioner/dr-lee".into(),
             display_name: "Dr Lee (local)".into(),
+            organization: None,
         };
         app.state
             .upsert_user(&user, "local-password")

@@ -1,6 +1,7 @@
 //! One `fhirgate serve` for the leak matrix: a fresh data dir, a config file
-//! that makes the `loader` client exempt from consent (it seeds the data)
-//! and polls the upstream for Consents every second, and `fhirgate token
+//! that makes the `loader` client exempt from consent (it seeds the data),
+//! polls the upstream for Consents every second and maps the `provider`
+//! Backend Services client to the clinician's organization, and `fhirgate token
 //! issue` run with exactly the server's settings (callers with a chosen
 //! client, user, role and purpose of use, without a sign-in flow).
 
@@ -13,11 +14,16 @@ use std::{
 
 use conformance_tests::{fhirgate_bin, free_port, Api, TestResult};
 
+use crate::seed::ORG;
+
 /// How long a start may take.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The exempt client that loads the seed data.
 pub const LOADER: &str = "loader";
+/// A provider's Backend Services client, mapped to [`ORG`] in
+/// `[payer] provider_clients`.
+pub const PROVIDER: &str = "provider";
 
 /// A running fhirgate, killed (and reaped) on drop.
 pub struct Gate {
@@ -41,7 +47,10 @@ impl Gate {
         let config = dir.path().join("fhirgate.toml");
         std::fs::write(
             &config,
-            format!("[consent]\nexempt_clients = [\"{LOADER}\"]\npoll_seconds = 1\n"),
+            format!(
+                "[consent]\nexempt_clients = [\"{LOADER}\"]\npoll_seconds = 1\n\
+                 [payer]\nprovider_clients = {{ \"{PROVIDER}\" = \"{ORG}\" }}\n"
+            ),
         )?;
         let mut env = vec![
             ("FHIRGATE_CONFIG".to_owned(), config.display().to_string()),

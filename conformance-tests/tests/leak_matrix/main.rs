@@ -16,10 +16,13 @@
 //! the FHIR API.
 //!
 //! Policies (cells, `main`), each for the callers it concerns (a clinician
-//! Practitioner/dr-lee with `user/*.cruds`, a payer backend with
-//! `system/*.rs`, tokens minted with `fhirgate token issue`): no Consent
-//! (Part 2 only), deny all written by an exempt client, deny all, deny a
-//! category (HIV), deny an actor (dr-lee), permit only a purpose (HPAYMT, by
+//! Practitioner/dr-lee with `user/*.cruds` acting for an organization, a
+//! payer backend with `system/*.rs`, tokens minted with `fhirgate token
+//! issue`): no Consent (Part 2 only), deny all written by an exempt client,
+//! deny all, deny a category (HIV), deny an actor (dr-lee), deny an
+//! organization (the clinician's, by token claim, and a provider backend
+//! mapped to it in `[payer] provider_clients`; a clinician of another
+//! organization and the payer unaffected), permit only a purpose (HPAYMT, by
 //! header and by token claim), redact a category (PSY), break-the-glass
 //! (with a reason: released and the patient notified; without one; by a
 //! role that may not), revoked then read, expired period, and (Medplum)

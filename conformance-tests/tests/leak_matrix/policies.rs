@@ -6,9 +6,9 @@ use conformance_tests::{Api, TestResult};
 use serde_json::Value;
 
 use crate::cx::{Cx, Needles, Who};
-use crate::gate::Gate;
+use crate::gate::{Gate, PROVIDER};
 use crate::paths::{cell, writes};
-use crate::seed::{consent, provision, View};
+use crate::seed::{consent, provision, View, ORG, OTHER_ORG};
 use crate::world::{notifications, own_record, revoked, sealed_links, wait_for, write_consent};
 
 /// The callers of a run.
@@ -16,13 +16,19 @@ pub struct Callers<'g> {
     gate: &'g Gate,
     /// The exempt loader.
     pub loader: Api,
-    /// Practitioner/dr-lee, role clinician, `user/*.cruds`.
+    /// Practitioner/dr-lee, role clinician, `user/*.cruds`, acting for
+    /// [`ORG`] (token claim).
     pub clin: Who,
     /// A payer backend, `system/*.rs`.
     pub payer: Who,
+    /// A provider backend mapped to [`ORG`] (`[payer] provider_clients`),
+    /// `system/*.rs`.
+    pub provider: Who,
     /// Patient/pat-one as themselves, `patient/*.cruds`.
     pub patient: Who,
     clin_t: String,
+    /// Practitioner/dr-lee acting for [`OTHER_ORG`].
+    elsewhere_t: String,
     payer_t: String,
     /// The payer's token with the claim `purpose_of_use: HPAYMT`.
     payer_hp_t: String,
@@ -40,7 +46,22 @@ impl<'g> Callers<'g> {
             "Practitioner/dr-lee",
             "--role",
             "clinician",
+            "--organization",
+            ORG,
         ])?;
+        let elsewhere_t = gate.token(&[
+            "--client",
+            "ehr",
+            "--scope",
+            "user/*.cruds",
+            "--user",
+            "Practitioner/dr-lee",
+            "--role",
+            "clinician",
+            "--organization",
+            OTHER_ORG,
+        ])?;
+        let provider_t = gate.token(&["--client", PROVIDER, "--scope", "system/*.rs"])?;
         let payer_t = gate.token(&["--client", "payer", "--scope", "system/*.rs"])?;
         let payer_hp_t = gate.token(&[
             "--client",
@@ -67,8 +88,15 @@ impl<'g> Callers<'g> {
             loader,
             clin: who(gate, "clinician", &clin_t, &[])?,
             payer: who(gate, "payer", &payer_t, &[])?,
+            provider: who(
+                gate,
+                "provider backend of the organization",
+                &provider_t,
+                &[],
+            )?,
             patient: who(gate, "patient", &pat_t, &[])?,
             clin_t,
+            elsewhere_t,
             payer_t,
             payer_hp_t,
         })
@@ -143,7 +171,7 @@ pub fn exempt_written(cx: &mut Cx, c: &Callers) -> TestResult<usize> {
 }
 
 /// The patient's own Consents: deny all, deny a category, deny an actor,
-/// permit only a purpose, redact a category.
+/// deny an organization, permit only a purpose, redact a category.
 pub fn patient_written(cx: &mut Cx, c: &Callers) -> TestResult<usize> {
     let put = |cx: &mut Cx, name: &str, p: Value| {
         cx.enter(name);
@@ -169,6 +197,21 @@ pub fn patient_written(cx: &mut Cx, c: &Callers) -> TestResult<usize> {
 
     put(
         cx,
+        &format!("deny an organization ({ORG})"),
+        provision::deny_org(),
+    );
+    let elsewhere = c.with(
+        "clinician acting for another organization",
+        &c.elsewhere_t,
+        &[],
+    )?;
+    cell(cx, &c.clin, View::NoP1);
+    cell(cx, &c.provider, View::NoP1);
+    cell(cx, &elsewhere, View::Baseline);
+    cell(cx, &c.payer, View::Baseline);
+
+    put(
+        cx,
         "permit only a purpose (HPAYMT)",
         provision::only_purpose("HPAYMT"),
     );
@@ -189,7 +232,7 @@ pub fn patient_written(cx: &mut Cx, c: &Callers) -> TestResult<usize> {
 
     put(cx, "redact a category (PSY)", provision::deny_label("PSY"));
     cell(cx, &c.clin, View::NoPsy);
-    Ok(10)
+    Ok(14)
 }
 
 /// Break-the-glass over deny all: released with purpose BTG and a reason

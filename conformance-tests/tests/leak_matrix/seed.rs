@@ -12,6 +12,12 @@ pub const P1: &str = "pat-one";
 pub const P2: &str = "pat-two";
 /// The clinician user (`Practitioner/dr-lee`).
 pub const DR: &str = "dr-lee";
+/// The organization the clinician (token claim) and the provider backend
+/// (`[payer] provider_clients`) act for.
+pub const ORG: &str = "Organization/org-lee-clinic";
+/// Another organization (a clinician of it is not concerned by a Consent
+/// denying [`ORG`]).
+pub const OTHER_ORG: &str = "Organization/org-elsewhere";
 /// The paging code (`urn:lm|pgcode`).
 pub const PG_QUERY: &str = "code=urn%3Alm%7Cpgcode";
 
@@ -394,7 +400,7 @@ pub fn consent(id: &str, status: &str, provision: Value) -> Value {
 pub mod provision {
     use serde_json::{json, Value};
 
-    use super::{ACT, DR};
+    use super::{ACT, DR, ORG};
 
     /// Deny everything.
     pub fn deny_all() -> Value {
@@ -412,6 +418,13 @@ pub mod provision {
         json!({"type": "permit", "provision": [{"type": "deny", "actor": [{
             "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}]},
             "reference": {"reference": format!("Practitioner/{DR}")}}]}]})
+    }
+
+    /// Permit, except for the users of [`ORG`].
+    pub fn deny_org() -> Value {
+        json!({"type": "permit", "provision": [{"type": "deny", "actor": [{
+            "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}]},
+            "reference": {"reference": ORG}}]}]})
     }
 
     /// Deny, except for payment (HPAYMT).

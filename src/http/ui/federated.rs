@@ -14,6 +14,10 @@
 //! Every failure is a readable error page (4xx; 502 when the provider is
 //! unreachable) that never starts a session; the reason is logged without
 //! tokens, codes or secrets.
+//!
+//! When `[federation] organization_claim` is set and the verified id_token
+//! carries it, the local account's organization is updated to it before
+//! the session starts (so the tokens issued to the user carry it).
 
 use axum::{
     extract::{RawQuery, State},
@@ -185,7 +189,7 @@ async fn callback(
         .filter(|c| !c.is_empty())
         .ok_or(FederationError::MissingCode)?;
     let identity = federation.complete(&pending, code).await?;
-    let Some(user) = app
+    let Some(mut user) = app
         .state
         .user_get(&identity.username)
         .await
@@ -193,6 +197,19 @@ async fn callback(
     else {
         return Err(FederationError::NoLocalUser.into());
     };
+    // The provider's organization claim (`federation.organization_claim`)
+    // is recorded in the directory, so the tokens issued to this user on
+    // any replica carry it.
+    if let Some(org) = identity
+        .organization
+        .filter(|o| user.organization.as_ref() != Some(o))
+    {
+        app.state
+            .user_set_organization(&user.username, Some(&org))
+            .await
+            .map_err(UiError::internal)?;
+        user.organization = Some(org);
+    }
     // A fresh id on every sign-in (no session fixation); end any old one.
     if let Some(old) = session::current(app, headers).await? {
         app.state
@@ -260,6 +277,7 @@ mod tests {
             display_name: "Sign in with Op".into(),
             scopes: vec!["openid".into()],
             username_claims: vec!["sub".into()],
+            organization_claim: None,
         };
         let public = url::Url::parse("https://gw.example").unwrap();
         let f = Federation::new(&cfg, &public).unwrap();

@@ -94,6 +94,7 @@ pub fn caller(signed: &SignedIn, patient_id: &str) -> Result<AccessContext, UiEr
         jti: format!("portal-{}", session_jti(signed)),
         expires_at: crate::oauth::now() + 300,
         purpose_of_use: None,
+        organization: None,
     })
 }
 

@@ -32,6 +32,11 @@ pub struct ExplainInput {
     /// Purpose of use (v3-ActReason).
     #[serde(default)]
     pub purpose: Option<String>,
+    /// Organization the caller acts for (`Organization/x`), as a token
+    /// would carry it; absent: the client's `[payer] provider_clients`
+    /// mapping, if any.
+    #[serde(default)]
+    pub organization: Option<String>,
     /// Break-the-glass reason.
     #[serde(default)]
     pub reason: Option<String>,
@@ -40,7 +45,8 @@ pub struct ExplainInput {
     pub patient: Option<String>,
 }
 
-/// The decision as JSON: `effect`, `basis`, `consent`, `patients`, `resource`.
+/// The decision as JSON: `effect`, `basis`, `consent`, `patients`,
+/// `resource`, and the `purpose` and `organization` the judge used.
 pub async fn explain(app: &AppState, input: &ExplainInput) -> FhirResult<Value> {
     let r = Reference::parse(&input.resource, None).ok_or_else(|| {
         FhirError::bad_request(format!("'{}' is not a Type/id reference", input.resource))
@@ -84,6 +90,7 @@ pub async fn explain(app: &AppState, input: &ExplainInput) -> FhirResult<Value> 
         jti: String::new(),
         expires_at: 0,
         purpose_of_use: input.purpose.clone(),
+        organization: input.organization.clone().filter(|o| !o.is_empty()),
     };
     let mut req = FhirRequest::new(Interaction::Read);
     req.break_glass_reason = input.reason.clone();
@@ -104,6 +111,7 @@ pub async fn explain(app: &AppState, input: &ExplainInput) -> FhirResult<Value> 
         "consent": j.consent,
         "patients": j.patients,
         "purpose": sess.purpose,
+        "organization": sess.requester.organization,
         "redacted_or_stripped": j.changed,
     }))
 }

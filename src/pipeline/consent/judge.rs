@@ -90,15 +90,18 @@ impl<'a> Session<'a> {
         Self {
             app,
             ctx,
-            // the caller's organization: a Backend Services client mapped
-            // to one (`[payer] provider_clients`)
+            // the caller's organization: the token's (the signed-in user's,
+            // fixed at issuance), else a Backend Services client mapped to
+            // one (`[payer] provider_clients`)
             requester: Requester::from_access(
                 caller,
-                app.config
-                    .payer
-                    .provider_clients
-                    .get(&caller.client_id)
-                    .cloned(),
+                caller.organization.clone().or_else(|| {
+                    app.config
+                        .payer
+                        .provider_clients
+                        .get(&caller.client_id)
+                        .cloned()
+                }),
             ),
             purpose: req
                 .purpose_of_use
