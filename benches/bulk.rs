@@ -85,6 +85,7 @@ async fn token(app: &AppState, client: &str) -> String {
         fhir_user: None,
         role: None,
         purpose_of_use: None,
+        organization: None,
     };
     smart_launch::token::mint_access(&app.keys, &claims).unwrap()
 }

@@ -438,6 +438,74 @@ async fn since_reports_deletions_but_not_a_denied_patients() {
     assert_eq!(urls, ["Observation/p1-glu", "Observation/p3-hba1c"]);
 }
 
+/// The lines of a manifest's `deleted` files: the deleted `Type/id`s, sorted.
+async fn deleted_urls(w: &World, m: &Value) -> Vec<String> {
+    let mut urls = Vec::new();
+    for d in m["deleted"].as_array().unwrap() {
+        assert_eq!(d["type"], "Bundle");
+        let f =
+            w.t.request_with(
+                &w.exporter,
+                Method::GET,
+                &rel(d["url"].as_str().unwrap()),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(f.status, StatusCode::OK);
+        for l in f.text().lines() {
+            let b: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(b["entry"][0]["request"]["method"], "DELETE");
+            urls.push(b["entry"][0]["request"]["url"].as_str().unwrap().to_owned());
+        }
+    }
+    urls.sort();
+    urls
+}
+
+#[tokio::test]
+async fn since_reports_a_groups_and_named_patients_deletions_only() {
+    let w = world("").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let since = fhirgate::fhir::now_instant();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // p1 is in g1; p2 is in g1 but denies everything; p3 is not in g1
+    for id in ["p1-glu", "p2-glu", "p3-hba1c"] {
+        let r = w.t.delete(&format!("/fhir/Observation/{id}")).await;
+        assert!(r.status.is_success(), "{}", r.text());
+    }
+    let r = w
+        .kick_get(
+            &format!("/fhir/Group/g1/$export?_type=Observation&_since={since}"),
+            &[],
+        )
+        .await;
+    let (_, done) = w.complete(&r).await;
+    assert_eq!(
+        deleted_urls(&w, &done.json).await,
+        ["Observation/p1-glu"],
+        "a member's deletion, not a non-member's nor a denied member's: {}",
+        done.json
+    );
+    let r = w
+        .kick_post(
+            "/fhir/Patient/$export",
+            json!([
+                {"name": "_type", "valueString": "Observation"},
+                {"name": "_since", "valueInstant": since},
+                {"name": "patient", "valueReference": {"reference": "Patient/p3"}}
+            ]),
+        )
+        .await;
+    let (_, done) = w.complete(&r).await;
+    assert_eq!(
+        deleted_urls(&w, &done.json).await,
+        ["Observation/p3-hba1c"],
+        "{}",
+        done.json
+    );
+}
+
 #[tokio::test]
 async fn kick_off_refusals() {
     let w = world("").await;

@@ -1,26 +1,42 @@
-//! One resource type of an export job: the searches (`_typeFilter`
-//! queries OR'd, per patient compartment when the export is limited to
-//! patients) run as the client through `pipeline::handle_as`, page by page
-//! along the facade's `next` links, each page's lines streamed into the
-//! type's NDJSON files and its disclosure recorded on the audit ledger; then,
-//! with `_since` at system level, the type's deletions from its history.
+//! One resource type of an export job, then, with `_since` at system level,
+//! the type's deletions from its history (read as the client through the
+//! pipeline). Two paths:
+//!
+//! - embedded store (direct): one keyset scan of the type
+//!   (`upstream::embedded::search::export`) matching the `_typeFilter`
+//!   queries OR'd, each authorized and narrowed as the client's search would
+//!   be, within the exported patients' compartments when limited to
+//!   patients; every batch of `limits.max_page_size` rows is released by
+//!   [`Release`] (scopes, consent judged now, `_elements`), written, and its
+//!   disclosure recorded on the audit ledger, the lease renewed first. No
+//!   result set, id set or sealed paging is kept: memory is one batch.
+//! - HTTP upstream (and `AuditEvent`/`Group`, which the pipeline answers
+//!   itself): the searches (queries OR'd by id, per patient compartment)
+//!   run as the client through `pipeline::handle_as`, page by page along the
+//!   facade's `next` links, each page streamed and audited the same way.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Value};
 use smart_launch::context::AccessContext;
 
 use super::{
     files::TypeWriter,
-    jobs::{self, FileEntry, Job, Level},
+    jobs::{self, FileEntry, Job},
     params,
+    release::Release,
     worker::Stop,
 };
 use crate::{
     audit::{FhirFacts, HttpFacts},
+    error::FhirError,
     fhir::{FhirRequest, Interaction},
-    pipeline::{self, disclosure::Caller, Disclosure},
+    pipeline::{self, consent::judge, disclosure::Caller, Disclosure},
     search::compartment::PATIENT_COMPARTMENT,
+    upstream::embedded::{
+        search::export::{ExportScan, ScanQuery, ScanRow},
+        EmbeddedStore,
+    },
     AppState,
 };
 
@@ -38,6 +54,16 @@ fn next_params(body: &Value) -> Option<Vec<(String, String)>> {
         .as_str()?;
     let query = next.split_once('?').map(|(_, q)| q).unwrap_or_default();
     Some(params::filter_params(query))
+}
+
+/// A page of stored rows with each row's JSON parsed.
+fn parse_rows(rows: Vec<ScanRow>) -> crate::error::FhirResult<(Vec<ScanRow>, Vec<Value>)> {
+    let mut parsed = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let v: Value = serde_json::from_str(&row.body).map_err(FhirError::internal)?;
+        parsed.push(v);
+    }
+    Ok((rows, parsed))
 }
 
 /// The export of one resource type.
@@ -75,7 +101,7 @@ impl<'a> TypeExport<'a> {
                 type_,
                 app.config.bulk.file_max_resources,
             ),
-            deleted: (job.spec.since.is_some() && job.spec.level == Level::System).then(|| {
+            deleted: job.spec.since.is_some().then(|| {
                 TypeWriter::named(
                     app.bulk.store.clone(),
                     &job.id,
@@ -115,6 +141,21 @@ impl<'a> TypeExport<'a> {
             common.push(("_elements".into(), elements.join(",")));
         }
         let per_patient = patients.filter(|_| is_compartment_type(&self.type_));
+        // a `_typeFilter` query that subsets (`_summary`, `_elements`) keeps
+        // the search path, where the search applies it
+        let subsets = queries
+            .iter()
+            .flatten()
+            .any(|(k, _)| matches!(k.as_str(), "_summary" | "_elements"));
+        if let Some(store) = self.direct_store().filter(|_| !subsets) {
+            let since = common.iter().find(|(k, _)| k == "_lastUpdated").cloned();
+            self.direct(store, &queries, since, &elements, per_patient)
+                .await?;
+            if let (Some(since), true) = (&spec.since, self.deleted.is_some()) {
+                self.deletions(since, per_patient).await?;
+            }
+            return Ok(());
+        }
         let many = queries.len() > 1 || per_patient.is_some_and(|p| p.len() > 1);
         if many {
             self.seen = Some(HashSet::new());
@@ -150,30 +191,38 @@ impl<'a> TypeExport<'a> {
             }
         }
         if let (Some(since), true) = (&spec.since, self.deleted.is_some()) {
-            self.deletions(since).await?;
+            self.deletions(since, per_patient).await?;
         }
         Ok(())
     }
 
-    /// Runs one page as the client (lease renewed first, page audited);
-    /// counts what consent withheld when `count_withheld`.
-    async fn fetch(&mut self, req: &FhirRequest, count_withheld: bool) -> Result<Value, Stop> {
-        let rid = format!("bulk-{}", self.job.id);
+    /// The embedded store, when the type is read from it directly (the
+    /// pipeline answers `AuditEvent` from the ledger and `Group` by the payer
+    /// rules itself, so those keep the pipeline path).
+    fn direct_store(&self) -> Option<&'a EmbeddedStore> {
+        if matches!(self.type_.as_str(), "AuditEvent" | "Group") {
+            return None;
+        }
+        self.app.upstream.embedded()
+    }
+
+    fn request_id(&self) -> String {
+        format!("bulk-{}", self.job.id)
+    }
+
+    /// Renews the job's lease (before every page or batch).
+    async fn renew(&mut self) -> Result<(), Stop> {
         let until = super::now_ms() + (self.app.config.bulk.lease_seconds as i64) * 1000;
         match jobs::renew(&self.app.state, &self.job.id, self.owner, until).await {
-            Ok(true) => {}
-            Ok(false) => return Err(Stop::Released),
-            Err(e) => return Err(Stop::Failed(format!("lease: {e}"))),
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Stop::Released),
+            Err(e) => Err(Stop::Failed(format!("lease: {e}"))),
         }
-        let facts = FhirFacts::of(req);
-        let http = HttpFacts {
-            method: "GET".into(),
-            path: format!("/fhir/bulk/export/{}", self.job.id),
-            query: None,
-            client_addr: None,
-            recorded: super::now_ms(),
-        };
-        let mut d = Disclosure {
+    }
+
+    /// A disclosure of the caller's, for one page or batch.
+    fn disclosure(&self) -> Disclosure {
+        Disclosure {
             caller: Some(Caller {
                 client_id: self.caller.client_id.clone(),
                 fhir_user: self.caller.fhir_user.clone(),
@@ -182,7 +231,176 @@ impl<'a> TypeExport<'a> {
                 purpose: None,
             }),
             ..Disclosure::default()
+        }
+    }
+
+    /// Records one page's or batch's disclosure on the audit ledger.
+    async fn audit(&mut self, req: &FhirRequest, d: &Disclosure, status: u16) -> Result<(), Stop> {
+        let facts = FhirFacts::of(req);
+        let http = HttpFacts {
+            method: "GET".into(),
+            path: format!("/fhir/bulk/export/{}", self.job.id),
+            query: None,
+            client_addr: None,
+            recorded: super::now_ms(),
         };
+        self.app
+            .audit
+            .record_fhir(&self.request_id(), &http, Some(&facts), d, status)
+            .await
+            .map(|_| ())
+            .map_err(|e| Stop::Failed(format!("audit ledger unavailable: {e}")))
+    }
+
+    fn failed(&self, e: &FhirError) -> Stop {
+        Stop::Failed(format!(
+            "{}: {} {}",
+            self.type_,
+            e.status.as_u16(),
+            e.message
+        ))
+    }
+
+    /// The direct path: authorizes each query as the client's search of the
+    /// type (a refusal is audited and ends the type as the pipeline's would),
+    /// then scans the store by keyset and releases batch by batch.
+    async fn direct(
+        &mut self,
+        store: &EmbeddedStore,
+        queries: &[Vec<(String, String)>],
+        since: Option<(String, String)>,
+        elements: &[String],
+        patients: Option<&[String]>,
+    ) -> Result<(), Stop> {
+        if patients.is_some_and(<[String]>::is_empty) {
+            // no patient to export for: no search runs (none is authorized)
+            return Ok(());
+        }
+        let rid = self.request_id();
+        let ctx = self.app.request_context(&rid);
+        let mut scans: Vec<ScanQuery> = Vec::new();
+        let mut release: Option<Release<'_>> = None;
+        let mut audited = FhirRequest::new(Interaction::SearchType);
+        audited.resource_type = Some(self.type_.clone());
+        for q in queries {
+            let mut req = FhirRequest::new(Interaction::SearchType);
+            req.resource_type = Some(self.type_.clone());
+            req.params = q.clone();
+            req.params.extend(since.iter().cloned());
+            let asked = req.clone();
+            match Release::new(self.app, &ctx, self.caller, &mut req, elements) {
+                Ok(Some(r)) => {
+                    scans.push(ScanQuery {
+                        params: req.params.clone(),
+                        compartment: req.compartment.as_ref().map(|(_, id)| id.clone()),
+                    });
+                    if release.is_none() {
+                        audited = asked;
+                        release = Some(r);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.renew().await?;
+                    let d = self.disclosure();
+                    self.audit(&asked, &d, e.status.as_u16()).await?;
+                    return Err(self.failed(&e));
+                }
+            }
+        }
+        let Some(mut release) = release else {
+            // nothing the caller may see can match (an empty answer)
+            return Ok(());
+        };
+        let scan = ExportScan::new(&self.type_, &scans, patients, &ctx.base)
+            .map_err(|e| self.failed(&e))?;
+        let batch = self.app.config.limits.max_page_size.max(1);
+        let scan = &scan;
+        let read = |after: String| async move {
+            let rows = scan.page(store, &after, batch).await?;
+            // parsed on a blocking thread, beside the batch being released
+            tokio::task::spawn_blocking(move || parse_rows(rows))
+                .await
+                .map_err(FhirError::internal)?
+        };
+        let (mut rows, mut resources) = read(String::new()).await.map_err(|e| self.failed(&e))?;
+        loop {
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
+            // the next page is read (on the store's thread) and parsed while
+            // this one is released and written
+            let full = rows.len() >= batch as usize;
+            let next = read(last.id.clone());
+            let next = async {
+                match full {
+                    true => next.await.map(Some),
+                    false => Ok(None),
+                }
+            };
+            let this = self.batch(&mut release, &audited, rows, resources);
+            let (next, done) = tokio::join!(next, this);
+            done?;
+            match next.map_err(|e| self.failed(&e))? {
+                Some((r, v)) => (rows, resources) = (r, v),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Releases one batch of stored rows and their parsed resources (lease
+    /// renewed first), records its disclosure on the audit ledger and writes
+    /// what was released; a line released exactly as stored is written from
+    /// the stored bytes.
+    async fn batch(
+        &mut self,
+        release: &mut Release<'_>,
+        audited: &FhirRequest,
+        rows: Vec<ScanRow>,
+        resources: Vec<Value>,
+    ) -> Result<(), Stop> {
+        self.renew().await?;
+        let mut d = self.disclosure();
+        let out = release.release(resources, &mut d).await;
+        let status = match &out {
+            Ok(_) => 200,
+            Err(e) => e.status.as_u16(),
+        };
+        self.audit(audited, &d, status).await?;
+        let out = out.map_err(|e| self.failed(&e))?;
+        self.withheld += out.withheld;
+        self.pages += 1;
+        let stored: HashMap<&str, &str> = rows
+            .iter()
+            .map(|r| (r.id.as_str(), r.body.as_str()))
+            .collect();
+        for (r, same) in out.lines.iter().zip(out.unchanged.iter()) {
+            let as_stored = r["id"]
+                .as_str()
+                .and_then(|id| stored.get(id))
+                .filter(|_| *same);
+            let written = match as_stored {
+                Some(body) => self.writer.write(body.as_bytes()).await,
+                None => {
+                    let line = serde_json::to_vec(r)
+                        .map_err(|e| Stop::Failed(format!("serialise: {e}")))?;
+                    self.writer.write(&line).await
+                }
+            };
+            written.map_err(|e| Stop::Failed(format!("write {}: {e}", self.type_)))?;
+        }
+        // freeing a batch's values is a fair share of the work: off this thread
+        drop(stored);
+        tokio::task::spawn_blocking(move || drop((out, rows)));
+        Ok(())
+    }
+
+    /// Runs one page as the client (lease renewed first, page audited);
+    /// counts what consent withheld when `count_withheld`.
+    async fn fetch(&mut self, req: &FhirRequest, count_withheld: bool) -> Result<Value, Stop> {
+        let rid = self.request_id();
+        self.renew().await?;
+        let mut d = self.disclosure();
         let result = pipeline::handle_as(self.app, req.clone(), self.caller, &rid, &mut d).await;
         let status = match &result {
             Ok(r) => r.status.as_u16(),
@@ -191,22 +409,8 @@ impl<'a> TypeExport<'a> {
         if count_withheld {
             self.withheld += d.patients.values().map(|t| t.withheld as u64).sum::<u64>();
         }
-        if let Err(e) = self
-            .app
-            .audit
-            .record_fhir(&rid, &http, Some(&facts), &d, status)
-            .await
-        {
-            return Err(Stop::Failed(format!("audit ledger unavailable: {e}")));
-        }
-        let resp = result.map_err(|e| {
-            Stop::Failed(format!(
-                "{}: {} {}",
-                self.type_,
-                e.status.as_u16(),
-                e.message
-            ))
-        })?;
+        self.audit(req, &d, status).await?;
+        let resp = result.map_err(|e| self.failed(&e))?;
         self.pages += 1;
         Ok(resp.body.unwrap_or(Value::Null))
     }
@@ -244,7 +448,11 @@ impl<'a> TypeExport<'a> {
     /// Resources of the type deleted since `since` (newest history entry is
     /// a DELETE), read from the type's history as the client (consent drops
     /// a hidden resource's deletions), one transaction Bundle per line.
-    async fn deletions(&mut self, since: &str) -> Result<(), Stop> {
+    /// Limited to `patients` (bare ids; a patient or group export), a
+    /// deletion is reported when the last version before it was about one of
+    /// them (read from the instance history as the client: a version consent
+    /// hides is not there, so its deletion is not reported either).
+    async fn deletions(&mut self, since: &str, patients: Option<&[String]>) -> Result<(), Stop> {
         let mut req = FhirRequest::new(Interaction::HistoryType);
         req.resource_type = Some(self.type_.clone());
         req.params = vec![
@@ -267,6 +475,11 @@ impl<'a> TypeExport<'a> {
                 if entry["request"]["method"] != "DELETE" {
                     continue;
                 }
+                if let Some(ids) = patients {
+                    if !self.was_about(&id, ids).await? {
+                        continue;
+                    }
+                }
                 let bundle = json!({"resourceType": "Bundle", "type": "transaction",
                     "entry": [{"request": {"method": "DELETE", "url": format!("{}/{id}", self.type_)}}]});
                 let Some(w) = self.deleted.as_mut() else {
@@ -281,6 +494,29 @@ impl<'a> TypeExport<'a> {
                 None => return Ok(()),
             }
         }
+    }
+
+    /// Whether the last live version of the deleted `Type/id`, as the
+    /// client may read it, was about one of `patients` (bare ids).
+    async fn was_about(&mut self, id: &str, patients: &[String]) -> Result<bool, Stop> {
+        let mut req = FhirRequest::new(Interaction::HistoryInstance);
+        req.resource_type = Some(self.type_.clone());
+        req.id = Some(id.to_owned());
+        req.params = vec![("_count".into(), "10".into())];
+        let body = self.fetch(&req, false).await?;
+        let last = body["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["request"]["method"] != "DELETE" && e["resource"].is_object());
+        let Some(last) = last else {
+            return Ok(false);
+        };
+        let base = self.app.config.fhir_base();
+        Ok(judge::patients_of(&last["resource"], &base)
+            .iter()
+            .filter_map(|r| r.strip_prefix("Patient/"))
+            .any(|p| patients.iter().any(|q| q == p)))
     }
 
     /// Closes the files; `(files, deletion files, withheld)`.

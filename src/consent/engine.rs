@@ -8,6 +8,10 @@
 //! - each patient's jurisdiction key (`Patient.address.state`), refreshed
 //!   after [`STATE_TTL`].
 //!
+//! Both are bounded ([`CLASS_LIMIT`], [`STATE_LIMIT`] entries, [`Bounded`]:
+//! two generations, recently used entries kept), so an export that reads
+//! every resource once costs the same memory at any data size.
+//!
 //! Decisions themselves are not cached across requests: they depend on the
 //! Consents' generation (checked on every request through the index), the
 //! caller and the time, and cost microseconds.
@@ -29,8 +33,61 @@ use crate::state::StateStore;
 
 /// How long a patient's state (jurisdiction key) is trusted.
 pub const STATE_TTL: Duration = Duration::from_secs(300);
-/// Entries per cache before it is cleared (a crude bound on memory).
-const CACHE_LIMIT: usize = 200_000;
+/// Most classifications kept (about 1 KiB each).
+pub const CLASS_LIMIT: usize = 16_384;
+/// Most patients' jurisdiction keys kept.
+pub const STATE_LIMIT: usize = 65_536;
+
+/// A map of at most `cap` entries: a newer and an older generation of up to
+/// `cap / 2` each. Inserts go to the newer; when it is full it becomes the
+/// older (the previous older is dropped). A hit in the older generation is
+/// moved to the newer, so what is in use survives. O(1) per operation.
+#[derive(Debug)]
+pub struct Bounded<V> {
+    half: usize,
+    newer: HashMap<String, V>,
+    older: HashMap<String, V>,
+}
+
+impl<V: Clone> Bounded<V> {
+    /// An empty map holding at most `cap` (at least 2) entries.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            half: (cap / 2).max(1),
+            newer: HashMap::new(),
+            older: HashMap::new(),
+        }
+    }
+
+    /// The value of `key`, if kept.
+    pub fn get(&mut self, key: &str) -> Option<V> {
+        if let Some(v) = self.newer.get(key) {
+            return Some(v.clone());
+        }
+        let v = self.older.remove(key)?;
+        self.insert(key.to_owned(), v.clone());
+        Some(v)
+    }
+
+    /// Keeps `value` under `key` (replacing an older value).
+    pub fn insert(&mut self, key: String, value: V) {
+        if !self.newer.contains_key(&key) && self.newer.len() >= self.half {
+            self.older = std::mem::take(&mut self.newer);
+        }
+        self.older.remove(&key);
+        self.newer.insert(key, value);
+    }
+
+    /// Entries kept (never more than the bound).
+    pub fn len(&self) -> usize {
+        self.newer.len() + self.older.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// The server's consent engine. Cheap to share (`Arc`).
 pub struct ConsentEngine {
@@ -40,8 +97,8 @@ pub struct ConsentEngine {
     pub index: ConsentIndex,
     /// Clients exempt from consent (trusted internal pipelines; still audited).
     pub exempt_clients: Vec<String>,
-    classes: Mutex<HashMap<String, Arc<Classification>>>,
-    states: Mutex<HashMap<String, (Option<String>, Instant)>>,
+    classes: Mutex<Bounded<Arc<Classification>>>,
+    states: Mutex<Bounded<(Option<String>, Instant)>>,
     store: StateStore,
     seal_key: Vec<u8>,
 }
@@ -70,8 +127,8 @@ impl ConsentEngine {
             policy,
             index: ConsentIndex::new(store.clone()),
             exempt_clients,
-            classes: Mutex::new(HashMap::new()),
-            states: Mutex::new(HashMap::new()),
+            classes: Mutex::new(Bounded::new(CLASS_LIMIT)),
+            states: Mutex::new(Bounded::new(STATE_LIMIT)),
             store,
             seal_key: key.into_bytes(),
         })
@@ -105,16 +162,12 @@ impl ConsentEngine {
         let key = version_key(resource);
         if let Some(k) = &key {
             if let Some(c) = lock(&self.classes).get(k) {
-                return c.clone();
+                return c;
             }
         }
         let c = Arc::new(classify::classify(resource, &self.policy.value_sets));
         if let Some(k) = key {
-            let mut map = lock(&self.classes);
-            if map.len() >= CACHE_LIMIT {
-                map.clear();
-            }
-            map.insert(k, c.clone());
+            lock(&self.classes).insert(k, c.clone());
         }
         c
     }
@@ -124,16 +177,18 @@ impl ConsentEngine {
         lock(&self.states)
             .get(patient)
             .filter(|(_, at)| at.elapsed() < STATE_TTL)
-            .map(|(s, _)| s.clone())
+            .map(|(s, _)| s)
     }
 
     /// Remembers a patient's jurisdiction key.
     pub fn remember_state(&self, patient: &str, state: Option<String>) {
-        let mut map = lock(&self.states);
-        if map.len() >= CACHE_LIMIT {
-            map.clear();
-        }
-        map.insert(patient.to_owned(), (state, Instant::now()));
+        lock(&self.states).insert(patient.to_owned(), (state, Instant::now()));
+    }
+
+    /// Entries in the classification and jurisdiction caches (bounded by
+    /// [`CLASS_LIMIT`] and [`STATE_LIMIT`]).
+    pub fn cache_sizes(&self) -> (usize, usize) {
+        (lock(&self.classes).len(), lock(&self.states).len())
     }
 }
 
@@ -151,4 +206,51 @@ fn version_key(r: &Value) -> Option<String> {
 /// the map is still a valid cache.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_keeps_at_most_its_bound_and_what_is_used() {
+        let mut m: Bounded<u32> = Bounded::new(100);
+        m.insert("hot".into(), 0);
+        for i in 0..10_000u32 {
+            m.insert(format!("k{i}"), i);
+            // the hot key is read all along: it survives every turnover
+            assert_eq!(m.get("hot"), Some(0));
+            assert!(m.len() <= 100, "{} entries", m.len());
+        }
+        assert_eq!(m.get("k9999"), Some(9999));
+        assert_eq!(m.get("k0"), None);
+        m.insert("k9999".into(), 1);
+        assert_eq!(m.get("k9999"), Some(1));
+    }
+
+    #[tokio::test]
+    async fn engine_caches_stay_within_their_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(None, dir.path()).await.unwrap();
+        let policy = Policy::starter(super::super::BasePolicy::OptOut);
+        let engine = ConsentEngine::open(policy, store, Vec::new())
+            .await
+            .unwrap();
+        for i in 0..(CLASS_LIMIT + 5_000) {
+            let r = serde_json::json!({"resourceType": "Observation", "id": format!("o{i}"),
+                "meta": {"versionId": "1"}, "subject": {"reference": "Patient/p"}});
+            engine.classify(&r);
+            engine.remember_state(&format!("Patient/{i}"), None);
+        }
+        for i in 0..(STATE_LIMIT + 5_000) {
+            engine.remember_state(&format!("Patient/{i}"), Some("CA".into()));
+        }
+        let (classes, states) = engine.cache_sizes();
+        assert!(classes <= CLASS_LIMIT, "{classes} classifications kept");
+        assert!(states <= STATE_LIMIT, "{states} states kept");
+        assert!(classes > 0 && states > 0);
+        let last = format!("Patient/{}", STATE_LIMIT + 4_999);
+        assert_eq!(engine.cached_state(&last), Some(Some("CA".into())));
+    }
 }

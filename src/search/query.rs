@@ -87,8 +87,12 @@ pub struct SearchQuery {
     pub sort: Vec<SortKey>,
     /// `_count`.
     pub count: Option<u32>,
-    /// `_offset` (our paging cursor).
+    /// `_offset`: matches before this page (the page's position).
     pub offset: u64,
+    /// `_cursor`: the embedded store's keyset cursor (row key of the last
+    /// match of the previous page) in its `next` links under the default
+    /// order; the page starts after it instead of skipping `offset` rows.
+    pub after: Option<i64>,
     /// `_total`.
     pub total: TotalMode,
     /// `_summary`.
@@ -112,6 +116,7 @@ pub fn parse(rtype: &str, params: &[(String, String)], base: &str) -> FhirResult
         sort: Vec::new(),
         count: None,
         offset: 0,
+        after: None,
         total: TotalMode::Accurate,
         summary: Summary::False,
         elements: None,
@@ -133,6 +138,14 @@ pub fn parse(rtype: &str, params: &[(String, String)], base: &str) -> FhirResult
                     q.offset = raw.trim().parse().map_err(|_| {
                         bad(format!("_offset '{raw}' is not a non-negative integer"))
                     })?;
+                    false
+                }
+                "_cursor" => {
+                    q.after = Some(
+                        raw.trim()
+                            .parse()
+                            .map_err(|_| bad(format!("_cursor '{raw}' is not a paging cursor")))?,
+                    );
                     false
                 }
                 "_total" => {

@@ -35,4 +35,10 @@ pub trait Upstream: Send + Sync {
 
     /// Short name for logs and readiness (`embedded` or `http`).
     fn name(&self) -> &'static str;
+
+    /// The embedded store itself, when this is it (direct paths such as the
+    /// bulk export's keyset scan); `None` for other upstreams.
+    fn embedded(&self) -> Option<&embedded::EmbeddedStore> {
+        None
+    }
 }

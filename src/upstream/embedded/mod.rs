@@ -79,7 +79,9 @@ impl EmbeddedStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            .pragma("cache_size", "-65536")
+            // 2 MiB of page cache per connection (at most 16 MiB for the
+            // pool, whatever the data size); the OS file cache does the rest
+            .pragma("cache_size", "-2048")
             .pragma("temp_store", "memory")
             .foreign_keys(false);
         let pool = SqlitePoolOptions::new()
@@ -169,5 +171,9 @@ impl Upstream for EmbeddedStore {
 
     fn name(&self) -> &'static str {
         "embedded"
+    }
+
+    fn embedded(&self) -> Option<&EmbeddedStore> {
+        Some(self)
     }
 }

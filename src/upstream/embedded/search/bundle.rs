@@ -1,6 +1,7 @@
 //! Renders a search answer as a `searchset` Bundle (R4 bundle.html, search.html
 //! §3.1.1.6): `total` unless `_total=none`, `self`/`first`/`previous`/`next`/`last`
-//! links on the facade's base carrying `_count` and `_offset`, entries with
+//! links on the facade's base carrying `_count` and `_offset` (and, under the
+//! default order, the keyset `_cursor` on `self` and `next`), entries with
 //! `fullUrl` and `search.mode` (match, include, and one outcome entry naming
 //! ignored parameters), and `_elements` / `_summary` subsetting with the
 //! `SUBSETTED` tag (R4 search.html §3.1.1.5.9–10).
@@ -24,15 +25,26 @@ pub(crate) struct Page<'a> {
     pub total: Option<i64>,
     /// Whether more matches follow this page.
     pub has_more: bool,
+    /// The keyset cursor this page started after (default order only).
+    pub cursor: Option<i64>,
+    /// The cursor of the next page: this page's last row (default order only).
+    pub next_cursor: Option<i64>,
 }
 
 fn link(p: &Page<'_>, q: &SearchQuery, offset: u64) -> String {
+    link_at(p, q, offset, None)
+}
+
+fn link_at(p: &Page<'_>, q: &SearchQuery, offset: u64, cursor: Option<i64>) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in &q.echo {
         s.append_pair(k, v);
     }
     s.append_pair("_count", &p.count.to_string());
     s.append_pair("_offset", &offset.to_string());
+    if let Some(c) = cursor {
+        s.append_pair("_cursor", &c.to_string());
+    }
     let base = p.base.trim_end_matches('/');
     if p.path.is_empty() {
         format!("{base}?{}", s.finish())
@@ -49,7 +61,7 @@ pub(crate) fn render(
     included: &[Hit],
     notes: &[String],
 ) -> FhirResult<Value> {
-    let mut links = vec![json!({"relation": "self", "url": link(p, q, p.offset)})];
+    let mut links = vec![json!({"relation": "self", "url": link_at(p, q, p.offset, p.cursor)})];
     if p.count > 0 {
         let c = u64::from(p.count);
         links.push(json!({"relation": "first", "url": link(p, q, 0)}));
@@ -59,7 +71,8 @@ pub(crate) fn render(
             );
         }
         if p.has_more {
-            links.push(json!({"relation": "next", "url": link(p, q, p.offset + c)}));
+            let next = link_at(p, q, p.offset + c, p.next_cursor);
+            links.push(json!({"relation": "next", "url": next}));
         }
         if let Some(t) = p
             .total

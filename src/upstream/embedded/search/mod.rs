@@ -3,11 +3,13 @@
 //! Bundle, and the conditional matching behind `If-None-Exist` and conditional
 //! update/delete. Parsing lives in `crate::search`; this module plans the SQL
 //! (`sql`), pages it (`_count`/`_offset` over a deterministic order ending in
-//! `res`), adds `_include`/`_revinclude` (`include`) and renders the Bundle
+//! `res`; under the default order `next` links also carry a keyset `_cursor`,
+//! the last row's `res`, so later pages do not re-read the rows before them), adds `_include`/`_revinclude` (`include`) and renders the Bundle
 //! (`bundle`). A search reads inside one transaction, so the total, the page
 //! and the includes come from one snapshot.
 
 mod bundle;
+pub(crate) mod export;
 mod include;
 mod sql;
 
@@ -261,12 +263,22 @@ pub async fn search(
     let mut tx = store.pool.begin().await?;
     let want_total = q.total != TotalMode::None || q.summary == Summary::Count;
     let mut hits = Vec::new();
+    // Under the default order (row key) a `_cursor` pages by keyset: the
+    // page starts after the previous page's last row, whatever its offset.
+    let cursor = q.after.filter(|_| q.sort.is_empty());
     if count > 0 {
+        let (keyset, skip) = match cursor {
+            Some(_) => (" AND r.res > ?", 0),
+            None => ("", q.offset),
+        };
         let sql = format!(
-            "SELECT r.res, r.type, r.id, r.body FROM resource r WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-            p.where_sql, p.order_sql, u64::from(count) + 1, q.offset
+            "SELECT r.res, r.type, r.id, r.body FROM resource r WHERE {}{keyset} ORDER BY {} LIMIT {} OFFSET {skip}",
+            p.where_sql, p.order_sql, u64::from(count) + 1
         );
         let mut binds = p.binds.clone();
+        if let Some(after) = cursor {
+            binds.push(sql::Bind::I(after));
+        }
         binds.extend(p.order_binds.iter().cloned());
         hits = bind_all(&sql, &binds)
             .fetch_all(&mut *tx)
@@ -301,6 +313,8 @@ pub async fn search(
         offset: q.offset,
         total,
         has_more,
+        cursor,
+        next_cursor: hits.last().filter(|_| q.sort.is_empty()).map(|h| h.res),
     };
     Ok(FhirResponse::ok(bundle::render(
         &page, &q, &hits, &included, &notes,
