@@ -22,6 +22,9 @@ fi
 step "node packages for the Medplum upstream"
 (cd conformance-tests/medplum && npm ci --no-audit --no-fund --loglevel=error)
 
+step "node packages for Azurite (Azure Blob Storage emulator for the bulk export tests)"
+(cd conformance-tests/azurite && npm ci --no-audit --no-fund --loglevel=error)
+
 step "node packages for the browser SMART app (fhirclient, playwright-core)"
 (cd conformance-tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
@@ -47,6 +50,7 @@ as_pg "$pgbin/createdb" -h 127.0.0.1 -p "$pgport" -U postgres fhirgate_test
 export FHIRGATE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pgport/fhirgate_test"
 export FHIRGATE_REQUIRE_POSTGRES=1
 export FHIRGATE_REQUIRE_MEDPLUM=1
+export FHIRGATE_REQUIRE_AZURITE=1
 
 step "format and lints"
 cargo fmt --all -- --check

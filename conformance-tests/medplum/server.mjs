@@ -7,6 +7,25 @@
 //
 //   PORT=0 node server.mjs      -> prints "LISTENING <port>" once ready
 //   base path: /fhir/R4
+//
+// Bulk Data `$export` the way Azure Health Data Services exposes it, when
+// EXPORT_BLOB_ENDPOINT names an Azure Blob Storage account endpoint (the
+// tests use Azurite, e.g. http://127.0.0.1:<port>/devstoreaccount1):
+// kick-off `GET|POST [base]/$export`, `[base]/Patient/$export`,
+// `[base]/Group/<id>/$export` with `Prefer: respond-async` -> 202 +
+// Content-Location `<origin>/_operations/export/<id>`; status 202
+// (Retry-After, X-Progress) then 200 with the standard manifest
+// (`requiresAccessToken: true`, output URLs on the storage account); the
+// NDJSON files are written to the container EXPORT_BLOB_CONTAINER
+// (default `fhir-export`, created if missing) with the Blob REST API signed
+// with the account's Shared Key (EXPORT_BLOB_ACCOUNT / EXPORT_BLOB_KEY,
+// default Azurite's devstoreaccount1). DELETE on the status URL cancels or
+// forgets the job (202; later polls are 404). The resources are read from
+// the repository by paged searches (`_type`, `_since` as `_lastUpdated=ge`).
+// The patient and group levels export the asked types for every patient
+// (this stand-in has no compartment filter). `GET /_test/export-jobs` lists
+// jobs (id, status) so tests can see what fhirgate left behind.
+import crypto from 'node:crypto';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import {
@@ -32,6 +51,12 @@ indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
 for (const file of SEARCH_PARAMETER_BUNDLE_FILES) {
   indexSearchParameterBundle(readJson(file));
 }
+
+// Every concrete R4 resource type (what `$export` without `_type` covers).
+const RESOURCE_TYPES = readJson('fhir/r4/profiles-resources.json')
+  .entry.map((e) => e.resource)
+  .filter((r) => r?.resourceType === 'StructureDefinition' && r.kind === 'resource' && !r.abstract)
+  .map((r) => r.type);
 
 const router = new FhirRouter();
 const repo = new MemoryRepository();
@@ -127,8 +152,189 @@ function resourceHeaders(resource, status) {
   return h;
 }
 
+
+// ---- Bulk Data $export onto Azure Blob Storage (see the header) ----
+
+const BLOB = {
+  endpoint: (process.env.EXPORT_BLOB_ENDPOINT ?? '').replace(/\/+$/, ''),
+  account: process.env.EXPORT_BLOB_ACCOUNT ?? 'devstoreaccount1',
+  // Azurite's published development key (not a secret).
+  key:
+    process.env.EXPORT_BLOB_KEY ??
+    'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==',
+  container: process.env.EXPORT_BLOB_CONTAINER ?? 'fhir-export',
+};
+const exportJobs = new Map(); // id -> { status, manifest, error, request, cancelled }
+
+// Shared Key authorization (Blob service, version 2015-02-21 and later).
+function sharedKey(method, url, headers) {
+  const h = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  const len = h['content-length'] && h['content-length'] !== '0' ? h['content-length'] : '';
+  const canonHeaders = Object.keys(h)
+    .filter((k) => k.startsWith('x-ms-'))
+    .sort()
+    .map((k) => `${k}:${h[k].trim()}\n`)
+    .join('');
+  let resource = `/${BLOB.account}${url.pathname}`;
+  const names = [...new Set([...url.searchParams.keys()].map((k) => k.toLowerCase()))].sort();
+  for (const n of names) resource += `\n${n}:${url.searchParams.getAll(n).join(',')}`;
+  const toSign = [
+    method,
+    h['content-encoding'] ?? '',
+    h['content-language'] ?? '',
+    len,
+    h['content-md5'] ?? '',
+    h['content-type'] ?? '',
+    '',
+    h['if-modified-since'] ?? '',
+    h['if-match'] ?? '',
+    h['if-none-match'] ?? '',
+    h['if-unmodified-since'] ?? '',
+    h['range'] ?? '',
+  ].join('\n');
+  const sig = crypto
+    .createHmac('sha256', Buffer.from(BLOB.key, 'base64'))
+    .update(`${toSign}\n${canonHeaders}${resource}`, 'utf8')
+    .digest('base64');
+  return `SharedKey ${BLOB.account}:${sig}`;
+}
+
+async function blobRequest(method, path, body, extra = {}) {
+  const url = new URL(`${BLOB.endpoint}/${path}`);
+  const headers = {
+    'x-ms-date': new Date().toUTCString(),
+    'x-ms-version': '2021-08-06',
+    'Content-Length': String(body ? Buffer.byteLength(body) : 0),
+    ...extra,
+  };
+  headers.Authorization = sharedKey(method, url, headers);
+  const res = await fetch(url, { method, headers, body });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function putBlob(name, text) {
+  const status = await blobRequest('PUT', `${BLOB.container}/${name}`, text, {
+    'x-ms-blob-type': 'BlockBlob',
+    'Content-Type': 'application/fhir+ndjson',
+  });
+  if (status !== 201) throw new Error(`Put Blob answered ${status}`);
+  return `${BLOB.endpoint}/${BLOB.container}/${name}`;
+}
+
+async function searchAll(type, since) {
+  const out = [];
+  const count = 500;
+  for (let offset = 0; ; offset += count) {
+    const q = new URLSearchParams({ _count: String(count), _offset: String(offset) });
+    if (since) q.set('_lastUpdated', `ge${since}`);
+    const [outcome, bundle] = await router.handleRequest(
+      { method: 'GET', url: `${type}?${q}`, pathname: '', body: undefined, params: {}, query: {}, headers: {} },
+      repo
+    );
+    if (getStatus(outcome) >= 400 || !bundle) throw new Error(`search ${type}: ${getStatus(outcome)}`);
+    const page = (bundle.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === type);
+    out.push(...page);
+    if ((bundle.entry?.length ?? 0) < count) return out;
+  }
+}
+
+async function runExport(id, types, since) {
+  const job = exportJobs.get(id);
+  // stay "in progress" for a moment, as a real export does
+  await new Promise((r) => setTimeout(r, 1200));
+  try {
+    const status = await blobRequest('PUT', `${BLOB.container}?restype=container`, undefined);
+    if (status !== 201 && status !== 409) throw new Error(`Create Container answered ${status}`);
+    const output = [];
+    for (const type of types) {
+      if (job.cancelled) return;
+      const resources = await searchAll(type, since);
+      if (resources.length === 0) continue;
+      const text = resources.map((r) => JSON.stringify(r)).join('\n') + '\n';
+      const url = await putBlob(`${id}/${type}-1.ndjson`, text);
+      output.push({ type, url, count: resources.length });
+    }
+    job.manifest = {
+      transactionTime: job.transactionTime,
+      request: job.request,
+      requiresAccessToken: true,
+      output,
+      error: [],
+    };
+    job.status = 'completed';
+  } catch (err) {
+    job.status = 'failed';
+    job.error = err.message;
+  }
+}
+
+async function handleExport(req, res, url) {
+  if (!BLOB.endpoint) {
+    return send(res, 501, normalizeOperationOutcome(new Error('$export needs EXPORT_BLOB_ENDPOINT')));
+  }
+  if (req.headers.prefer !== 'respond-async') {
+    return send(res, 400, badRequest('Prefer: respond-async is required'));
+  }
+  if (req.method === 'POST') {
+    // a Parameters body: its valueString/valueInstant parameters as the query
+    let params;
+    try {
+      params = JSON.parse((await readBody(req)) || '{}');
+    } catch (err) {
+      return send(res, 400, badRequest(`Invalid Parameters: ${err.message}`));
+    }
+    for (const p of params.parameter ?? []) {
+      const v = p.valueString ?? p.valueInstant ?? p.valueCode;
+      if (p.name && v !== undefined) url.searchParams.append(p.name, v);
+    }
+  }
+  const typeParam = url.searchParams.getAll('_type').join(',');
+  const types = typeParam ? typeParam.split(',').filter(Boolean) : RESOURCE_TYPES;
+  const unknown = types.filter((t) => !RESOURCE_TYPES.includes(t));
+  if (unknown.length) return send(res, 400, badRequest(`Unknown _type ${unknown.join(',')}`));
+  const id = crypto.randomUUID();
+  exportJobs.set(id, {
+    status: 'running',
+    transactionTime: new Date().toISOString(),
+    request: `${base}${url.pathname.slice(PREFIX.length)}${url.search}`,
+  });
+  runExport(id, types, url.searchParams.get('_since'));
+  const origin = new URL(base).origin;
+  return send(res, 202, undefined, { 'Content-Location': `${origin}/_operations/export/${id}` });
+}
+
+function handleExportStatus(req, res, id) {
+  const job = exportJobs.get(id);
+  if (!job || job.status === 'deleted') {
+    return send(res, 404, normalizeOperationOutcome(new Error('Not found')));
+  }
+  if (req.method === 'DELETE') {
+    job.cancelled = true;
+    job.status = 'deleted';
+    return send(res, 202, undefined);
+  }
+  if (job.status === 'running') return send(res, 202, undefined, { 'Retry-After': '1', 'X-Progress': 'running' });
+  if (job.status === 'failed') return send(res, 500, badRequest(job.error));
+  return send(res, 200, job.manifest);
+}
+
 async function handle(req, res) {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname === '/_test/export-jobs' && req.method === 'GET') {
+    const jobs = [...exportJobs.entries()].map(([id, j]) => ({ id, status: j.status }));
+    return send(res, 200, { jobs });
+  }
+  const statusMatch = url.pathname.match(/^\/_operations\/export\/([0-9a-f-]+)$/);
+  if (statusMatch && (req.method === 'GET' || req.method === 'DELETE')) {
+    return handleExportStatus(req, res, statusMatch[1]);
+  }
+  if (
+    (req.method === 'GET' || req.method === 'POST') &&
+    /^\/fhir\/R4\/(Patient\/|Group\/[^/]+\/)?\$export$/.test(url.pathname)
+  ) {
+    return handleExport(req, res, url);
+  }
   if (!url.pathname.startsWith(PREFIX)) {
     return send(res, 404, normalizeOperationOutcome(new Error('Not found')));
   }

@@ -1,23 +1,35 @@
 //! Export files through `object_store`: the local filesystem under
-//! `<data_dir>/bulk` by default. Objects are `{job}/{file}`; a type's
-//! files are `{Type}-{n}.ndjson`, split every `file_max_resources` lines,
-//! written through a buffered multipart writer so memory stays bounded.
-//!
-//! TODO(issue 6 item 3): Azure Blob Storage (`storage_url =
-//! "https://<account>.blob.core.windows.net/<container>"`) needs the
-//! `object_store/azure` feature and credentials; this build refuses such a
-//! URL at start-up rather than silently writing locally.
+//! `<data_dir>/bulk` by default, a `file:///` directory, or Azure Blob
+//! Storage (`az://<container>/<prefix>` or
+//! `https://<account>.blob.core.windows.net/<container>/<prefix>`, with the
+//! credentials of `[bulk.azure]` or object_store's `AZURE_*` environment).
+//! Objects are `{job}/{file}` (below the prefix); a type's files are
+//! `{Type}-{n}.ndjson`, split every `file_max_resources` lines, written
+//! through a buffered multipart writer so memory stays bounded. fhirgate
+//! serves the files itself; a storage URL never reaches a client.
 
 use std::{path::Path as FsPath, sync::Arc};
 
-use object_store::{buffered::BufWriter, local::LocalFileSystem, path::Path, ObjectStore};
+use object_store::{
+    azure::MicrosoftAzureBuilder, buffered::BufWriter, local::LocalFileSystem, path::Path,
+    prefix::PrefixStore, ObjectStore,
+};
 use tokio::io::AsyncWriteExt;
 
-use super::jobs::FileEntry;
+use super::{
+    config::{AzureStorage, BulkConfig},
+    jobs::FileEntry,
+};
+
+/// Azurite's development account and its published shared key (Microsoft's
+/// documented emulator credentials, not a secret).
+pub(crate) const EMULATOR_ACCOUNT: &str = "devstoreaccount1";
+const EMULATOR_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// Opens the configured store.
-pub fn open(storage_url: Option<&str>, data_dir: &FsPath) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    match storage_url {
+pub fn open(cfg: &BulkConfig, data_dir: &FsPath) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    match cfg.storage_url.as_deref() {
         None => {
             let dir = data_dir.join("bulk");
             std::fs::create_dir_all(&dir)
@@ -26,13 +38,107 @@ pub fn open(storage_url: Option<&str>, data_dir: &FsPath) -> anyhow::Result<Arc<
         }
         Some(url) if url.starts_with("file://") => {
             let dir = url.trim_start_matches("file://");
-            std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {dir}: {e}"))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {dir}: {e}"))?;
             Ok(Arc::new(LocalFileSystem::new_with_prefix(dir)?))
         }
-        Some(url) => Err(anyhow::anyhow!(
-            "bulk.storage_url {url}: only file:// (or unset, the data dir) is supported by this build"
-        )),
+        Some(url) => {
+            let (account, container, prefix) = parse_azure_url(url).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "bulk.storage_url {url}: expected file:///path, az://<container>/<prefix> \
+                     or https://<account>.blob.core.windows.net/<container>/<prefix>"
+                )
+            })?;
+            let store = azure(&cfg.azure, account.as_deref(), &container)
+                .map_err(|e| anyhow::anyhow!("bulk.storage_url {url}: {e}"))?;
+            Ok(if prefix.as_ref().is_empty() {
+                store
+            } else {
+                Arc::new(PrefixStore::new(store, prefix))
+            })
+        }
     }
+}
+
+/// `(account, container, prefix)` of an Azure storage URL (`az://`,
+/// `azure://`, or an account's `https://…blob.core.windows.net` URL).
+pub(crate) fn parse_azure_url(url: &str) -> Option<(Option<String>, String, Path)> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    let segments = || {
+        u.path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (account, mut parts) = match u.scheme() {
+        "az" | "azure" => {
+            let mut p = vec![host.to_owned()];
+            p.extend(segments());
+            (None, p)
+        }
+        "https" => {
+            let account = host.strip_suffix(".blob.core.windows.net")?;
+            (Some(account.to_owned()), segments())
+        }
+        _ => return None,
+    };
+    if parts.is_empty() || parts[0].contains('.') {
+        return None;
+    }
+    let container = parts.remove(0);
+    let prefix = Path::from_iter(parts.iter().map(|p| p.as_str()));
+    Some((account, container, prefix))
+}
+
+/// One container of an Azure storage account: settings from `cfg`, then
+/// the account from the URL, then object_store's `AZURE_*` environment.
+pub(crate) fn azure(
+    cfg: &AzureStorage,
+    account: Option<&str>,
+    container: &str,
+) -> object_store::Result<Arc<dyn ObjectStore>> {
+    let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
+    let account = cfg
+        .account
+        .clone()
+        .or_else(|| account.map(str::to_owned))
+        .or_else(|| cfg.use_emulator.then(|| EMULATOR_ACCOUNT.to_owned()));
+    if let Some(a) = &account {
+        b = b.with_account(a);
+    }
+    let key = cfg
+        .access_key
+        .clone()
+        .or_else(|| cfg.use_emulator.then(|| EMULATOR_KEY.to_owned()));
+    if let Some(k) = key {
+        b = b.with_access_key(k);
+    }
+    if let Some(sas) = &cfg.sas_token {
+        b = b.with_config(
+            object_store::azure::AzureConfigKey::SasKey,
+            sas.trim_start_matches('?'),
+        );
+    }
+    let endpoint = cfg.endpoint.clone().or_else(|| {
+        cfg.use_emulator.then(|| {
+            format!(
+                "http://127.0.0.1:10000/{}",
+                account.as_deref().unwrap_or(EMULATOR_ACCOUNT)
+            )
+        })
+    });
+    if let Some(e) = endpoint {
+        let http = e.starts_with("http://");
+        b = b.with_endpoint(e.trim_end_matches('/').to_owned());
+        if http {
+            // only an emulator (or an explicit http endpoint) goes without TLS
+            b = b.with_allow_http(true);
+        }
+    }
+    Ok(Arc::new(b.build()?))
 }
 
 /// The object path of a job's file.
@@ -140,4 +246,40 @@ pub async fn put(
         .put(&object(job, name), bytes.into())
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn azure_storage_urls() {
+        let (a, c, p) = parse_azure_url("az://exports/fhirgate/prod").unwrap();
+        assert_eq!(
+            (a, c.as_str(), p.as_ref()),
+            (None, "exports", "fhirgate/prod")
+        );
+        let (a, c, p) =
+            parse_azure_url("https://acct.blob.core.windows.net/exports/bulk/").unwrap();
+        assert_eq!(
+            (a.as_deref(), c.as_str(), p.as_ref()),
+            (Some("acct"), "exports", "bulk")
+        );
+        let (_, c, p) = parse_azure_url("az://exports").unwrap();
+        assert_eq!((c.as_str(), p.as_ref()), ("exports", ""));
+        assert!(parse_azure_url("https://example.com/exports").is_none());
+        assert!(parse_azure_url("https://acct.blob.core.windows.net/").is_none());
+        assert!(parse_azure_url("s3://bucket/x").is_none());
+    }
+
+    #[test]
+    fn unsupported_storage_urls_are_refused_at_start_up() {
+        let cfg = BulkConfig {
+            storage_url: Some("s3://bucket/x".into()),
+            ..BulkConfig::default()
+        };
+        let err = open(&cfg, FsPath::new("/nonexistent")).err().unwrap();
+        assert!(err.to_string().contains("az://"), "{err}");
+    }
 }

@@ -8,11 +8,12 @@
 //!
 //! Jobs live in the state store (`bulk_job`) and are run by [`worker`]
 //! tasks that claim them with a lease, so any replica can run or resume a
-//! job. The worker exports **as the client**: every page is a search run
-//! through `pipeline::handle_as` with the kick-off token's claims, so
-//! scopes, consent (re-evaluated at export time) and `_elements` apply
-//! exactly as to a live search; what consent withheld is counted, never
-//! named.
+//! job. The worker exports **as the client**: on the embedded store each
+//! batch of a keyset scan is released by [`release`] with the kick-off
+//! token's claims, elsewhere every page is a search run through
+//! `pipeline::handle_as`; either way scopes, consent (re-evaluated at export
+//! time) and `_elements` apply exactly as to a live search; what consent
+//! withheld is counted, never named.
 //!
 //! Policies (documented as the IG asks):
 //! - Levels: system = every default type (or `_type`); patient = the
@@ -47,8 +48,10 @@ pub mod kickoff;
 pub mod manifest;
 mod pages;
 pub mod params;
+pub(crate) mod release;
 #[cfg(test)]
 pub(crate) mod tests;
+mod upstream_export;
 pub mod worker;
 
 pub use kickoff::kickoff;
@@ -65,7 +68,7 @@ impl Bulk {
     /// Opens the file store of the configuration.
     pub fn open(config: &crate::config::Config) -> anyhow::Result<Self> {
         Ok(Self {
-            store: files::open(config.bulk.storage_url.as_deref(), &config.data_dir)?,
+            store: files::open(&config.bulk, &config.data_dir)?,
             wake: Notify::new(),
         })
     }
