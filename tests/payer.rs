@@ -906,3 +906,129 @@ async fn brute_force_limit_on_postgres() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn bulk_member_match_runs_asynchronously_with_prefer_respond_async() {
+    let t = seeded().await;
+    let worker = fhirgate::bulk::worker::spawn(t.app.clone());
+    let a = token(&t, "payer-a", PAYER_SCOPE).await;
+    let b = token(&t, "payer-b", PAYER_SCOPE).await;
+    let body = params(vec![
+        bundle(
+            described(&t, 0).await,
+            coverage(&member_id(0)),
+            consent(POLICY_REGULAR, "active"),
+        ),
+        bundle(
+            json!({"resourceType": "Patient", "name": [{"family": "Nobody"}], "birthDate": "1950-05-05"}),
+            coverage("AHP999999999"),
+            consent(POLICY_REGULAR, "active"),
+        ),
+    ]);
+    let async_post = |tok: &str, body: &Value| {
+        let (tok, body) = (tok.to_owned(), body.clone());
+        let t = &t;
+        async move {
+            t.request_with(
+                &tok,
+                Method::POST,
+                "/fhir/Group/$bulk-member-match",
+                &[("prefer", "respond-async")],
+                Some(&body),
+            )
+            .await
+        }
+    };
+    // invalid input is refused at kick-off, not queued
+    let bad = params(vec![json!({"name": "MemberBundle", "part": []})]);
+    let r = async_post(&a, &bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+
+    let kick = async_post(&a, &body).await;
+    assert_eq!(kick.status, StatusCode::ACCEPTED, "{}", kick.text());
+    let status = kick.header("content-location").unwrap();
+    assert!(
+        status.starts_with("http://fhirgate.test/fhir/bulk/status/"),
+        "{status}"
+    );
+    let rel = status.strip_prefix("http://fhirgate.test").unwrap();
+    // another payer cannot poll it
+    assert_eq!(get_as(&t, &b, rel).await.status, StatusCode::NOT_FOUND);
+    let all = exported(&t, &a, &kick).await;
+    let manifest = get_as(&t, &a, rel).await;
+    assert_eq!(manifest.status, StatusCode::OK, "{}", manifest.text());
+    assert_eq!(
+        manifest.json["request"],
+        "http://fhirgate.test/fhir/Group/$bulk-member-match"
+    );
+    assert_eq!(manifest.json["output"][0]["type"], "Parameters");
+    assert_eq!(manifest.json["output"][0]["count"], 1);
+    assert_eq!(all.len(), 1, "one Parameters line");
+    let out = TestResponse {
+        status: StatusCode::OK,
+        headers: Default::default(),
+        json: all[0].clone(),
+        body: all[0].to_string().into_bytes(),
+    };
+    let matched = out_group(&out, "MatchedMembers");
+    assert_eq!(
+        matched["member"][0]["entity"]["reference"],
+        "Patient/patient-00001"
+    );
+    let job = rel.rsplit('/').next().unwrap();
+    assert_eq!(matched["id"], format!("bmm-{job}-match"), "id from the job");
+    assert_eq!(
+        out_group(&out, "NonMatchedMembers")["member"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // the MatchedMembers Group is the requesting payer's own
+    let gid = matched["id"].as_str().unwrap();
+    let r = get_as(&t, &a, &format!("/fhir/Group/{gid}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = get_as(&t, &b, &format!("/fhir/Group/{gid}")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // a resumed job (the worker died after matching) stores nothing twice
+    let stored = fhirgate::bulk::jobs::get(&t.app.state, job)
+        .await
+        .unwrap()
+        .unwrap();
+    let caller = stored.caller.context().unwrap();
+    let fhirgate::bulk::jobs::Task::BulkMemberMatch { input } = &stored.spec.task else {
+        panic!("task kept with the job");
+    };
+    fhirgate::payer::bulk_match::run_job(&t.app, &stored, &caller, input)
+        .await
+        .unwrap();
+    let consents = t
+        .get("/fhir/Consent?patient=Patient/patient-00001&_count=100")
+        .await;
+    let from_job: Vec<&Value> = consents.json["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["resource"]["id"]
+                .as_str()
+                .is_some_and(|i| i.starts_with(&format!("bmm-{job}-")))
+        })
+        .collect();
+    assert_eq!(from_job.len(), 1, "the member's Consent once");
+    let groups = get_as(&t, &a, "/fhir/Group?_count=100").await;
+    let n = groups.json["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["id"] == format!("bmm-{job}-match"))
+        .count();
+    assert_eq!(n, 1, "the MatchedMembers Group once");
+
+    // DELETE ends it
+    let d = t.request_with(&a, Method::DELETE, rel, &[], None).await;
+    assert_eq!(d.status, StatusCode::ACCEPTED);
+    assert_eq!(get_as(&t, &a, rel).await.status, StatusCode::NOT_FOUND);
+    worker.abort();
+}

@@ -49,6 +49,26 @@ pub struct Spec {
     pub type_filters: Vec<(String, String)>,
     /// `patient` (POST): patient ids the export is limited to.
     pub patients: Vec<String>,
+    /// What the job does (an export unless a payer operation queued it).
+    #[serde(default)]
+    pub task: Task,
+}
+
+/// The work of a job: a Bulk Data export, or an asynchronous payer
+/// operation that reuses the job machinery (leases, status polling, files,
+/// DELETE, expiry).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Task {
+    /// `$export` (and `$davinci-data-export`).
+    #[default]
+    Export,
+    /// PDex `Group/$bulk-member-match` kicked off with `Prefer:
+    /// respond-async`: the `Parameters` body as received.
+    BulkMemberMatch {
+        /// The request body.
+        input: serde_json::Value,
+    },
 }
 
 /// The kick-off token's claims, kept so the worker acts as the client.
@@ -70,6 +90,10 @@ pub struct StoredCaller {
     pub expires_at: i64,
     /// Purpose of use.
     pub purpose_of_use: Option<String>,
+    /// The organization the caller acts for (absent in jobs stored before
+    /// the token carried one).
+    #[serde(default)]
+    pub organization: Option<String>,
 }
 
 impl StoredCaller {
@@ -84,6 +108,7 @@ impl StoredCaller {
             jti: c.jti.clone(),
             expires_at: c.expires_at,
             purpose_of_use: c.purpose_of_use.clone(),
+            organization: c.organization.clone(),
         }
     }
 
@@ -99,6 +124,7 @@ impl StoredCaller {
             jti: self.jti.clone(),
             expires_at: self.expires_at,
             purpose_of_use: self.purpose_of_use.clone(),
+            organization: self.organization.clone(),
         })
     }
 }

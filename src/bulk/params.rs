@@ -81,6 +81,7 @@ pub fn parse(req: &FhirRequest, level: Level, is_post: bool) -> FhirResult<Spec>
         elements: Vec::new(),
         type_filters: Vec::new(),
         patients: Vec::new(),
+        task: Default::default(),
     };
     for (name, value) in pairs(req, is_post)? {
         let list = || {

@@ -20,6 +20,7 @@ fn job(id: &str) -> Job {
             elements: vec![],
             type_filters: vec![("Observation".into(), "code=1".into())],
             patients: vec![],
+            task: Default::default(),
         },
         caller: StoredCaller {
             client_id: "c1".into(),
@@ -30,6 +31,7 @@ fn job(id: &str) -> Job {
             jti: "j".into(),
             expires_at: 1,
             purpose_of_use: None,
+            organization: None,
         },
         transaction_time: "2024-01-01T00:00:00.000Z".into(),
         progress: Progress::default(),

@@ -1,9 +1,10 @@
 //! The export worker: claims queued (or abandoned) jobs with a lease and
 //! runs them, up to `max_concurrent_jobs` at once per process. A job is
-//! exported type by type as the client (`pages`: `pipeline::handle_as`), following
-//! the facade's sealed `next` links page by page at the maximum page size,
-//! streaming each page into NDJSON files; only one page is in memory at a
-//! time. After each finished type the checkpoint is saved; a job taken over
+//! exported type by type as the client (`pages`: a keyset scan of the
+//! embedded store released batch by batch by `release`, or searches through
+//! `pipeline::handle_as` following the facade's sealed `next` links), at the
+//! maximum page size, streaming each batch into NDJSON files; at most two
+//! batches are in memory at a time. After each finished type the checkpoint is saved; a job taken over
 //! after a crash restarts at the first unfinished type. Every page's
 //! disclosure (released resources, consent denials) goes to the audit ledger.
 
@@ -170,6 +171,14 @@ async fn write_error_file(app: &AppState, job: &str, p: &mut Progress) -> object
 
 async fn export(app: &AppState, owner: &str, job: &Job, p: &mut Progress) -> Result<(), Stop> {
     let caller = job.caller.context().map_err(Stop::Failed)?;
+    if let jobs::Task::BulkMemberMatch { input } = &job.spec.task {
+        // a queued PDex `$bulk-member-match`: one answer file
+        p.output = crate::payer::bulk_match::run_job(app, job, &caller, input)
+            .await
+            .map_err(Stop::Failed)?;
+        p.done = p.types.clone();
+        return Ok(());
+    }
     let spec = &job.spec;
     if p.types.is_empty() {
         p.types = if spec.types.is_empty() {
@@ -181,6 +190,10 @@ async fn export(app: &AppState, owner: &str, job: &Job, p: &mut Progress) -> Res
         } else {
             spec.types.clone()
         };
+    }
+    if super::upstream_export::handles(app, job) {
+        // the HTTP upstream's own `$export` (`bulk.upstream_export`)
+        return super::upstream_export::run(app, owner, job, &caller, p).await;
     }
     let patients = patients(app, job, &caller).await?;
     let types = p.types.clone();

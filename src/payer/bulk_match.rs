@@ -5,10 +5,17 @@
 //! `CoverageToLink` optional, `Consent`); a malformed bundle is 400 naming
 //! it (`MemberBundle[i].Consent`).
 //!
-//! Answered synchronously (PDex prefers the asynchronous pattern; a
-//! synchronous answer is what the facade does today, documented here and
-//! in the README): each member is matched as `$member-match` does, then
-//! three Groups are created in the upstream and returned in a `Parameters`:
+//! With `Prefer: respond-async` (what PDex requires) the request is
+//! validated (400), throttled (429) and queued as a job of the Bulk Data
+//! core (`bulk::jobs`, task `bulk-member-match`): 202 with an absolute
+//! `Content-Location` (`/fhir/bulk/status/{job}`), polled like an export;
+//! when done, the manifest's `output` holds one `Parameters` file (one
+//! NDJSON line, the answer below). The job's Groups and Consents have ids
+//! derived from the job, so a job resumed after a crash stores them once.
+//! Without the header the answer is given synchronously (a convenience
+//! beyond PDex). Either way each member is matched as `$member-match` does,
+//! then the Groups are created in the upstream and returned in a
+//! `Parameters`:
 //! - `MatchedMembers` (always): one member per unique match with a Consent
 //!   that can be honoured, `entity` the member's Patient and the
 //!   `MemberIdentifier` as an extension-free `entity.identifier`; the
@@ -23,14 +30,17 @@
 //! ([`groups::owner_reference`]), so only that client sees it. Each member
 //! that did not match counts as one failed match ([`throttle`]).
 
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 use smart_launch::context::AccessContext;
 
 use super::{consent, groups, matching, member_match, params, throttle};
 use crate::{
-    error::{FhirError, FhirResult},
-    fhir::{FhirRequest, FhirResponse, Interaction},
-    pipeline::Disclosure,
+    audit::{FhirFacts, HttpFacts},
+    bulk::jobs::{self, FileEntry, Job, Level, Progress, Spec, StoredCaller, Task},
+    error::{FhirError, FhirResult, IssueType},
+    fhir::{now_instant, FhirRequest, FhirResponse, Interaction},
+    pipeline::{disclosure::Caller, Disclosure},
     upstream::RequestContext,
     AppState,
 };
@@ -42,7 +52,8 @@ pub const GROUP_CODES: &str =
 /// Most members one request may carry.
 pub const MAX_MEMBERS: usize = 500;
 
-/// Runs the operation.
+/// Runs the operation: queued with `Prefer: respond-async`, else answered
+/// at once.
 pub async fn run(
     app: &AppState,
     caller: &AccessContext,
@@ -52,7 +63,17 @@ pub async fn run(
 ) -> FhirResult<FhirResponse> {
     let client = caller.client_id.as_str();
     throttle::check(app, client).await?;
-    let parts = params::parameters(req.body.as_ref(), "bulk-member-match")?;
+    let inputs = inputs(req.body.as_ref())?;
+    if req.prefer.respond_async {
+        return kickoff(app, caller, req).await;
+    }
+    let out = match_all(app, ctx, client, &inputs, disclosure, None).await?;
+    Ok(FhirResponse::ok(out))
+}
+
+/// The validated `MemberBundle`s of a request body.
+fn inputs(body: Option<&Value>) -> FhirResult<Vec<member_match::MatchInput>> {
+    let parts = params::parameters(body, "bulk-member-match")?;
     let bundles: Vec<&Value> = params::named(&parts, "MemberBundle").collect();
     if bundles.is_empty() {
         return Err(FhirError::bad_request("parameter MemberBundle is missing"));
@@ -67,6 +88,131 @@ pub async fn run(
         let sub = b["part"].as_array().cloned().unwrap_or_default();
         inputs.push(member_match::input(&sub, &format!("MemberBundle[{i}]."))?);
     }
+    Ok(inputs)
+}
+
+/// Queues the match as a job and answers 202 with its status URL.
+async fn kickoff(
+    app: &AppState,
+    caller: &AccessContext,
+    req: &FhirRequest,
+) -> FhirResult<FhirResponse> {
+    let db = |e: sqlx::Error| FhirError::unavailable(format!("job store: {e}"));
+    let cfg = &app.config.bulk;
+    let active = jobs::count_active(&app.state).await.map_err(db)?;
+    if active >= cfg.max_concurrent_jobs as i64 {
+        return Err(FhirError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            IssueType::Throttled,
+            format!(
+                "too many jobs in progress (limit {}); retry later",
+                cfg.max_concurrent_jobs
+            ),
+        )
+        .retry_after(cfg.retry_after_seconds.max(1)));
+    }
+    let base = app.config.fhir_base();
+    let job = Job {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        client_id: caller.client_id.clone(),
+        status: jobs::status::QUEUED.into(),
+        request: format!("{base}/Group/$bulk-member-match"),
+        spec: Spec {
+            level: Level::System,
+            types: vec!["Parameters".into()],
+            since: None,
+            elements: Vec::new(),
+            type_filters: Vec::new(),
+            patients: Vec::new(),
+            task: Task::BulkMemberMatch {
+                input: req.body.clone().unwrap_or(Value::Null),
+            },
+        },
+        caller: StoredCaller::of(caller),
+        transaction_time: now_instant(),
+        progress: Progress::default(),
+        last_poll: None,
+        finished: None,
+    };
+    jobs::insert(&app.state, &job, crate::bulk::now_ms())
+        .await
+        .map_err(db)?;
+    app.bulk.wake.notify_one();
+    let mut resp = FhirResponse::new(
+        StatusCode::ACCEPTED,
+        Some(json!({"resourceType": "OperationOutcome", "issue": [{
+            "severity": "information", "code": "informational",
+            "diagnostics": format!("$bulk-member-match job {} accepted; poll the Content-Location", job.id)}]})),
+    );
+    resp.content_location = Some(format!("{base}/bulk/status/{}", job.id));
+    Ok(resp)
+}
+
+/// Runs a queued match for the bulk worker: matches, stores the Groups and
+/// Consents (ids derived from the job), records the disclosure on the audit
+/// ledger and writes the answer as `Parameters-1.ndjson`.
+pub async fn run_job(
+    app: &AppState,
+    job: &Job,
+    caller: &AccessContext,
+    input: &Value,
+) -> Result<Vec<FileEntry>, String> {
+    let rid = format!("bulk-{}", job.id);
+    let ctx = app.request_context(&rid);
+    let inputs = inputs(Some(input)).map_err(|e| e.message)?;
+    let mut d = Disclosure {
+        caller: Some(Caller {
+            client_id: caller.client_id.clone(),
+            fhir_user: caller.fhir_user.clone(),
+            role: caller.role.clone(),
+            jti: caller.jti.clone(),
+            purpose: None,
+        }),
+        ..Disclosure::default()
+    };
+    let result = match_all(app, &ctx, &caller.client_id, &inputs, &mut d, Some(&job.id)).await;
+    let status = match &result {
+        Ok(_) => 200,
+        Err(e) => e.status.as_u16(),
+    };
+    let mut op = FhirRequest::new(Interaction::Operation);
+    op.resource_type = Some("Group".into());
+    op.operation = Some("bulk-member-match".into());
+    let http = HttpFacts {
+        method: "POST".into(),
+        path: format!("/fhir/bulk/member-match/{}", job.id),
+        query: None,
+        client_addr: None,
+        recorded: crate::bulk::now_ms(),
+    };
+    app.audit
+        .record_fhir(&rid, &http, Some(&FhirFacts::of(&op)), &d, status)
+        .await
+        .map_err(|e| format!("audit ledger unavailable: {e}"))?;
+    let out = result.map_err(|e| format!("$bulk-member-match: {} {}", status, e.message))?;
+    let mut line = out.to_string().into_bytes();
+    line.push(b'\n');
+    let name = "Parameters-1.ndjson";
+    crate::bulk::files::put(app.bulk.store.as_ref(), &job.id, name, line)
+        .await
+        .map_err(|e| format!("writing {name}: {e}"))?;
+    Ok(vec![FileEntry {
+        type_: "Parameters".into(),
+        name: name.into(),
+        count: 1,
+    }])
+}
+
+/// Matches every member and creates the result Groups (`job`: ids derived
+/// from it, for an asynchronous run).
+async fn match_all(
+    app: &AppState,
+    ctx: &RequestContext,
+    client: &str,
+    inputs: &[member_match::MatchInput],
+    disclosure: &mut Disclosure,
+    job: Option<&str>,
+) -> FhirResult<Value> {
     let (mut matched, mut unmatched, mut constrained) = (Vec::new(), Vec::new(), Vec::new());
     let (mut nm_contained, mut cc_contained) = (Vec::new(), Vec::new());
     for (i, input) in inputs.iter().enumerate() {
@@ -77,7 +223,8 @@ pub async fn run(
                     constrained.push(contained_member(&mut cc_contained, "cc", i, &input.patient));
                     continue;
                 }
-                consent::store(app, ctx, &input.consent, &pid).await?;
+                let cid = job.map(|j| format!("bmm-{j}-{i}"));
+                consent::store_as(app, ctx, &input.consent, &pid, cid.as_deref()).await?;
                 let reference = format!("Patient/{pid}");
                 disclosure
                     .patient(&reference)
@@ -96,23 +243,24 @@ pub async fn run(
             }
         }
     }
+    let gid = |code: &str| job.map(|j| format!("bmm-{j}-{code}"));
     let mut out = vec![json!({
         "name": "MatchedMembers",
-        "resource": create(app, ctx, client, "match", "Matched members", matched, Vec::new()).await?
+        "resource": create(app, ctx, client, "match", "Matched members", matched, Vec::new(), gid("match")).await?
     })];
     if !unmatched.is_empty() {
         out.push(json!({
             "name": "NonMatchedMembers",
-            "resource": create(app, ctx, client, "nomatch", "Non-matched members", unmatched, nm_contained).await?
+            "resource": create(app, ctx, client, "nomatch", "Non-matched members", unmatched, nm_contained, gid("nomatch")).await?
         }));
     }
     if !constrained.is_empty() {
         out.push(json!({
             "name": "ConsentConstrainedMembers",
-            "resource": create(app, ctx, client, "consentconstraint", "Consent-constrained members", constrained, cc_contained).await?
+            "resource": create(app, ctx, client, "consentconstraint", "Consent-constrained members", constrained, cc_contained, gid("consentconstraint")).await?
         }));
     }
-    Ok(FhirResponse::ok(params::build(out)))
+    Ok(params::build(out))
 }
 
 /// A member entry pointing at the submitted Patient, contained as `#<tag>-<i>`.
@@ -127,7 +275,9 @@ fn contained_member(contained: &mut Vec<Value>, tag: &str, i: usize, patient: &V
     json!({"entity": {"reference": format!("#{local}")}})
 }
 
-/// Creates one result Group in the upstream (as the system) and returns it.
+/// Creates one result Group in the upstream (as the system) and returns it
+/// (`id`: stored under that id, by an update that creates).
+#[allow(clippy::too_many_arguments)]
 async fn create(
     app: &AppState,
     ctx: &RequestContext,
@@ -136,6 +286,7 @@ async fn create(
     name: &str,
     members: Vec<Value>,
     contained: Vec<Value>,
+    id: Option<String>,
 ) -> FhirResult<Value> {
     let mut g = json!({
         "resourceType": "Group",
@@ -157,8 +308,16 @@ async fn create(
     if !contained.is_empty() {
         g["contained"] = Value::Array(contained);
     }
-    let mut req = FhirRequest::new(Interaction::Create);
+    if let Some(id) = &id {
+        g["id"] = json!(id);
+    }
+    let mut req = FhirRequest::new(if id.is_some() {
+        Interaction::Update
+    } else {
+        Interaction::Create
+    });
     req.resource_type = Some("Group".into());
+    req.id = id;
     req.body = Some(g);
     app.upstream
         .execute(&req, ctx)

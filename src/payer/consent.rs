@@ -89,9 +89,24 @@ pub async fn store(
     consent: &Value,
     patient_id: &str,
 ) -> FhirResult<Value> {
+    store_as(app, ctx, consent, patient_id, None).await
+}
+
+/// [`store`] under a chosen id (an update that creates), so a re-run of
+/// the same asynchronous match stores the Consent once.
+pub async fn store_as(
+    app: &AppState,
+    ctx: &RequestContext,
+    consent: &Value,
+    patient_id: &str,
+    id: Option<&str>,
+) -> FhirResult<Value> {
     let mut body = consent.clone();
     if let Some(o) = body.as_object_mut() {
         o.remove("id");
+        if let Some(id) = id {
+            o.insert("id".into(), json!(id));
+        }
         o.remove("meta");
         o.insert(
             "patient".into(),
@@ -104,8 +119,13 @@ pub async fn store(
             );
         }
     }
-    let mut req = FhirRequest::new(Interaction::Create);
+    let mut req = FhirRequest::new(if id.is_some() {
+        Interaction::Update
+    } else {
+        Interaction::Create
+    });
     req.resource_type = Some("Consent".into());
+    req.id = id.map(str::to_owned);
     req.body = Some(body);
     let resp = app.upstream.execute(&req, ctx).await?;
     let stored = resp

@@ -5,7 +5,8 @@
 //!
 //! - `POST /fhir/Patient/$member-match` (Da Vinci HRex): [`member_match`].
 //! - `POST /fhir/Group/$bulk-member-match` (PDex 2.x): [`bulk_match`],
-//!   answered synchronously (see there).
+//!   queued as a Bulk Data job with `Prefer: respond-async`, else answered
+//!   at once (see there).
 //! - `POST /fhir/Group/{id}/$davinci-data-export` (PDex Provider Access and
 //!   Payer-to-Payer): [`data_export`] validates and plans the export and
 //!   hands it to the Bulk Data core (`bulk::kickoff`).
