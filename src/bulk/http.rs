@@ -83,13 +83,7 @@ async fn answer(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let caller = pipeline::authenticate::authenticate(app, authorization).await?;
-    disclosure.caller = Some(Caller {
-        client_id: caller.client_id.clone(),
-        fhir_user: caller.fhir_user.clone(),
-        role: caller.role.clone(),
-        jti: caller.jti.clone(),
-        purpose: None,
-    });
+    disclosure.caller = Some(Caller::of(&caller));
     let job = jobs::get(&app.state, job_id)
         .await
         .map_err(|e| FhirError::unavailable(format!("bulk job store: {e}")))?

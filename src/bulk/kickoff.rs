@@ -75,18 +75,6 @@ pub async fn kickoff(
         }
     }
     spec.type_filters = kept;
-    let active = jobs::count_active(&app.state).await.map_err(db)?;
-    if active >= app.config.bulk.max_concurrent_jobs as i64 {
-        return Err(FhirError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            IssueType::Throttled,
-            format!(
-                "too many export jobs in progress (limit {}); retry later",
-                app.config.bulk.max_concurrent_jobs
-            ),
-        )
-        .retry_after(app.config.bulk.retry_after_seconds.max(1)));
-    }
     let base = app.config.fhir_base();
     let job = Job {
         id: uuid::Uuid::new_v4().simple().to_string(),
@@ -100,6 +88,26 @@ pub async fn kickoff(
         last_poll: None,
         finished: None,
     };
+    enqueue(app, job, "export").await
+}
+
+/// Stores a queued job for the worker, unless `bulk.max_concurrent_jobs`
+/// are queued or running already (429 with `Retry-After`), and answers 202
+/// with the absolute status URL in `Content-Location`.
+pub async fn enqueue(app: &AppState, job: Job, what: &str) -> FhirResult<FhirResponse> {
+    let cfg = &app.config.bulk;
+    let active = jobs::count_active(&app.state).await.map_err(db)?;
+    if active >= cfg.max_concurrent_jobs as i64 {
+        return Err(FhirError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            IssueType::Throttled,
+            format!(
+                "too many {what} jobs in progress (limit {}); retry later",
+                cfg.max_concurrent_jobs
+            ),
+        )
+        .retry_after(cfg.retry_after_seconds.max(1)));
+    }
     jobs::insert(&app.state, &job, super::now_ms())
         .await
         .map_err(db)?;
@@ -108,9 +116,9 @@ pub async fn kickoff(
         StatusCode::ACCEPTED,
         Some(json!({"resourceType": "OperationOutcome", "issue": [{
             "severity": "information", "code": "informational",
-            "diagnostics": format!("export job {} accepted; poll the Content-Location", job.id)}]})),
+            "diagnostics": format!("{what} job {} accepted; poll the Content-Location", job.id)}]})),
     );
-    resp.content_location = Some(format!("{base}/bulk/status/{}", job.id));
+    resp.content_location = Some(format!("{}/bulk/status/{}", app.config.fhir_base(), job.id));
     Ok(resp)
 }
 

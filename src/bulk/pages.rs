@@ -31,7 +31,7 @@ use crate::{
     audit::{FhirFacts, HttpFacts},
     error::FhirError,
     fhir::{FhirRequest, Interaction},
-    pipeline::{self, consent::judge, disclosure::Caller, Disclosure},
+    pipeline::{self, consent::judge, Disclosure},
     search::compartment::PATIENT_COMPARTMENT,
     upstream::embedded::{
         search::export::{ExportScan, ScanQuery, ScanRow},
@@ -222,16 +222,7 @@ impl<'a> TypeExport<'a> {
 
     /// A disclosure of the caller's, for one page or batch.
     fn disclosure(&self) -> Disclosure {
-        Disclosure {
-            caller: Some(Caller {
-                client_id: self.caller.client_id.clone(),
-                fhir_user: self.caller.fhir_user.clone(),
-                role: self.caller.role.clone(),
-                jti: self.caller.jti.clone(),
-                purpose: None,
-            }),
-            ..Disclosure::default()
-        }
+        Disclosure::of(self.caller)
     }
 
     /// Records one page's or batch's disclosure on the audit ledger.

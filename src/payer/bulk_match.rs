@@ -30,7 +30,6 @@
 //! ([`groups::owner_reference`]), so only that client sees it. Each member
 //! that did not match counts as one failed match ([`throttle`]).
 
-use axum::http::StatusCode;
 use serde_json::{json, Value};
 use smart_launch::context::AccessContext;
 
@@ -38,9 +37,9 @@ use super::{consent, groups, matching, member_match, params, throttle};
 use crate::{
     audit::{FhirFacts, HttpFacts},
     bulk::jobs::{self, FileEntry, Job, Level, Progress, Spec, StoredCaller, Task},
-    error::{FhirError, FhirResult, IssueType},
+    error::{FhirError, FhirResult},
     fhir::{now_instant, FhirRequest, FhirResponse, Interaction},
-    pipeline::{disclosure::Caller, Disclosure},
+    pipeline::Disclosure,
     upstream::RequestContext,
     AppState,
 };
@@ -97,20 +96,6 @@ async fn kickoff(
     caller: &AccessContext,
     req: &FhirRequest,
 ) -> FhirResult<FhirResponse> {
-    let db = |e: sqlx::Error| FhirError::unavailable(format!("job store: {e}"));
-    let cfg = &app.config.bulk;
-    let active = jobs::count_active(&app.state).await.map_err(db)?;
-    if active >= cfg.max_concurrent_jobs as i64 {
-        return Err(FhirError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            IssueType::Throttled,
-            format!(
-                "too many jobs in progress (limit {}); retry later",
-                cfg.max_concurrent_jobs
-            ),
-        )
-        .retry_after(cfg.retry_after_seconds.max(1)));
-    }
     let base = app.config.fhir_base();
     let job = Job {
         id: uuid::Uuid::new_v4().simple().to_string(),
@@ -134,18 +119,7 @@ async fn kickoff(
         last_poll: None,
         finished: None,
     };
-    jobs::insert(&app.state, &job, crate::bulk::now_ms())
-        .await
-        .map_err(db)?;
-    app.bulk.wake.notify_one();
-    let mut resp = FhirResponse::new(
-        StatusCode::ACCEPTED,
-        Some(json!({"resourceType": "OperationOutcome", "issue": [{
-            "severity": "information", "code": "informational",
-            "diagnostics": format!("$bulk-member-match job {} accepted; poll the Content-Location", job.id)}]})),
-    );
-    resp.content_location = Some(format!("{base}/bulk/status/{}", job.id));
-    Ok(resp)
+    crate::bulk::kickoff::enqueue(app, job, "$bulk-member-match").await
 }
 
 /// Runs a queued match for the bulk worker: matches, stores the Groups and
@@ -160,16 +134,7 @@ pub async fn run_job(
     let rid = format!("bulk-{}", job.id);
     let ctx = app.request_context(&rid);
     let inputs = inputs(Some(input)).map_err(|e| e.message)?;
-    let mut d = Disclosure {
-        caller: Some(Caller {
-            client_id: caller.client_id.clone(),
-            fhir_user: caller.fhir_user.clone(),
-            role: caller.role.clone(),
-            jti: caller.jti.clone(),
-            purpose: None,
-        }),
-        ..Disclosure::default()
-    };
+    let mut d = Disclosure::of(caller);
     let result = match_all(app, &ctx, &caller.client_id, &inputs, &mut d, Some(&job.id)).await;
     let status = match &result {
         Ok(_) => 200,

@@ -62,7 +62,28 @@ pub struct Disclosure {
     pub break_glass: Option<String>,
 }
 
+impl Caller {
+    /// The caller of a token (the purpose is filled in when judged).
+    pub fn of(c: &smart_launch::context::AccessContext) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            fhir_user: c.fhir_user.clone(),
+            role: c.role.clone(),
+            jti: c.jti.clone(),
+            purpose: None,
+        }
+    }
+}
+
 impl Disclosure {
+    /// An empty disclosure of `c`'s.
+    pub fn of(c: &smart_launch::context::AccessContext) -> Self {
+        Self {
+            caller: Some(Caller::of(c)),
+            ..Self::default()
+        }
+    }
+
     /// The entry for a patient, created on first use.
     pub fn patient(&mut self, patient: &str) -> &mut PatientTouch {
         self.patients.entry(patient.to_owned()).or_default()

@@ -63,13 +63,7 @@ pub async fn handle(
         return capabilities(app, &req, request_id).await;
     }
     let caller = authenticate::authenticate(app, authorization).await?;
-    disclosure.caller = Some(disclosure::Caller {
-        client_id: caller.client_id.clone(),
-        fhir_user: caller.fhir_user.clone(),
-        role: caller.role.clone(),
-        jti: caller.jti.clone(),
-        purpose: None,
-    });
+    disclosure.caller = Some(disclosure::Caller::of(&caller));
     handle_as(app, req, &caller, request_id, disclosure).await
 }
 

@@ -151,16 +151,7 @@ impl Run<'_> {
     ) -> Result<u64, Stop> {
         self.renew().await?;
         let rid = format!("bulk-{}", self.job.id);
-        let mut d = Disclosure {
-            caller: Some(Caller {
-                client_id: self.caller.client_id.clone(),
-                fhir_user: self.caller.fhir_user.clone(),
-                role: self.caller.role.clone(),
-                jti: self.caller.jti.clone(),
-                purpose: None,
-            }),
-            ..Disclosure::default()
-        };
+        let mut d = Disclosure::of(self.caller);
         let result = rel.release(batch, &mut d).await;
         let mut req = FhirRequest::new(Interaction::SearchType);
         req.resource_type = Some(type_.to_owned());

@@ -55,7 +55,7 @@ use super::{
 use crate::{
     audit::{FhirFacts, HttpFacts},
     fhir::{FhirRequest, Interaction},
-    pipeline::{disclosure::Caller, Disclosure},
+    pipeline::Disclosure,
     upstream::http::{auth::Auth, UpstreamBase},
     AppState,
 };

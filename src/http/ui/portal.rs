@@ -43,7 +43,7 @@ use crate::{
     consent::{index::patient_key, BasePolicy},
     error::FhirResult,
     fhir::{is_valid_id, FhirRequest, FhirResponse, Interaction, Reference},
-    pipeline::{self, disclosure::Caller, Disclosure},
+    pipeline::{self, Disclosure},
     state::oauth::ClientRecord,
     AppState,
 };
@@ -135,16 +135,7 @@ async fn as_patient(
         client_addr: None,
         recorded: audit::auditor::now_ms(),
     };
-    let mut disclosure = Disclosure {
-        caller: Some(Caller {
-            client_id: who.client_id.clone(),
-            fhir_user: who.fhir_user.clone(),
-            role: who.role.clone(),
-            jti: who.jti.clone(),
-            purpose: None,
-        }),
-        ..Disclosure::default()
-    };
+    let mut disclosure = Disclosure::of(&who);
     let result = pipeline::handle_as(app, req, &who, rid, &mut disclosure).await;
     let status = match &result {
         Ok(r) => r.status.as_u16(),
