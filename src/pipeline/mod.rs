@@ -93,6 +93,10 @@ pub async fn handle_as(
     if let Some(op) = crate::payer::Operation::of(&req) {
         return Box::pin(crate::payer::run(app, caller, op, req, &ctx, disclosure)).await;
     }
+    // Da Vinci PAS (Claim/$submit, Claim/$inquire): the prior_auth module.
+    if let Some(op) = crate::prior_auth::Operation::of(&req) {
+        return Box::pin(crate::prior_auth::run(app, caller, op, req, disclosure)).await;
+    }
     let mut resp = if crate::payer::groups::applies(&req) {
         crate::payer::groups::route(app, caller, req, &ctx, disclosure).await?
     } else {
