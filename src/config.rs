@@ -88,6 +88,12 @@ pub struct Config {
     /// match limits, provider organizations of Backend Services clients.
     #[serde(default)]
     pub payer: crate::payer::config::PayerConfig,
+    /// Prior authorization (Da Vinci PAS): the payer rules file.
+    #[serde(default)]
+    pub prior_auth: crate::prior_auth::config::PriorAuthConfig,
+    /// Da Vinci CRD over CDS Hooks: trusted CDS clients, payer rules, DTR launch.
+    #[serde(default)]
+    pub crd: crate::crd::config::CrdConfig,
 }
 
 /// Federated sign-in (OpenID Connect authorization code flow with PKCE,

@@ -28,6 +28,7 @@ pub mod bulk;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod crd;
 pub mod demo;
 pub mod error;
 pub mod federation;
@@ -36,6 +37,7 @@ pub mod http;
 pub mod oauth;
 pub mod payer;
 pub mod pipeline;
+pub mod prior_auth;
 pub mod search;
 pub mod seed;
 pub mod state;
@@ -71,6 +73,8 @@ pub struct AppState {
 impl AppState {
     /// Opens the state store and the configured upstream (creating the data dir).
     pub async fn open(config: Config) -> anyhow::Result<(Self, Option<EmbeddedStore>)> {
+        // the payer rules must parse before anything starts
+        prior_auth::rules::Rules::load(&config.prior_auth)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display())
         })?;
