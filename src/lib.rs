@@ -71,6 +71,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The organization `caller` acts for: the token's (a signed-in user's,
+    /// fixed at issuance), else the one `[payer] provider_clients` maps its
+    /// client to. A consent decision input and the owner of prior
+    /// authorizations.
+    pub fn organization_of(&self, caller: &smart_launch::context::AccessContext) -> Option<String> {
+        caller.organization.clone().or_else(|| {
+            self.config
+                .payer
+                .provider_org(&caller.client_id)
+                .map(str::to_owned)
+        })
+    }
+
     /// Opens the state store and the configured upstream (creating the data dir).
     pub async fn open(config: Config) -> anyhow::Result<(Self, Option<EmbeddedStore>)> {
         // the payer rules must parse before anything starts

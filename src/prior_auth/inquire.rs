@@ -8,7 +8,7 @@ use smart_launch::context::AccessContext;
 
 use super::{
     adjudicate::instant,
-    note, organization_of, response,
+    note, response,
     validate::{self, Kind},
     Keys,
 };
@@ -32,7 +32,7 @@ pub async fn run(
         return Ok(validate::outcome(&issues));
     }
     let keys = Keys::of(&bundle);
-    let org = organization_of(app, caller);
+    let org = app.organization_of(caller);
     let found = app
         .state
         .pa_by_claim(&keys.claim_system, &keys.claim_value)

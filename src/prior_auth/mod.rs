@@ -158,17 +158,6 @@ impl Keys {
     }
 }
 
-/// The organization a caller acts for: the token's, else the payer's
-/// provider-client mapping.
-pub fn organization_of(app: &AppState, caller: &AccessContext) -> Option<String> {
-    caller.organization.clone().or_else(|| {
-        app.config
-            .payer
-            .provider_org(&caller.client_id)
-            .map(str::to_owned)
-    })
-}
-
 /// Records what a PAS answer disclosed for the audit stage.
 pub fn note(disclosure: &mut Disclosure, bundle: &Value, claim_response: &str) {
     let claim = &bundle["entry"][0]["resource"];

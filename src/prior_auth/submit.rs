@@ -14,7 +14,7 @@ use smart_launch::context::AccessContext;
 use super::{
     adjudicate::{self, instant},
     config::PriorAuthConfig,
-    note, organization_of, response,
+    note, response,
     rules::Rules,
     state::{transition, Event, ItemState, State},
     store::Record,
@@ -145,7 +145,7 @@ fn fill(
     now: i64,
 ) {
     let urgency = Urgency::of_claim(&bundle["entry"][0]["resource"]);
-    rec.organization = organization_of(app, caller);
+    rec.organization = app.organization_of(caller);
     rec.patient_key = keys.patient_key.clone();
     rec.provider_key = keys.provider_key.clone();
     rec.urgency = urgency;

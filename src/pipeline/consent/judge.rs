@@ -93,16 +93,7 @@ impl<'a> Session<'a> {
             // the caller's organization: the token's (the signed-in user's,
             // fixed at issuance), else a Backend Services client mapped to
             // one (`[payer] provider_clients`)
-            requester: Requester::from_access(
-                caller,
-                caller.organization.clone().or_else(|| {
-                    app.config
-                        .payer
-                        .provider_clients
-                        .get(&caller.client_id)
-                        .cloned()
-                }),
-            ),
+            requester: Requester::from_access(caller, app.organization_of(caller)),
             purpose: req
                 .purpose_of_use
                 .clone()
