@@ -51,6 +51,18 @@ pub enum Command {
     /// Issue access tokens as an operator.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Report the CMS-0057-F prior-authorization metrics.
+    PaMetrics {
+        /// Only requests received from this date (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only requests received up to this date (inclusive day, or RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `fhirgate token …`.
@@ -128,6 +140,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger(cmd) => crate::audit::cli::run(&config, cmd).await,
         Command::Consent(cmd) => crate::consent::cli::run(config, cmd).await,
         Command::Token(TokenCommand::Issue(args)) => crate::oauth::issue::run(config, args).await,
+        Command::PaMetrics { from, to, json } => {
+            crate::prior_auth::metrics::cli(config, from, to, json).await
+        }
         Command::Seed { patients } => {
             let (app, embedded) = AppState::open(config).await?;
             let report = demo::seed_population(&app, patients).await?;

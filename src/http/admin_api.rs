@@ -56,6 +56,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api/ledger/proof/{seq}", get(proof))
         .route("/admin/api/ledger/consistency", get(consistency))
         .route("/admin/api/ledger/checkpoints", get(checkpoints))
+        .route(
+            "/admin/api/prior-auth/metrics",
+            get(crate::prior_auth::metrics::endpoint),
+        )
 }
 
 /// An error answer: `{"error", "error_description"}`.
@@ -140,7 +144,7 @@ pub(crate) fn ok(body: Value) -> Response {
 
 /// Lets in an administrator's session or an auditor's token; names the
 /// caller for the log (`admin:<user>` or `client:<client_id>`).
-async fn caller(app: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) async fn caller(app: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| {
             ApiError::new(

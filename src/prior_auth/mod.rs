@@ -34,6 +34,7 @@ pub mod adjudicate;
 pub mod config;
 pub mod decide;
 pub mod inquire;
+pub mod metrics;
 pub mod response;
 pub mod rules;
 pub mod state;

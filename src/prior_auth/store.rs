@@ -196,6 +196,49 @@ impl StateStore {
         }
     }
 
+    /// Every request received in `[from_ms, to_ms)` (unbounded when `None`),
+    /// for the metrics.
+    pub async fn pa_received_between(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Vec<Record>, sqlx::Error> {
+        let (from, to) = (from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX));
+        match self {
+            Self::Sqlite(p) => {
+                let s = format!(
+                    "SELECT {COLUMNS} FROM pa_requests WHERE received_ms >= ? AND received_ms < ?"
+                );
+                let rows = sqlx::query(&s).bind(from).bind(to).fetch_all(p).await?;
+                rows.iter().map(|r| from_row!(r)).collect()
+            }
+            Self::Postgres(p) => {
+                let s = format!(
+                    "SELECT {COLUMNS} FROM pa_requests WHERE received_ms >= $1 AND received_ms < $2"
+                );
+                let rows = sqlx::query(&s).bind(from).bind(to).fetch_all(p).await?;
+                rows.iter().map(|r| from_row!(r)).collect()
+            }
+        }
+    }
+
+    /// Every request still pended, oldest deadline first (the review queue).
+    pub async fn pa_pended(&self) -> Result<Vec<Record>, sqlx::Error> {
+        let s = format!(
+            "SELECT {COLUMNS} FROM pa_requests WHERE state = 'pended' ORDER BY deadline_ms, id"
+        );
+        match self {
+            Self::Sqlite(p) => {
+                let rows = sqlx::query(&s).fetch_all(p).await?;
+                rows.iter().map(|r| from_row!(r)).collect()
+            }
+            Self::Postgres(p) => {
+                let rows = sqlx::query(&s).fetch_all(p).await?;
+                rows.iter().map(|r| from_row!(r)).collect()
+            }
+        }
+    }
+
     /// One request by id.
     pub async fn pa_get(&self, id: &str) -> Result<Option<Record>, sqlx::Error> {
         match self {
@@ -275,6 +318,25 @@ pub(crate) mod tests {
             .unwrap()
             .is_empty());
         assert!(store.pa_get("nope").await.unwrap().is_none());
+        // The metrics' query: by received time, `[from, to)`.
+        let all = store.pa_received_between(None, None).await.unwrap();
+        assert_eq!(all.len(), 2);
+        let pended = store.pa_pended().await.unwrap();
+        let ids: Vec<&str> = pended.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["r2"], "r1 was approved above");
+        assert!(
+            pended
+                .windows(2)
+                .all(|w| w[0].deadline_ms <= w[1].deadline_ms),
+            "oldest deadline first"
+        );
+        assert!(pended.iter().all(|r| r.state == State::Pended));
+        let within = store.pa_received_between(Some(1_000), Some(1_001));
+        assert_eq!(within.await.unwrap().len(), 2);
+        let after = store.pa_received_between(Some(1_001), None).await.unwrap();
+        assert!(after.is_empty());
+        let before = store.pa_received_between(None, Some(1_000)).await.unwrap();
+        assert!(before.is_empty());
         // One request per client and Claim identifier.
         assert!(store.pa_save(&record("r3", "a"), 7).await.is_err());
     }
