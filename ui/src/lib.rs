@@ -16,11 +16,13 @@
 
 pub mod pages;
 pub mod portal;
+pub mod prior_auth;
 pub mod secrets;
 
 pub use askama::Template;
 pub use pages::*;
 pub use portal::*;
+pub use prior_auth::*;
 
 /// The stylesheet every page links to (`/ui/static/fhirgate.css`).
 pub const STYLESHEET: &str = include_str!("../static/fhirgate.css");

@@ -11,6 +11,8 @@
 //! - `GET|POST /launcher`: the EHR launcher ([`launcher`]).
 //! - `GET /admin`, `POST /admin/clients`: OAuth client list and registration
 //!   for administrators ([`admin`]).
+//! - `GET /admin/prior-auth`, `POST /admin/prior-auth/decide`: the
+//!   prior-authorization review queue for administrators ([`prior_auth`]).
 //! - `GET /portal`, `POST /portal/consents`, `POST /portal/consents/{id}/revoke`:
 //!   the patient consent portal ([`portal`]).
 //! - `GET /ui/static/fhirgate.css`: the stylesheet.
@@ -38,6 +40,7 @@ pub mod launcher;
 pub mod login;
 pub mod patients;
 pub mod portal;
+pub mod prior_auth;
 pub mod scopes;
 pub mod session;
 
@@ -66,6 +69,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin", get(admin::admin_get))
         .route("/admin/clients", post(admin::clients_post))
+        .route("/admin/prior-auth", get(prior_auth::queue_get))
+        .route("/admin/prior-auth/decide", post(prior_auth::decide_post))
         .route("/portal", get(portal::portal_get))
         .route("/portal/consents", post(portal::grant_post))
         .route("/portal/consents/{id}/revoke", post(portal::revoke_post))

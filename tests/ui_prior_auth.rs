@@ -1,0 +1,337 @@
+//! The prior-authorization review queue `/admin/prior-auth` (issue 7
+//! item 2), driven with `oneshot`: a pended `Claim/$submit` is listed with
+//! its deadline, an admin approves it through the form and `$inquire`
+//! answers A1; a denial without a reason, a non-admin session and a post
+//! without the form token are refused; the decision is audited.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{TestApp, TestResponse};
+use fhirgate::state::users::User;
+use serde_json::{json, Value};
+
+const CPT: &str = "http://www.ama-assn.org/go/cpt";
+const REVIEW_ACTION_CODE: &str =
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewActionCode";
+
+/// A PAS Request Bundle (as tests/prior_auth.rs builds it).
+fn request(claim_id: &str, code: &str, priority: &str) -> Value {
+    json!({
+        "resourceType": "Bundle",
+        "identifier": {"system": "http://example.org/SUBMITTER_TRANSACTION_IDENTIFIER", "value": format!("tx-{claim_id}")},
+        "type": "collection",
+        "timestamp": "2026-11-20T10:00:00Z",
+        "entry": [
+            {"fullUrl": "http://example.org/fhir/Claim/ReferralClaim", "resource": {
+                "resourceType": "Claim", "id": "ReferralClaim",
+                "identifier": [{"system": "urn:trnorg:9012345678", "value": claim_id}],
+                "status": "active",
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+                "use": "preauthorization",
+                "patient": {"reference": "Patient/SubscriberExample"},
+                "created": "2026-11-20T10:00:00Z",
+                "insurer": {"reference": "Organization/InsurerExample"},
+                "provider": {"reference": "Organization/UMOExample"},
+                "priority": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": priority}]},
+                "diagnosis": [{"sequence": 1, "diagnosisCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M17.11"}]}}],
+                "insurance": [{"sequence": 1, "focal": true, "coverage": {"reference": "Coverage/InsuranceExample"}}],
+                "item": [{
+                    "extension": [{"url": "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-requestedService",
+                                   "valueReference": {"reference": "ServiceRequest/ReferralRequest"}}],
+                    "sequence": 1,
+                    "category": {"coding": [{"system": "https://codesystem.x12.org/005010/1365", "code": "3"}]},
+                    "productOrService": {"coding": [{"system": CPT, "code": code}]},
+                    "quantity": {"value": 1}
+                }]
+            }},
+            {"fullUrl": "http://example.org/fhir/Patient/SubscriberExample", "resource": {
+                "resourceType": "Patient", "id": "SubscriberExample",
+                "identifier": [{"system": "http://example.org/MIN", "value": "12345678901"}],
+                "name": [{"family": "SMITH", "given": ["JOE"]}],
+                "gender": "male", "birthDate": "1970-01-01"
+            }},
+            {"fullUrl": "http://example.org/fhir/Organization/UMOExample", "resource": {
+                "resourceType": "Organization", "id": "UMOExample",
+                "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "8189991234"}],
+                "active": true, "name": "DR. JOE SMITH CORPORATION"
+            }},
+            {"fullUrl": "http://example.org/fhir/Organization/InsurerExample", "resource": {
+                "resourceType": "Organization", "id": "InsurerExample",
+                "identifier": [{"system": "urn:oid:2.16.840.1.113883.4.642.40.24.0", "value": "789312"}],
+                "active": true, "name": "MARYLAND CAPITAL INSURANCE COMPANY"
+            }},
+            {"fullUrl": "http://example.org/fhir/Coverage/InsuranceExample", "resource": {
+                "resourceType": "Coverage", "id": "InsuranceExample",
+                "status": "active", "subscriberId": "12345678901",
+                "beneficiary": {"reference": "Patient/SubscriberExample"},
+                "relationship": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/subscriber-relationship", "code": "self"}]},
+                "payor": [{"reference": "Organization/InsurerExample"}]
+            }},
+            {"fullUrl": "http://example.org/fhir/ServiceRequest/ReferralRequest", "resource": {
+                "resourceType": "ServiceRequest", "id": "ReferralRequest",
+                "status": "active", "intent": "order",
+                "code": {"coding": [{"system": CPT, "code": code}]},
+                "subject": {"reference": "Patient/SubscriberExample"},
+                "quantityQuantity": {"value": 1}
+            }}
+        ]
+    })
+}
+
+/// The matching PAS Inquiry Request Bundle.
+fn inquiry(claim_id: &str) -> Value {
+    let mut b = request(claim_id, "00000", "normal");
+    b["entry"][0]["resource"]["meta"] = json!({"profile": ["http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-claim-inquiry"]});
+    b
+}
+
+async fn claim_op(t: &TestApp, tok: &str, op: &str, body: &Value) -> Value {
+    let r = t
+        .request_with(
+            tok,
+            Method::POST,
+            &format!("/fhir/Claim/{op}"),
+            &[],
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let cr = r.json["entry"][0]["resource"].clone();
+    assert_eq!(cr["resourceType"], "ClaimResponse", "{}", r.text());
+    cr
+}
+
+/// The X12 306 review action code of the first item.
+fn action_code(cr: &Value) -> String {
+    let text = cr["item"][0]["adjudication"].to_string();
+    assert!(text.contains(REVIEW_ACTION_CODE), "{cr}");
+    for code in ["A1", "A3", "A4"] {
+        if text.contains(&format!("\"code\":\"{code}\"")) {
+            return code.to_owned();
+        }
+    }
+    panic!("no review action code in {cr}");
+}
+
+/// Submits a request pended for review (CPT 27447); returns its id.
+async fn pended(t: &TestApp, tok: &str, claim_id: &str, priority: &str) -> String {
+    let cr = claim_op(t, tok, "$submit", &request(claim_id, "27447", priority)).await;
+    assert_eq!(action_code(&cr), "A4");
+    cr["id"].as_str().unwrap().to_owned()
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field");
+    let rest = &html[at + r#"name="csrf" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+fn set_cookie(r: &TestResponse, name: &str) -> Option<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+async fn post_form(t: &TestApp, path: &str, cookie: &str, pairs: &[(&str, &str)]) -> TestResponse {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let h = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("cookie", cookie),
+    ];
+    t.request(Method::POST, path, &h, Some(body.into_bytes()))
+        .await
+}
+
+async fn get_with(t: &TestApp, path: &str, cookie: &str) -> TestResponse {
+    t.request(Method::GET, path, &[("cookie", cookie)], None)
+        .await
+}
+
+/// Adds a user and signs in through the form; returns the session cookie.
+async fn sign_in(t: &TestApp, username: &str, role: &str) -> String {
+    let u = User {
+        username: username.into(),
+        role: role.into(),
+        fhir_user: format!("Practitioner/{username}"),
+        display_name: format!("Name of {username}"),
+        organization: None,
+    };
+    t.app.state.upsert_user(&u, "pw").await.unwrap();
+    let form = t.get("/login").await;
+    let pre = set_cookie(&form, "fhirgate_csrf").unwrap();
+    let csrf = csrf_of(&form.text());
+    let r = post_form(
+        t,
+        "/login",
+        &pre,
+        &[
+            ("csrf", &csrf),
+            ("username", username),
+            ("password", "pw"),
+            ("next", "/"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    set_cookie(&r, "fhirgate_session").unwrap()
+}
+
+/// Posts the Deny form for item 1 of `id`.
+async fn deny(t: &TestApp, cookie: &str, id: &str, csrf: &str, reason: &str) -> TestResponse {
+    let mut pairs = vec![
+        ("id", id),
+        ("sequence", "1"),
+        ("decision", "deny"),
+        ("reason", reason),
+    ];
+    if !csrf.is_empty() {
+        pairs.push(("csrf", csrf));
+    }
+    post_form(t, "/admin/prior-auth/decide", cookie, &pairs).await
+}
+
+async fn setup() -> (TestApp, String) {
+    let t = TestApp::new().await;
+    let tok = t
+        .token_as("clinic-a", "system/Claim.crs", None, None, None, None)
+        .await;
+    (t, tok)
+}
+
+#[tokio::test]
+async fn a_pended_request_is_listed_and_approving_it_answers_a1() {
+    let (t, tok) = setup().await;
+    let standard = pended(&t, &tok, "q-std", "normal").await;
+    let expedited = pended(&t, &tok, "q-exp", "stat").await;
+    let cookie = sign_in(&t, "rev1", "admin").await;
+
+    // The console links the queue.
+    let admin = get_with(&t, "/admin", &cookie).await;
+    assert!(admin.text().contains(r#"href="/admin/prior-auth""#));
+
+    let r = get_with(&t, "/admin/prior-auth", &cookie).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let html = r.text();
+    let rec = t.app.state.pa_get(&standard).await.unwrap().unwrap();
+    let deadline = fhirgate::prior_auth::adjudicate::instant(rec.deadline_ms);
+    assert!(html.contains(&deadline), "{html}");
+    assert!(html.contains("12345678901") && html.contains("clinic-a"));
+    assert!(html.contains("27447") && html.contains("expedited"));
+    // Oldest deadline first: the expedited (72 h) before the standard (7 days).
+    let (e_at, s_at) = (
+        html.find(&expedited).unwrap(),
+        html.find(&standard).unwrap(),
+    );
+    assert!(e_at < s_at, "{html}");
+    assert!(!html.contains("OVERDUE"));
+
+    let csrf = csrf_of(&html);
+    let r = post_form(
+        &t,
+        "/admin/prior-auth/decide",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("id", &standard),
+            ("sequence", "1"),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let html = r.text();
+    assert!(html.contains("approve recorded"), "{html}");
+    assert!(
+        !html.contains(&format!("Request <code>{standard}")),
+        "gone from the queue"
+    );
+    let cr = claim_op(&t, &tok, "$inquire", &inquiry("q-std")).await;
+    assert_eq!(action_code(&cr), "A1");
+    assert!(cr["preAuthRef"].is_string());
+
+    // Deciding it again is a readable 409, an unknown request a 404 page.
+    for (id, status) in [
+        (standard.as_str(), StatusCode::CONFLICT),
+        ("nope", StatusCode::NOT_FOUND),
+    ] {
+        let r = post_form(
+            &t,
+            "/admin/prior-auth/decide",
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("id", id),
+                ("sequence", "1"),
+                ("decision", "deny"),
+                ("reason", "0U"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, status, "{}", r.text());
+        assert!(r.text().contains("<html"), "{}", r.text());
+    }
+
+    // The decision is audited with the request id and the decision.
+    let auditor = t
+        .token_as("auditor", "system/AuditEvent.rs", None, None, None, None)
+        .await;
+    let r = t
+        .request_with(
+            &auditor,
+            Method::GET,
+            "/fhir/AuditEvent?_count=500",
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let text = r.text();
+    assert!(
+        text.contains(&format!(
+            "decided prior authorization request {standard} item 1: approve"
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_denial_needs_a_reason_and_strangers_are_refused() {
+    let (t, tok) = setup().await;
+    let id = pended(&t, &tok, "q-deny", "normal").await;
+    let admin = sign_in(&t, "rev2", "admin").await;
+    let csrf = csrf_of(&get_with(&t, "/admin/prior-auth", &admin).await.text());
+
+    // No reason: refused with a readable message, still pended.
+    let r = deny(&t, &admin, &id, &csrf, "  ").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("A denial needs a reason"), "{}", r.text());
+    // No form token: refused.
+    let r = deny(&t, &admin, &id, "", "0U").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(r.text().contains("Form expired"), "{}", r.text());
+    // A non-admin session: refused, page and post alike.
+    let clinician = sign_in(&t, "dr1", "clinician").await;
+    let r = get_with(&t, "/admin/prior-auth", &clinician).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let their_csrf = csrf_of(&get_with(&t, "/launcher", &clinician).await.text());
+    let r = deny(&t, &clinician, &id, &their_csrf, "0U").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    // No session at all: sent to sign in.
+    let r = t.get("/admin/prior-auth").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let rec = t.app.state.pa_get(&id).await.unwrap().unwrap();
+    assert_eq!(rec.state.as_str(), "pended");
+
+    // With a reason the admin's denial goes through: A3.
+    let r = deny(&t, &admin, &id, &csrf, "0U").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let cr = claim_op(&t, &tok, "$inquire", &inquiry("q-deny")).await;
+    assert_eq!(action_code(&cr), "A3");
+}
