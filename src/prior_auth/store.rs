@@ -256,6 +256,12 @@ impl StateStore {
     }
 }
 
+/// Whether a save failed because the client already has a request with
+/// that Claim identifier (two `$submit`s racing): a conflict, not a fault.
+pub fn is_duplicate(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -337,8 +343,9 @@ pub(crate) mod tests {
         assert!(after.is_empty());
         let before = store.pa_received_between(None, Some(1_000)).await.unwrap();
         assert!(before.is_empty());
-        // One request per client and Claim identifier.
-        assert!(store.pa_save(&record("r3", "a"), 7).await.is_err());
+        // One request per client and Claim identifier: a duplicate is told apart.
+        let dup = store.pa_save(&record("r3", "a"), 7).await.unwrap_err();
+        assert!(is_duplicate(&dup), "{dup}");
     }
 
     #[tokio::test]

@@ -119,7 +119,15 @@ pub async fn run(
     };
     let mut rec = rec;
     rec.response = response::claim_response(&rec, &created);
-    app.state.pa_save(&rec, now).await?;
+    app.state.pa_save(&rec, now).await.map_err(|e| {
+        if super::store::is_duplicate(&e) {
+            FhirError::conflict(
+                "a request with this Claim identifier was stored by a concurrent $submit; send it again",
+            )
+        } else {
+            FhirError::from(e)
+        }
+    })?;
     note(
         disclosure,
         &rec.request,
