@@ -775,6 +775,152 @@ async fn backend_services_client_credentials() {
     oauth_error(&user_scope, 400, "invalid_scope");
 }
 
+/// The payload of a JWT, unverified (the tests read what was issued).
+fn jwt_payload(jwt: &str) -> Value {
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+fn with_b2b(mut claims: Value, b2b: Value) -> Value {
+    claims["extensions"] = json!({ "hl7-b2b": b2b });
+    claims
+}
+
+#[tokio::test]
+async fn udap_b2b_extension_states_the_tokens_organization_and_purpose() {
+    let t = demo_app().await;
+    let b = backend(&t, "system/*.rs").await;
+    let b2b = json!({"version": "1",
+        "organization_id": format!("{BASE}/Organization/org-b2b"),
+        "organization_name": "B2B Clinic",
+        "purpose_of_use": ["urn:oid:2.16.840.1.113883.5.8#HPAYMT", "urn:oid:2.16.840.1.113883.5.8#TREAT"]});
+    let ok = cc(
+        &t,
+        &assertion(
+            &b,
+            jsonwebtoken::Algorithm::RS384,
+            with_b2b(claims(&b, "b1", 240), b2b.clone()),
+        ),
+        "system/Patient.rs",
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    let p = jwt_payload(ok.json["access_token"].as_str().unwrap());
+    assert_eq!(p["organization"], "Organization/org-b2b", "{p}");
+    assert_eq!(
+        p["purpose_of_use"], "HPAYMT",
+        "the first stated purpose: {p}"
+    );
+
+    // TEFCA exchange purposes map to ActReason; an organization elsewhere
+    // stays the URI it is
+    let tefca = json!({"version": "1", "organization_id": "urn:oid:1.2.3.4.5",
+        "purpose_of_use": ["urn:oid:2.16.840.1.113883.3.7204.1.5.2.1#T-TREAT"]});
+    let ok = cc(
+        &t,
+        &assertion(
+            &b,
+            jsonwebtoken::Algorithm::RS384,
+            with_b2b(claims(&b, "b2", 240), tefca),
+        ),
+        "system/Patient.rs",
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    let p = jwt_payload(ok.json["access_token"].as_str().unwrap());
+    assert_eq!(p["organization"], "urn:oid:1.2.3.4.5", "{p}");
+    assert_eq!(p["purpose_of_use"], "TREAT", "{p}");
+
+    // without the extension: neither claim
+    let plain = cc(
+        &t,
+        &assertion(&b, jsonwebtoken::Algorithm::RS384, claims(&b, "b3", 240)),
+        "system/Patient.rs",
+    )
+    .await;
+    let p = jwt_payload(plain.json["access_token"].as_str().unwrap());
+    assert!(
+        p.get("organization").is_none() && p.get("purpose_of_use").is_none(),
+        "{p}"
+    );
+
+    // malformed: invalid_grant naming the key, no token
+    for (jti, bad) in [
+        (
+            "b4",
+            json!({"version": "1", "purpose_of_use": ["urn:oid:2.16.840.1.113883.5.8#TREAT"]}),
+        ),
+        (
+            "b5",
+            json!({"version": "1", "organization_id": "urn:oid:1.2.3", "purpose_of_use": ["TREAT"]}),
+        ),
+        (
+            "b6",
+            json!({"version": "2", "organization_id": "urn:oid:1.2.3", "purpose_of_use": ["urn:oid:2.16.840.1.113883.5.8#TREAT"]}),
+        ),
+    ] {
+        let r = cc(
+            &t,
+            &assertion(
+                &b,
+                jsonwebtoken::Algorithm::RS384,
+                with_b2b(claims(&b, jti, 240), bad),
+            ),
+            "system/Patient.rs",
+        )
+        .await;
+        oauth_error(&r, 400, "invalid_grant");
+        assert!(
+            r.json["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("hl7-b2b"),
+            "{}",
+            r.text()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_client_bound_to_an_organization_cannot_state_another() {
+    let t = demo_app().await;
+    let b = backend(&t, "system/*.rs").await;
+    let t = t
+        .reopen_with_config(&format!(
+            "[demo]\nenabled = true\n[payer]\nprovider_clients = {{ \"{}\" = \"Organization/org-bound\" }}\n",
+            b.id
+        ))
+        .await;
+    let stated = |org: &str| {
+        json!({"version": "1", "organization_id": format!("{BASE}/Organization/{org}"),
+            "purpose_of_use": ["urn:oid:2.16.840.1.113883.5.8#TREAT"]})
+    };
+    let other = cc(
+        &t,
+        &assertion(
+            &b,
+            jsonwebtoken::Algorithm::RS384,
+            with_b2b(claims(&b, "c1", 240), stated("org-other")),
+        ),
+        "system/Patient.rs",
+    )
+    .await;
+    oauth_error(&other, 400, "invalid_grant");
+    let own = cc(
+        &t,
+        &assertion(
+            &b,
+            jsonwebtoken::Algorithm::RS384,
+            with_b2b(claims(&b, "c2", 240), stated("org-bound")),
+        ),
+        "system/Patient.rs",
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text());
+    let p = jwt_payload(own.json["access_token"].as_str().unwrap());
+    assert_eq!(p["organization"], "Organization/org-bound");
+}
+
 #[tokio::test]
 async fn browser_apps_on_other_origins_may_call_the_api() {
     let t = TestApp::new().await;

@@ -98,11 +98,24 @@ impl BackendClient {
 
     /// A signed client assertion for `token_endpoint`.
     pub fn assertion(&self, token_endpoint: &str) -> TestResult<String> {
+        self.assertion_with(token_endpoint, None)
+    }
+
+    /// [`Self::assertion`] carrying UDAP authorization `extensions` (for
+    /// example `{"hl7-b2b": {...}}`, FAST Security B2B).
+    pub fn assertion_with(
+        &self,
+        token_endpoint: &str,
+        extensions: Option<&Value>,
+    ) -> TestResult<String> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let claims = json!({
+        let mut claims = json!({
             "iss": self.client_id, "sub": self.client_id, "aud": token_endpoint,
             "exp": now + 240, "iat": now, "jti": format!("{}-{}", now, rand::random::<u64>()),
         });
+        if let Some(ext) = extensions {
+            claims["extensions"] = ext.clone();
+        }
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS384);
         header.kid = Some(self.kid.clone());
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(self.key_pem.as_bytes())?;
@@ -111,8 +124,18 @@ impl BackendClient {
 
     /// `client_credentials` at `{public_url}/auth/token`; returns the access token.
     pub fn token(&self, public_url: &str, scope: &str) -> TestResult<String> {
+        self.token_with(public_url, scope, None)
+    }
+
+    /// [`Self::token`] with UDAP authorization `extensions` in the assertion.
+    pub fn token_with(
+        &self,
+        public_url: &str,
+        scope: &str,
+        extensions: Option<&Value>,
+    ) -> TestResult<String> {
         let endpoint = format!("{public_url}/auth/token");
-        let assertion = self.assertion(&endpoint)?;
+        let assertion = self.assertion_with(&endpoint, extensions)?;
         let resp = reqwest::blocking::Client::new()
             .post(&endpoint)
             .form(&[

@@ -7,11 +7,14 @@
 //! - [`keys`]: the server's rotatable RSA signing keys and their JWKS.
 //! - [`token`]: access and id tokens: minting and validation.
 //! - [`assertion`]: `private_key_jwt` client assertions (Backend Services, RFC 7523).
+//! - [`b2b`]: the UDAP B2B authorization extension (`hl7-b2b`) such an
+//!   assertion may carry: requesting organization and purpose of use.
 //! - [`pkce`]: PKCE S256 (RFC 7636).
 //! - [`context`]: what a validated access token lets the caller do.
 //! - [`error`]: RFC 6749 error responses.
 
 pub mod assertion;
+pub mod b2b;
 pub mod context;
 pub mod error;
 pub mod keys;

@@ -9,6 +9,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 use smart_launch::{
     assertion::{self, AssertionRules},
+    b2b::B2b,
     scope::ScopeSet,
     token::random_token,
     OAuthError, OAuthErrorCode,
@@ -198,6 +199,19 @@ pub async fn authenticate(
     form: &[(String, String)],
     authorization: Option<&str>,
 ) -> Result<ClientRecord, OAuthError> {
+    Ok(authenticate_with_extensions(app, form, authorization)
+        .await?
+        .0)
+}
+
+/// [`authenticate`], also returning the UDAP B2B extension (`hl7-b2b`) a
+/// `private_key_jwt` assertion carried, checked (a malformed one is
+/// `invalid_grant`).
+pub async fn authenticate_with_extensions(
+    app: &AppState,
+    form: &[(String, String)],
+    authorization: Option<&str>,
+) -> Result<(ClientRecord, Option<B2b>), OAuthError> {
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if let Some(basic) = authorization.and_then(|a| {
         a.strip_prefix("Basic ")
@@ -219,7 +233,7 @@ pub async fn authenticate(
             _ => false,
         };
         return if ok {
-            Ok(client)
+            Ok((client, None))
         } else {
             Err(OAuthError::invalid_client("client authentication failed"))
         };
@@ -262,7 +276,8 @@ pub async fn authenticate(
                 "the client assertion's jti was already used",
             ));
         }
-        return Ok(client);
+        let b2b = B2b::from_extensions(verified.extensions.as_ref())?;
+        return Ok((client, b2b));
     }
     let id = get("client_id")
         .ok_or_else(|| OAuthError::invalid_client("no client authentication and no client_id"))?;
@@ -270,7 +285,7 @@ pub async fn authenticate(
     if client.client_type != "public" {
         return Err(OAuthError::invalid_client("this client must authenticate"));
     }
-    Ok(client)
+    Ok((client, None))
 }
 
 async fn lookup(app: &AppState, id: &str) -> Result<ClientRecord, OAuthError> {

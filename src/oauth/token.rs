@@ -9,6 +9,7 @@
 
 use serde_json::{json, Value};
 use smart_launch::{
+    b2b::B2b,
     pkce,
     scope::{ScopeContext, ScopeSet, SmartScope},
     token::{
@@ -129,7 +130,15 @@ async fn authorization_code(
         grant["code_challenge"].as_str().unwrap_or_default(),
     )?;
     let organization = organization_of(app, &grant).await?;
-    issue(app, &client, &grant, Some(&code_hash), true, organization).await
+    issue(
+        app,
+        &client,
+        &grant,
+        Some(&code_hash),
+        true,
+        Acting::user(organization),
+    )
+    .await
 }
 
 async fn refresh(
@@ -208,7 +217,7 @@ async fn refresh(
         &grant,
         record.code_hash.as_deref(),
         false,
-        organization,
+        Acting::user(organization),
     )
     .await
 }
@@ -223,7 +232,7 @@ async fn client_credentials(
             "client_credentials needs a private_key_jwt client_assertion",
         ));
     }
-    let client = clients::authenticate(app, form, authz).await?;
+    let (client, b2b) = clients::authenticate_with_extensions(app, form, authz).await?;
     may_use(&client, "client_credentials")?;
     let registered =
         ScopeSet::parse(clients::registered_scope(&client.metadata)).map_err(server_error)?;
@@ -244,8 +253,60 @@ async fn client_credentials(
             "the requested scope is outside what this client is registered for",
         ));
     }
+    let acting = b2b_acting(app, &client, b2b.as_ref())?;
     let grant = json!({"client_id": client.client_id, "scope": scope});
-    issue(app, &client, &grant, None, false, None).await
+    issue(app, &client, &grant, None, false, acting).await
+}
+
+/// The organization and purpose of use a Backend Services token carries:
+/// those of the assertion's UDAP B2B extension (see `smart_launch::b2b`),
+/// none without one. A client that `[payer] provider_clients` binds to an
+/// organization may not state another one (`invalid_grant`): the binding is
+/// the operator's word, the extension only the client's.
+fn b2b_acting(
+    app: &AppState,
+    client: &ClientRecord,
+    b2b: Option<&B2b>,
+) -> Result<Acting, OAuthError> {
+    let Some(b2b) = b2b else {
+        return Ok(Acting::default());
+    };
+    let organization = b2b.organization_reference(&app.config.fhir_base());
+    if let Some(bound) = app.config.payer.provider_org(&client.client_id) {
+        if bound != organization {
+            return Err(OAuthError::invalid_grant(
+                "hl7-b2b organization_id is not the organization this client is registered for",
+            ));
+        }
+    }
+    tracing::info!(
+        client_id = %client.client_id,
+        organization = %organization,
+        purpose = ?b2b.purpose(),
+        "hl7-b2b extension accepted"
+    );
+    Ok(Acting {
+        organization: Some(organization),
+        purpose_of_use: b2b.purpose().map(str::to_owned),
+    })
+}
+
+/// Who a token acts for and why, fixed at issuance.
+#[derive(Debug, Default)]
+struct Acting {
+    /// The organization (a user's, or a B2B client's stated one).
+    organization: Option<String>,
+    /// The purpose of use (a B2B client's stated one).
+    purpose_of_use: Option<String>,
+}
+
+impl Acting {
+    fn user(organization: Option<String>) -> Self {
+        Self {
+            organization,
+            purpose_of_use: None,
+        }
+    }
 }
 
 /// The organization a user's grant acts for, resolved now (see
@@ -273,7 +334,7 @@ async fn issue(
     grant: &Value,
     code_hash: Option<&str>,
     from_code: bool,
-    organization: Option<String>,
+    acting: Acting,
 ) -> Result<Value, OAuthError> {
     let base = app.config.fhir_base();
     let t = now();
@@ -294,8 +355,8 @@ async fn issue(
         encounter: s("encounter"),
         fhir_user: s("fhir_user"),
         role: s("role"),
-        purpose_of_use: None,
-        organization,
+        purpose_of_use: acting.purpose_of_use,
+        organization: acting.organization,
     };
     let access = mint_access(&app.keys, &claims).map_err(server_error)?;
     app.state

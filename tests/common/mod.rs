@@ -52,6 +52,19 @@ impl TestApp {
     pub async fn with_config(toml: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         copy_shared_keys(&dir.path().join("keys"));
+        Self::open_in(dir, toml).await
+    }
+
+    /// The same data (state store, keys) under another configuration, as an
+    /// operator restarting with an edited config file.
+    #[allow(dead_code)]
+    pub async fn reopen_with_config(self, toml: &str) -> Self {
+        let Self { dir, app, .. } = self;
+        drop(app);
+        Self::open_in(dir, toml).await
+    }
+
+    async fn open_in(dir: tempfile::TempDir, toml: &str) -> Self {
         let env = vec![
             (
                 "FHIRGATE_DATA_DIR".to_owned(),

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use conformance_tests::{fhirgate_bin, free_port, Api, TestResult};
+use conformance_tests::{fhirgate_bin, free_port, oauth::BackendClient, Api, TestResult};
 
 use crate::seed::ORG;
 
@@ -125,6 +125,22 @@ impl Gate {
             .into());
         }
         Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    }
+
+    /// A Backend Services client registered with `fhirgate client add`
+    /// against this server's state store, with `scope`.
+    pub fn backend_client(&self, scope: &str) -> TestResult<BackendClient> {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        BackendClient::register_with(&self.bin, &self.dir.path().join("data"), scope, &env)
+    }
+
+    /// The server's public URL (the FHIR base without `/fhir`).
+    pub fn public_url(&self) -> &str {
+        self.base.trim_end_matches("/fhir")
     }
 
     /// A leak-checking client sending `token`.

@@ -20,10 +20,12 @@
 //! payer backend with `system/*.rs`, tokens minted with `fhirgate token
 //! issue`): no Consent (Part 2 only), deny all written by an exempt client,
 //! deny all, deny a category (HIV), deny an actor (dr-lee), deny an
-//! organization (the clinician's, by token claim, and a provider backend
-//! mapped to it in `[payer] provider_clients`; a clinician of another
-//! organization and the payer unaffected), permit only a purpose (HPAYMT, by
-//! header and by token claim), redact a category (PSY), break-the-glass
+//! organization (the clinician's, by token claim, a provider backend
+//! mapped to it in `[payer] provider_clients`, and a UDAP B2B backend
+//! stating it in the `hl7-b2b` extension of its client assertion; a
+//! clinician of another organization, a B2B backend stating another one
+//! and the payer unaffected), permit only a purpose (HPAYMT, by header, by
+//! token claim and by `hl7-b2b` purpose_of_use), redact a category (PSY), break-the-glass
 //! (with a reason: released and the patient notified; without one; by a
 //! role that may not), revoked then read, expired period, and (Medplum)
 //! deny all written directly to the upstream and picked up by the poller.

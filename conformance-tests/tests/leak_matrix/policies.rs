@@ -32,6 +32,23 @@ pub struct Callers<'g> {
     payer_t: String,
     /// The payer's token with the claim `purpose_of_use: HPAYMT`.
     payer_hp_t: String,
+    /// A UDAP B2B Backend Services client's tokens, by `client_credentials`
+    /// with the `hl7-b2b` extension in its assertion: for [`ORG`] with
+    /// purpose TREAT, for [`OTHER_ORG`] with TREAT, and for [`OTHER_ORG`]
+    /// with HPAYMT.
+    b2b_org_treat_t: String,
+    b2b_other_treat_t: String,
+    b2b_other_hpaymt_t: String,
+}
+
+/// The `hl7-b2b` extension of a B2B client acting for `org` with `purpose`
+/// (an HL7 v3 ActReason code).
+fn hl7_b2b(gate: &Gate, org: &str, purpose: &str) -> Value {
+    serde_json::json!({"hl7-b2b": {
+        "version": "1",
+        "organization_id": format!("{}/{org}", gate.base),
+        "purpose_of_use": [format!("urn:oid:2.16.840.1.113883.5.8#{purpose}")],
+    }})
 }
 
 impl<'g> Callers<'g> {
@@ -71,6 +88,17 @@ impl<'g> Callers<'g> {
             "--purpose",
             "HPAYMT",
         ])?;
+        let b2b = gate.backend_client("system/*.rs")?;
+        let b2b_token = |org: &str, purpose: &str| {
+            b2b.token_with(
+                gate.public_url(),
+                "system/*.rs",
+                Some(&hl7_b2b(gate, org, purpose)),
+            )
+        };
+        let b2b_org_treat_t = b2b_token(ORG, "TREAT")?;
+        let b2b_other_treat_t = b2b_token(OTHER_ORG, "TREAT")?;
+        let b2b_other_hpaymt_t = b2b_token(OTHER_ORG, "HPAYMT")?;
         let pat_t = gate.token(&[
             "--client",
             "portal",
@@ -99,6 +127,9 @@ impl<'g> Callers<'g> {
             elsewhere_t,
             payer_t,
             payer_hp_t,
+            b2b_org_treat_t,
+            b2b_other_treat_t,
+            b2b_other_hpaymt_t,
         })
     }
 
@@ -205,9 +236,21 @@ pub fn patient_written(cx: &mut Cx, c: &Callers) -> TestResult<usize> {
         &c.elsewhere_t,
         &[],
     )?;
+    let b2b_org = c.with(
+        "UDAP B2B client stating the organization (hl7-b2b)",
+        &c.b2b_org_treat_t,
+        &[],
+    )?;
+    let b2b_other = c.with(
+        "UDAP B2B client stating another organization (hl7-b2b)",
+        &c.b2b_other_treat_t,
+        &[],
+    )?;
     cell(cx, &c.clin, View::NoP1);
     cell(cx, &c.provider, View::NoP1);
+    cell(cx, &b2b_org, View::NoP1);
     cell(cx, &elsewhere, View::Baseline);
+    cell(cx, &b2b_other, View::Baseline);
     cell(cx, &c.payer, View::Baseline);
 
     put(
@@ -225,14 +268,21 @@ pub fn patient_written(cx: &mut Cx, c: &Callers) -> TestResult<usize> {
         &c.payer_hp_t,
         &[],
     )?;
+    let b2b_hpaymt = c.with(
+        "UDAP B2B client stating purpose HPAYMT (hl7-b2b)",
+        &c.b2b_other_hpaymt_t,
+        &[],
+    )?;
     cell(cx, &c.clin, View::NoP1);
     cell(cx, &c.payer, View::NoP1);
+    cell(cx, &b2b_other, View::NoP1);
     cell(cx, &by_header, View::Baseline);
     cell(cx, &by_claim, View::Baseline);
+    cell(cx, &b2b_hpaymt, View::Baseline);
 
     put(cx, "redact a category (PSY)", provision::deny_label("PSY"));
     cell(cx, &c.clin, View::NoPsy);
-    Ok(14)
+    Ok(18)
 }
 
 /// Break-the-glass over deny all: released with purpose BTG and a reason

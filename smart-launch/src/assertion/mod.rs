@@ -61,6 +61,9 @@ pub struct VerifiedAssertion {
     pub jti: String,
     /// The assertion's expiry, seconds since the epoch.
     pub exp: i64,
+    /// The `extensions` claim as sent (UDAP authorization extensions such
+    /// as `hl7-b2b`, read by [`crate::b2b`]), if any.
+    pub extensions: Option<Value>,
 }
 
 /// Key types an accepted `alg` needs.
@@ -299,5 +302,6 @@ fn check_claims(
     Ok(VerifiedAssertion {
         jti: jti.to_owned(),
         exp,
+        extensions: c.get("extensions").cloned(),
     })
 }

@@ -114,7 +114,8 @@ fn rs384_es384_and_rs256_are_accepted() {
             ok,
             VerifiedAssertion {
                 jti: "jti-1".into(),
-                exp: NOW + 240
+                exp: NOW + 240,
+                extensions: None,
             },
             "{alg:?}"
         );
