@@ -110,7 +110,10 @@ impl AppState {
         let (upstream, embedded): (Arc<dyn Upstream>, Option<EmbeddedStore>) =
             match &config.upstream.url {
                 Some(_) => (
-                    Arc::new(upstream::http::HttpUpstream::new(&config.upstream)?),
+                    Arc::new(upstream::deletion_log::Logged::new(
+                        Arc::new(upstream::http::HttpUpstream::new(&config.upstream)?),
+                        state.clone(),
+                    )),
                     None,
                 ),
                 None => {

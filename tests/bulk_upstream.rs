@@ -343,3 +343,96 @@ async fn deleting_the_job_cancels_the_upstream_job() {
     assert!(az.list(CONTAINER).await.is_empty());
     worker.abort();
 }
+
+/// An instant `ms` milliseconds from now, as `_since` takes it.
+fn instant_from_now(ms: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(ms);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn since_exports_list_deletions_made_through_fhirgate() {
+    if !azurite::available() {
+        return;
+    }
+    let az = azurite::Azurite::start();
+    let up = azurite::Medplum::start(&az.endpoint(), CONTAINER);
+    seed(&up).await;
+    let t = app(
+        &up,
+        &format!(
+            "[bulk.upstream_storage]\nuse_emulator = true\nendpoint = \"{}\"",
+            az.endpoint()
+        ),
+    )
+    .await;
+    deny_p2(&t).await;
+    // Medplum keeps no history of a deleted resource and has no type history
+    let direct = reqwest::get(format!("{}/Observation/_history", up.base()))
+        .await
+        .unwrap();
+    assert_eq!(direct.status().as_u16(), 404, "the upstream has no type history");
+
+    // deleted before `_since`: not listed
+    let early = t.delete("/fhir/Observation/p3-4548-4").await;
+    assert!(early.status.is_success(), "{}", early.text());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let since = instant_from_now(-500);
+    // deleted after it: by DELETE, by a batch entry, and one of the patient
+    // whose consent denies everything (never named)
+    for path in ["/fhir/Observation/p1-2345-7", "/fhir/Observation/p2-2345-7"] {
+        let r = t.delete(path).await;
+        assert!(r.status.is_success(), "{path}: {}", r.text());
+    }
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "DELETE", "url": "Condition/p3-cond"}},
+        {"request": {"method": "DELETE", "url": "Condition/never-there"}}]});
+    let b = t.post("/fhir", &batch).await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.text());
+
+    let exporter = t
+        .token_as("exporter", "system/*.rs", None, None, None, None)
+        .await;
+    let worker = fhirgate::bulk::worker::spawn(t.app.clone());
+    let since_q: String = url::form_urlencoded::byte_serialize(since.as_bytes()).collect();
+    let (_, manifest, _) = azurite::export(
+        &t,
+        &exporter,
+        &format!("/fhir/$export?_type=Observation,Condition&_since={since_q}"),
+    )
+    .await;
+    worker.abort();
+    assert!(
+        up.export_jobs().await.is_empty(),
+        "a _since export pages searches (the upstream's $export lists no deletions)"
+    );
+    let mut deleted = Vec::new();
+    for d in manifest["deleted"].as_array().unwrap() {
+        assert_eq!(d["type"], "Bundle", "{manifest}");
+        let url = d["url"].as_str().unwrap();
+        let f = t
+            .request_with(
+                &exporter,
+                Method::GET,
+                url.strip_prefix("http://fhirgate.test").unwrap(),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(f.status, StatusCode::OK, "{}", f.text());
+        for line in f.text().lines().filter(|l| !l.is_empty()) {
+            let v: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["type"], "transaction");
+            assert_eq!(v["entry"][0]["request"]["method"], "DELETE");
+            deleted.push(v["entry"][0]["request"]["url"].as_str().unwrap().to_owned());
+        }
+    }
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        ["Condition/p3-cond", "Observation/p1-2345-7"],
+        "{manifest}"
+    );
+    assert!(!manifest.to_string().contains("p2-"), "{manifest}");
+}

@@ -14,6 +14,8 @@
 //!   itself): the searches (queries OR'd by id, per patient compartment)
 //!   run as the client through `pipeline::handle_as`, page by page along the
 //!   facade's `next` links, each page streamed and audited the same way.
+//!   Deletions come from the upstream's type history, or, when it has none,
+//!   from fhirgate's own deletion log (`upstream::deletion_log`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -33,9 +35,12 @@ use crate::{
     fhir::{FhirRequest, Interaction},
     pipeline::{self, consent::judge, Disclosure},
     search::compartment::PATIENT_COMPARTMENT,
-    upstream::embedded::{
-        search::export::{ExportScan, ScanQuery, ScanRow},
-        EmbeddedStore,
+    upstream::{
+        deletion_log,
+        embedded::{
+            search::export::{ExportScan, ScanQuery, ScanRow},
+            EmbeddedStore,
+        },
     },
     AppState,
 };
@@ -389,6 +394,18 @@ impl<'a> TypeExport<'a> {
     /// Runs one page as the client (lease renewed first, page audited);
     /// counts what consent withheld when `count_withheld`.
     async fn fetch(&mut self, req: &FhirRequest, count_withheld: bool) -> Result<Value, Stop> {
+        match self.fetch_answer(req, count_withheld).await? {
+            Ok(body) => Ok(body),
+            Err(e) => Err(self.failed(&e)),
+        }
+    }
+
+    /// [`Self::fetch`], handing a refusal back instead of ending the type.
+    async fn fetch_answer(
+        &mut self,
+        req: &FhirRequest,
+        count_withheld: bool,
+    ) -> Result<Result<Value, FhirError>, Stop> {
         let rid = self.request_id();
         self.renew().await?;
         let mut d = self.disclosure();
@@ -401,9 +418,12 @@ impl<'a> TypeExport<'a> {
             self.withheld += d.patients.values().map(|t| t.withheld as u64).sum::<u64>();
         }
         self.audit(req, &d, status).await?;
-        let resp = result.map_err(|e| self.failed(&e))?;
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
         self.pages += 1;
-        Ok(resp.body.unwrap_or(Value::Null))
+        Ok(Ok(resp.body.unwrap_or(Value::Null)))
     }
 
     /// Runs one search and follows its `next` links.
@@ -443,6 +463,10 @@ impl<'a> TypeExport<'a> {
     /// deletion is reported when the last version before it was about one of
     /// them (read from the instance history as the client: a version consent
     /// hides is not there, so its deletion is not reported either).
+    ///
+    /// An HTTP upstream without type history (404, 405, 501 or 400 on the
+    /// first page) leaves fhirgate's deletion log
+    /// ([`Self::logged_deletions`]).
     async fn deletions(&mut self, since: &str, patients: Option<&[String]>) -> Result<(), Stop> {
         let mut req = FhirRequest::new(Interaction::HistoryType);
         req.resource_type = Some(self.type_.clone());
@@ -455,8 +479,26 @@ impl<'a> TypeExport<'a> {
         ];
         // Ids changed since `since` (bounded by the changes, not the data).
         let mut newest: HashSet<String> = HashSet::new();
+        let mut first = true;
         loop {
-            let body = self.fetch(&req, false).await?;
+            let body = match self.fetch_answer(&req, false).await? {
+                Ok(body) => body,
+                Err(e)
+                    if first
+                        && self.app.upstream.embedded().is_none()
+                        && matches!(e.status.as_u16(), 400 | 404 | 405 | 501) =>
+                {
+                    tracing::debug!(
+                        job = %self.job.id,
+                        type_ = %self.type_,
+                        status = e.status.as_u16(),
+                        "bulk: no type history upstream; deletions from the deletion log"
+                    );
+                    return self.logged_deletions(since, patients).await;
+                }
+                Err(e) => return Err(self.failed(&e)),
+            };
+            first = false;
             for entry in body["entry"].as_array().into_iter().flatten() {
                 let url = entry["fullUrl"].as_str().unwrap_or_default();
                 let id = url.rsplit('/').next().unwrap_or_default().to_owned();
@@ -483,6 +525,84 @@ impl<'a> TypeExport<'a> {
             match next_params(&body) {
                 Some(p) => req.params = p,
                 None => return Ok(()),
+            }
+        }
+    }
+
+    /// Deletions of the type since `since` from fhirgate's deletion log
+    /// (`upstream::deletion_log`): each logged last version is released to
+    /// the client like an exported resource (scopes, consent judged now), a
+    /// hidden one's deletion is not named, and, limited to `patients`, only
+    /// those about one of them count. An id deleted more than once is
+    /// listed once. Batch by batch, each audited.
+    async fn logged_deletions(
+        &mut self,
+        since: &str,
+        patients: Option<&[String]>,
+    ) -> Result<(), Stop> {
+        let since_ms =
+            time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339)
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .map_err(|e| Stop::Failed(format!("_since: {e}")))?;
+        let rid = self.request_id();
+        let ctx = self.app.request_context(&rid);
+        let mut release = match Release::for_type(self.app, &ctx, self.caller, &self.type_, &[]) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(self.failed(&e)),
+        };
+        let mut audited = FhirRequest::new(Interaction::HistoryType);
+        audited.resource_type = Some(self.type_.clone());
+        audited.params = vec![("_since".into(), since.to_owned())];
+        let batch = self.app.config.limits.max_page_size.max(1) as i64;
+        let base = self.app.config.fhir_base();
+        let mut listed: HashSet<String> = HashSet::new();
+        let mut after = 0;
+        loop {
+            self.renew().await?;
+            let rows = deletion_log::since(&self.app.state, &self.type_, since_ms, after, batch)
+                .await
+                .map_err(|e| Stop::Failed(format!("deletion log: {e}")))?;
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
+            after = last.seq;
+            let full = rows.len() as i64 >= batch;
+            let mut d = self.disclosure();
+            let out = release
+                .release(rows.into_iter().map(|r| r.last_version).collect(), &mut d)
+                .await;
+            let status = out.as_ref().map_or_else(|e| e.status.as_u16(), |_| 200);
+            self.audit(&audited, &d, status).await?;
+            let out = out.map_err(|e| self.failed(&e))?;
+            self.pages += 1;
+            for r in &out.lines {
+                let Some(id) = r["id"].as_str() else {
+                    continue;
+                };
+                if let Some(ids) = patients {
+                    let about = judge::patients_of(r, &base)
+                        .iter()
+                        .filter_map(|p| p.strip_prefix("Patient/"))
+                        .any(|p| ids.iter().any(|q| q == p));
+                    if !about {
+                        continue;
+                    }
+                }
+                if !listed.insert(id.to_owned()) {
+                    continue;
+                }
+                let bundle = json!({"resourceType": "Bundle", "type": "transaction",
+                    "entry": [{"request": {"method": "DELETE", "url": format!("{}/{id}", self.type_)}}]});
+                let Some(w) = self.deleted.as_mut() else {
+                    return Ok(());
+                };
+                w.write(bundle.to_string().as_bytes())
+                    .await
+                    .map_err(|e| Stop::Failed(format!("write deletions: {e}")))?;
+            }
+            if !full {
+                return Ok(());
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The one `Upstream` trait behind the facade and its two implementations:
 //! the embedded SQLite FHIR store (default) and any HTTP FHIR R4 server.
 //! Both must look the same from outside: answers carry the facade's own URLs.
+//! An HTTP upstream is wrapped in [`deletion_log::Logged`], which remembers
+//! deletions made through fhirgate for Bulk Data `_since` exports.
 
 use async_trait::async_trait;
 
@@ -9,6 +11,7 @@ use crate::{
     fhir::{FhirRequest, FhirResponse},
 };
 
+pub mod deletion_log;
 pub mod embedded;
 pub mod http;
 

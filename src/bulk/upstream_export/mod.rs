@@ -81,13 +81,17 @@ const MAX_LINE: usize = 64 * 1024 * 1024;
 
 /// Whether this job runs through the upstream's `$export`: the setting is
 /// on, the upstream is HTTP, and the job is system level or patient level
-/// for every patient, without `_typeFilter`. Group exports (fhirgate's Group
-/// rules decide the members) and named patients page searches instead.
+/// for every patient, without `_typeFilter` or `_since`. Group exports
+/// (fhirgate's Group rules decide the members) and named patients page
+/// searches instead, as do incremental (`_since`) exports: an upstream's
+/// `$export` reports no deletions, and the paged path lists them in the
+/// manifest's `deleted` (from the type history or fhirgate's deletion log).
 pub(super) fn handles(app: &AppState, job: &Job) -> bool {
     let spec = &job.spec;
     app.config.bulk.upstream_export
         && app.config.upstream.url.is_some()
         && spec.type_filters.is_empty()
+        && spec.since.is_none()
         && match spec.level {
             Level::System => true,
             Level::Patient => spec.patients.is_empty(),
