@@ -94,6 +94,9 @@ pub struct Config {
     /// Da Vinci CRD over CDS Hooks: trusted CDS clients, payer rules, DTR launch.
     #[serde(default)]
     pub crd: crate::crd::config::CrdConfig,
+    /// PAS subscription notifications: per-POST timeout and retries.
+    #[serde(default)]
+    pub subscriptions: crate::subscriptions::config::SubscriptionsConfig,
 }
 
 /// Federated sign-in (OpenID Connect authorization code flow with PKCE,

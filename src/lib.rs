@@ -30,6 +30,7 @@ pub mod config;
 pub mod consent;
 pub mod crd;
 pub mod demo;
+pub mod dtr;
 pub mod error;
 pub mod federation;
 pub mod fhir;
@@ -41,6 +42,7 @@ pub mod prior_auth;
 pub mod search;
 pub mod seed;
 pub mod state;
+pub mod subscriptions;
 pub mod upstream;
 
 pub use http::app;

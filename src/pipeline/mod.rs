@@ -97,6 +97,15 @@ pub async fn handle_as(
     if let Some(op) = crate::prior_auth::Operation::of(&req) {
         return Box::pin(crate::prior_auth::run(app, caller, op, req, disclosure)).await;
     }
+    // Da Vinci DTR ($questionnaire-package, $next-question): the dtr module.
+    if let Some(op) = crate::dtr::Operation::of(&req) {
+        return Box::pin(crate::dtr::run(app, caller, op, req, disclosure)).await;
+    }
+    // Subscriptions on the PAS topic (Subscriptions R5 Backport): the
+    // subscriptions module; never the upstream.
+    if crate::subscriptions::applies(&req) {
+        return Box::pin(crate::subscriptions::route(app, caller, req, disclosure)).await;
+    }
     let mut resp = if crate::payer::groups::applies(&req) {
         crate::payer::groups::route(app, caller, req, &ctx, disclosure).await?
     } else {

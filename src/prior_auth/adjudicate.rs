@@ -14,10 +14,12 @@ use super::{
 /// What reviewer name automatic decisions carry.
 pub const RULES_REVIEWER: &str = "rules";
 
-/// The items of `claim`, adjudicated at `now_ms`.
+/// The items of `claim`, adjudicated at `now_ms`; `answered`: the
+/// Questionnaire canonicals the request documents (`documentation`).
 pub fn adjudicate(
     rules: &Rules,
     request: &Value,
+    answered: &[String],
     now_ms: i64,
     auth_prefix: &str,
     record_id: &str,
@@ -30,13 +32,6 @@ pub fn adjudicate(
         .flat_map(|d| codings(&d["diagnosisCodeableConcept"]))
         .map(|(s, c)| format!("{s}|{c}"))
         .collect();
-    let answered: Vec<String> = request["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["resource"]["resourceType"] == "QuestionnaireResponse")
-        .filter_map(|e| e["resource"]["questionnaire"].as_str().map(str::to_owned))
-        .collect();
     claim["item"]
         .as_array()
         .into_iter()
@@ -48,7 +43,7 @@ pub fn adjudicate(
                 services: services.clone(),
                 quantity: it["quantity"]["value"].as_f64(),
                 diagnoses: diagnoses.clone(),
-                answered: answered.clone(),
+                answered: answered.to_vec(),
             };
             let sequence = it["sequence"]
                 .as_u64()

@@ -114,5 +114,6 @@ pub async fn decide(
     )
     .map_err(FhirError::conflict)?;
     app.state.pa_save(&rec, now).await?;
+    crate::subscriptions::pas_event(app, &rec);
     Ok(rec)
 }

@@ -33,6 +33,7 @@ use crate::{
 pub mod adjudicate;
 pub mod config;
 pub mod decide;
+pub mod documentation;
 pub mod inquire;
 pub mod metrics;
 pub mod response;

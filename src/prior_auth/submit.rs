@@ -37,7 +37,8 @@ pub async fn run(
     disclosure: &mut Disclosure,
 ) -> FhirResult<FhirResponse> {
     let bundle = super::body_bundle(req.body.as_ref(), "submit")?;
-    let issues = validate::check(&bundle, Kind::Request);
+    let mut issues = validate::check(&bundle, Kind::Request);
+    let answered = super::documentation::answered(app, &bundle, &mut issues).await?;
     if !issues.is_empty() {
         return Ok(validate::outcome(&issues));
     }
@@ -78,8 +79,14 @@ pub async fn run(
             }
         },
         (Some(mut rec), false) => {
-            let items =
-                adjudicate::adjudicate(&rules, &bundle, now, &cfg.auth_number_prefix, &rec.id);
+            let items = adjudicate::adjudicate(
+                &rules,
+                &bundle,
+                &answered,
+                now,
+                &cfg.auth_number_prefix,
+                &rec.id,
+            );
             let to = State::of_items(items.iter().map(|i| i.state));
             match transition(rec.state, Event::Update(to)) {
                 Err(r) => return Ok(reject("refused", r.reason)),
@@ -94,7 +101,14 @@ pub async fn run(
         }
         (None, false) => {
             let id = uuid::Uuid::new_v4().to_string();
-            let items = adjudicate::adjudicate(&rules, &bundle, now, &cfg.auth_number_prefix, &id);
+            let items = adjudicate::adjudicate(
+                &rules,
+                &bundle,
+                &answered,
+                now,
+                &cfg.auth_number_prefix,
+                &id,
+            );
             let state = State::of_items(items.iter().map(|i| i.state));
             let mut rec = Record {
                 id,
@@ -128,6 +142,9 @@ pub async fn run(
             FhirError::from(e)
         }
     })?;
+    if rec.state == State::Pended {
+        crate::subscriptions::pas_event(app, &rec);
+    }
     note(
         disclosure,
         &rec.request,
