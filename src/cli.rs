@@ -235,6 +235,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     crate::audit::checkpoint::spawn(&app);
     // Background: runs (and resumes) Bulk Data export jobs.
     crate::bulk::worker::spawn(app.clone());
+    crate::prior_auth::retention::spawn(&app);
     if let Some(anchor) = &app.config.audit.anchor {
         // Background: posts each checkpoint to Azure Confidential Ledger.
         let ledger = crate::audit::Ledger::new(app.state.clone());

@@ -90,6 +90,7 @@ impl AppState {
     pub async fn open(config: Config) -> anyhow::Result<(Self, Option<EmbeddedStore>)> {
         // the payer rules must parse before anything starts
         prior_auth::rules::Rules::load(&config.prior_auth)?;
+        config.prior_auth.check().map_err(anyhow::Error::msg)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display())
         })?;

@@ -278,3 +278,154 @@ async fn a_denial_needs_a_reason_and_strangers_are_refused() {
     let cr = claim_op(&t, &tok, "$inquire", &inquiry("q-deny")).await;
     assert_eq!(action_code(&cr), "A3");
 }
+
+#[tokio::test]
+async fn the_queue_extends_a_timeframe_once_and_records_appeals() {
+    let (t, tok) = setup().await;
+    let id = pended(&t, &tok, "q-ext", "normal").await;
+    let cookie = sign_in(&t, "rev3", "admin").await;
+    let page = get_with(&t, "/admin/prior-auth", &cookie).await;
+    let html = page.text();
+    assert!(
+        html.contains(r#"action="/admin/prior-auth/extend""#),
+        "{html}"
+    );
+    assert!(html.contains(r#"max="14""#), "{html}");
+    let csrf = csrf_of(&html);
+    let before = t.app.state.pa_get(&id).await.unwrap().unwrap().deadline_ms;
+
+    // no reason: refused with the form re-shown, nothing changed
+    let r = post_form(
+        &t,
+        "/admin/prior-auth/extend",
+        &cookie,
+        &[("csrf", &csrf), ("id", &id), ("days", "5"), ("reason", " ")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("needs a reason"), "{}", r.text());
+    // too long: 409 with the rule
+    let r = post_form(
+        &t,
+        "/admin/prior-auth/extend",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("id", &id),
+            ("days", "30"),
+            ("reason", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    // without the form token: refused
+    let r = post_form(
+        &t,
+        "/admin/prior-auth/extend",
+        &cookie,
+        &[("id", &id), ("days", "5"), ("reason", "x")],
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    let r = post_form(
+        &t,
+        "/admin/prior-auth/extend",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("id", &id),
+            ("days", "5"),
+            ("reason", "clinical records requested"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(
+        r.text().contains("timeframe extended by 5 days"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("(timeframe extended)"), "{}", r.text());
+    let after = t.app.state.pa_get(&id).await.unwrap().unwrap().deadline_ms;
+    assert_eq!(after - before, 5 * 86_400_000);
+    // once only
+    let r = post_form(
+        &t,
+        "/admin/prior-auth/extend",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("id", &id),
+            ("days", "2"),
+            ("reason", "again"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+
+    // deny it, then the appeal form appears under "Decided with a denial"
+    let r = deny(&t, &cookie, &id, &csrf, "0U").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let html = get_with(&t, "/admin/prior-auth", &cookie).await.text();
+    assert!(
+        html.contains(r#"action="/admin/prior-auth/appeal""#),
+        "{html}"
+    );
+    let r = post_form(
+        &t,
+        "/admin/prior-auth/appeal",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("id", &id),
+            ("sequence", "1"),
+            ("reason", "provider appeal with new imaging"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(
+        r.text().contains("appeal of item 1 recorded"),
+        "{}",
+        r.text()
+    );
+    let cr = claim_op(&t, &tok, "$inquire", &inquiry("q-ext")).await;
+    assert_eq!(action_code(&cr), "A4", "pended again after the appeal");
+    // an unknown request is a 404 page; a second appeal of the pended item a 409
+    let r = post_form(
+        &t,
+        "/admin/prior-auth/appeal",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("id", "nope"),
+            ("sequence", "1"),
+            ("reason", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    let r = post_form(
+        &t,
+        "/admin/prior-auth/appeal",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("id", &id),
+            ("sequence", "1"),
+            ("reason", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    // a non-admin may do neither
+    let clerk = sign_in(&t, "clerk3", "clinician").await;
+    let r = post_form(
+        &t,
+        "/admin/prior-auth/extend",
+        &clerk,
+        &[("csrf", &csrf), ("id", &id), ("days", "2"), ("reason", "x")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+}

@@ -5,7 +5,15 @@
 //! [prior_auth]
 //! rules_file = "pa-rules.toml"   # payer rules; unset: the shipped demo rules
 //! auth_number_prefix = "PA"      # prefix of preAuthRef numbers
+//! max_extension_days = 14        # longest timeframe extension a reviewer may give
+//! appeal_days = 30               # decision timeframe of an appealed standard request
+//! appeal_expedited_hours = 72    # … of an appealed expedited one
+//! retention_days = 400           # decided requests are purged after this (>= 183)
 //! ```
+//!
+//! Pended requests are never purged; decided ones stay queryable
+//! (`$inquire`, metrics) for `retention_days` after their decision, at least
+//! six months (a smaller value is refused at start).
 
 use std::path::PathBuf;
 
@@ -22,15 +30,70 @@ pub struct PriorAuthConfig {
     /// Prefix of the authorization numbers (`preAuthRef`) issued.
     #[serde(default = "default_prefix")]
     pub auth_number_prefix: String,
+    /// Longest timeframe extension a reviewer may give, days.
+    #[serde(default = "default_max_extension")]
+    pub max_extension_days: i64,
+    /// Decision timeframe of an appealed standard request, days.
+    #[serde(default = "default_appeal_days")]
+    pub appeal_days: i64,
+    /// Decision timeframe of an appealed expedited request, hours.
+    #[serde(default = "default_appeal_hours")]
+    pub appeal_expedited_hours: i64,
+    /// Days a decided request is kept after its decision (at least
+    /// [`MIN_RETENTION_DAYS`]).
+    #[serde(default = "default_retention")]
+    pub retention_days: i64,
 }
+
+/// Six months: the least a decided request is kept.
+pub const MIN_RETENTION_DAYS: i64 = 183;
 
 impl Default for PriorAuthConfig {
     fn default() -> Self {
         Self {
             rules_file: None,
             auth_number_prefix: default_prefix(),
+            max_extension_days: default_max_extension(),
+            appeal_days: default_appeal_days(),
+            appeal_expedited_hours: default_appeal_hours(),
+            retention_days: default_retention(),
         }
     }
+}
+
+impl PriorAuthConfig {
+    /// Refuses settings that would break the CMS-0057-F promises.
+    pub fn check(&self) -> Result<(), String> {
+        if self.retention_days < MIN_RETENTION_DAYS {
+            return Err(format!(
+                "[prior_auth] retention_days must be at least {MIN_RETENTION_DAYS} (six months), not {}",
+                self.retention_days
+            ));
+        }
+        if !(1..=365).contains(&self.max_extension_days)
+            || !(1..=365).contains(&self.appeal_days)
+            || !(1..=24 * 365).contains(&self.appeal_expedited_hours)
+        {
+            return Err(
+                "[prior_auth] max_extension_days, appeal_days and appeal_expedited_hours must be positive and at most a year"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn default_max_extension() -> i64 {
+    14
+}
+fn default_appeal_days() -> i64 {
+    30
+}
+fn default_appeal_hours() -> i64 {
+    72
+}
+fn default_retention() -> i64 {
+    400
 }
 
 fn default_prefix() -> String {

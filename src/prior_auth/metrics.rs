@@ -11,11 +11,10 @@
 //!   prior-authorization decisions and are left out.
 //! - `approved_pct` / `denied_pct`: of the decided; a partially approved
 //!   request counts as approved (at least one item was certified).
-//! - `approved_after_appeal_pct`: always 0 — appeals are not modelled yet
-//!   (no appeal state exists in [`super::state`]).
-//! - `approved_extended_pct`: approved requests decided *after* their
-//!   deadline (72 h expedited, 7 days standard), read as "approved with an
-//!   extended timeframe" since extensions are not recorded explicitly.
+//! - `approved_after_appeal_pct`: of the decided, those approved with an
+//!   appeal on record (`super::review::appeal`; the decision after it).
+//! - `approved_extended_pct`: of the decided, those approved whose
+//!   timeframe a reviewer extended (`super::review::extend`).
 //! - `avg_hours` / `median_hours`: time from receipt to decision (the
 //!   request's last item decision), in hours; `null` when none decided.
 //! - `pending` / `overdue`: requests still pended now, and those of them
@@ -29,7 +28,6 @@ use axum::{
     response::Response,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{
     state::{ItemState, State as PaState},
@@ -51,13 +49,15 @@ pub struct Figures {
     pub approved: u64,
     /// Of them denied.
     pub denied: u64,
-    /// Approved after their deadline.
+    /// Approved with an extended timeframe.
     pub approved_extended: u64,
+    /// Approved after an appeal.
+    pub approved_after_appeal: u64,
     /// Percent approved.
     pub approved_pct: f64,
     /// Percent denied.
     pub denied_pct: f64,
-    /// Percent approved after appeal (appeals are not modelled: 0).
+    /// Percent approved after appeal.
     pub approved_after_appeal_pct: f64,
     /// Percent approved with an extended timeframe.
     pub approved_extended_pct: f64,
@@ -109,10 +109,13 @@ pub fn median(values: &[f64]) -> Option<f64> {
     }
 }
 
-fn figures<'a>(records: impl Iterator<Item = &'a Record>, now_ms: i64) -> Figures {
+/// Review actions a request had: `(timeframe extended, appealed)`.
+pub type Flags = (bool, bool);
+
+fn figures<'a>(records: impl Iterator<Item = (&'a Record, Flags)>, now_ms: i64) -> Figures {
     let mut f = Figures::default();
     let mut hours = Vec::new();
-    for r in records {
+    for (r, (extended, appealed)) in records {
         if r.state == PaState::Pended {
             f.pending += 1;
             if r.overdue(now_ms) {
@@ -136,9 +139,8 @@ fn figures<'a>(records: impl Iterator<Item = &'a Record>, now_ms: i64) -> Figure
         f.decided += 1;
         if approved {
             f.approved += 1;
-            if decided > r.deadline_ms {
-                f.approved_extended += 1;
-            }
+            f.approved_extended += u64::from(extended);
+            f.approved_after_appeal += u64::from(appealed);
         } else {
             f.denied += 1;
         }
@@ -147,6 +149,7 @@ fn figures<'a>(records: impl Iterator<Item = &'a Record>, now_ms: i64) -> Figure
     f.approved_pct = pct(f.approved, f.decided);
     f.denied_pct = pct(f.denied, f.decided);
     f.approved_extended_pct = pct(f.approved_extended, f.decided);
+    f.approved_after_appeal_pct = pct(f.approved_after_appeal, f.decided);
     if !hours.is_empty() {
         f.avg_hours = Some(round2(hours.iter().sum::<f64>() / hours.len() as f64));
     }
@@ -154,9 +157,11 @@ fn figures<'a>(records: impl Iterator<Item = &'a Record>, now_ms: i64) -> Figure
     f
 }
 
-/// The metrics of `records` received in `[from_ms, to_ms)` at `now_ms`.
+/// The metrics of `records` received in `[from_ms, to_ms)` at `now_ms`;
+/// `flags[i]` are the review actions of `records[i]` (none when missing).
 pub fn compute(
     records: &[Record],
+    flags: &[Flags],
     from_ms: Option<i64>,
     to_ms: Option<i64>,
     now_ms: i64,
@@ -166,7 +171,11 @@ pub fn compute(
     };
     let of = |u: Urgency| {
         figures(
-            records.iter().filter(within).filter(|r| r.urgency == u),
+            records
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| within(r) && r.urgency == u)
+                .map(|(i, r)| (r, flags.get(i).copied().unwrap_or_default())),
             now_ms,
         )
     };
@@ -186,8 +195,10 @@ pub async fn load(
     to_ms: Option<i64>,
 ) -> Result<Metrics, sqlx::Error> {
     let records = store.pa_received_between(from_ms, to_ms).await?;
+    let flags = super::review_store::flags(store, &records).await?;
     Ok(compute(
         &records,
+        &flags,
         from_ms,
         to_ms,
         crate::audit::auditor::now_ms(),
@@ -215,9 +226,7 @@ pub fn parse_bound(raw: &str, upper: bool) -> Result<i64, String> {
 
 /// The metrics as JSON (the admin endpoint's and `--json`'s shape).
 pub fn to_json(m: &Metrics) -> serde_json::Value {
-    let mut v = serde_json::to_value(m).unwrap_or_default();
-    v["appeals_modelled"] = json!(false);
-    v
+    serde_json::to_value(m).unwrap_or_default()
 }
 
 /// One row of the table: its label and how to print a figure.
@@ -255,8 +264,8 @@ pub fn table(m: &Metrics) -> String {
             get(&m.expedited)
         ));
     }
-    out.push_str("(1) appeals are not modelled yet: always 0\n");
-    out.push_str("(2) approved after the request's deadline (72 h expedited, 7 days standard)\n");
+    out.push_str("(1) approved with an appeal on record\n");
+    out.push_str("(2) approved after a reviewer extended the timeframe\n");
     out
 }
 
@@ -325,6 +334,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::prior_auth::store::Item;
+    use serde_json::json;
 
     const H: i64 = 3_600_000;
 
@@ -386,7 +396,7 @@ mod tests {
         let records = vec![
             // Standard: 4 decided (2 approved, one of them late; 1 partial; 1 denied).
             rec(Standard, Approved, 0, Some(2)),
-            rec(Standard, Approved, 1, Some(200)), // past 168 h: extended
+            rec(Standard, Approved, 1, Some(200)), // extended (flags below)
             rec(Standard, PartiallyApproved, 2, Some(10)),
             rec(Standard, Denied, 3, Some(4)),
             rec(Standard, Cancelled, 4, None),
@@ -400,12 +410,18 @@ mod tests {
             rec(Expedited, Pended, 500, None),
         ];
         let now = 200 * H; // request 13 (deadline 85 h) is overdue, 500 is not
-        let m = compute(&records, None, None, now);
+                           // request 1 was extended; 2 (partial) and 11 (denied) appealed
+        let mut flags = vec![(false, false); records.len()];
+        flags[1] = (true, false);
+        flags[2] = (false, true);
+        flags[8] = (false, true);
+        let m = compute(&records, &flags, None, None, now);
         let s = &m.standard;
         assert_eq!((s.decided, s.approved, s.denied), (4, 3, 1));
         assert_eq!(s.approved_pct, 75.0);
         assert_eq!(s.denied_pct, 25.0);
-        assert_eq!(s.approved_after_appeal_pct, 0.0);
+        assert_eq!(s.approved_after_appeal, 1);
+        assert_eq!(s.approved_after_appeal_pct, 25.0);
         assert_eq!(s.approved_extended, 1);
         assert_eq!(s.approved_extended_pct, 25.0);
         assert_eq!(s.avg_hours, Some(54.0)); // (2 + 200 + 10 + 4) / 4
@@ -416,17 +432,21 @@ mod tests {
         assert_eq!(e.approved_pct, 33.33);
         assert_eq!(e.denied_pct, 66.67);
         assert_eq!(e.approved_extended_pct, 0.0);
+        assert_eq!(
+            e.approved_after_appeal, 0,
+            "an appealed denial is no approval"
+        );
         assert_eq!(e.avg_hours, Some(3.0));
         assert_eq!(e.median_hours, Some(3.0));
         assert_eq!((e.pending, e.overdue), (2, 1));
 
         // A period on received time: [1 h, 3 h).
-        let m = compute(&records, Some(H), Some(3 * H), now);
+        let m = compute(&records, &flags, Some(H), Some(3 * H), now);
         assert_eq!(m.standard.decided, 2);
         assert_eq!(m.standard.median_hours, Some(105.0));
         assert_eq!(m.expedited, Figures::default());
         assert!(table(&m).contains("standard"));
-        assert_eq!(to_json(&m)["appeals_modelled"], false);
+        assert_eq!(to_json(&m)["standard"]["approved_after_appeal_pct"], 50.0);
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //!   PAS Response Bundle ([`response`]); see [`submit`].
 //! - `POST /fhir/Claim/$inquire`: the current ClaimResponse of a request
 //!   of the caller's ([`inquire`]).
-//! - [`decide::decide`]: a reviewer's decision on a pended item (for the
-//!   admin review queue of a later slice).
+//! - [`decide::decide`]: a reviewer's decision on a pended item (the admin
+//!   review queue); [`review`]: timeframe extensions and appeals.
 //!
 //! The request life cycle is the explicit machine of [`state`]; deadlines
 //! (72 h expedited, 7 days standard) are [`timeframe`]'s.
@@ -37,6 +37,9 @@ pub mod documentation;
 pub mod inquire;
 pub mod metrics;
 pub mod response;
+pub mod retention;
+pub mod review;
+pub mod review_store;
 pub mod rules;
 pub mod state;
 pub mod store;

@@ -5,13 +5,16 @@
 //! does the same for a reviewer's decision. The request state after a
 //! decision is derived from its items ([`State::of_items`]).
 //!
-//! | from \ event        | Update (new `$submit`) | Decide (all items final) | Decide (some pended) | Cancel |
-//! |---------------------|------------------------|--------------------------|----------------------|--------|
-//! | pended              | pended (re-adjudicated)| approved/denied/partial  | pended               | cancelled |
-//! | approved            | refused                | refused                  | refused              | cancelled |
-//! | partially-approved  | refused                | refused                  | refused              | cancelled |
-//! | denied              | refused                | refused                  | refused              | refused |
-//! | cancelled           | refused                | refused                  | refused              | refused |
+//! | from \ event        | Update (new `$submit`) | Decide (all items final) | Decide (some pended) | Cancel | Extend | Appeal |
+//! |---------------------|------------------------|--------------------------|----------------------|--------|--------|--------|
+//! | pended              | pended (re-adjudicated)| approved/denied/partial  | pended               | cancelled | pended (later deadline) | refused |
+//! | approved            | refused                | refused                  | refused              | cancelled | refused | refused |
+//! | partially-approved  | refused                | refused                  | refused              | cancelled | refused | pended (the denied items) |
+//! | denied              | refused                | refused                  | refused              | refused | refused | pended |
+//! | cancelled           | refused                | refused                  | refused              | refused | refused | refused |
+//!
+//! An item moves pended → approved or denied by a decision, and denied →
+//! pended by an appeal ([`item_appeal`]); nothing else moves an item.
 
 /// The state of a whole request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,10 @@ pub enum Event {
     Decide(State),
     /// `Claim.status = cancelled`.
     Cancel,
+    /// The payer extends the decision timeframe of a pended request.
+    Extend,
+    /// The provider appeals a denial; the denied items are reviewed again.
+    Appeal,
 }
 
 /// A transition the machine does not allow.
@@ -149,17 +156,30 @@ impl ItemState {
 
 /// The state after `event`, or why not.
 pub fn transition(from: State, event: Event) -> Result<State, Refused> {
-    use Event::{Cancel, Decide, Update};
+    use Event::{Appeal, Cancel, Decide, Extend, Update};
     use State::*;
     let refuse = |reason| Err(Refused { from, reason });
     match (from, event) {
         (Pended, Update(to)) => Ok(to),
         (Pended, Decide(to)) => Ok(to),
+        (Pended, Extend) => Ok(Pended),
         (Pended | Approved | PartiallyApproved, Cancel) => Ok(Cancelled),
+        (Denied | PartiallyApproved, Appeal) => Ok(Pended),
         (Cancelled, _) => refuse("the request was cancelled"),
         (Denied, Cancel) => refuse("a denied request has nothing to cancel"),
         (_, Update(_)) => refuse("the request is already decided; submit a new request"),
         (_, Decide(_)) => refuse("the request is already decided"),
+        (_, Extend) => refuse("only a pended request's timeframe can be extended"),
+        (Pended, Appeal) => refuse("the request is still pended; nothing was denied yet"),
+        (Approved, Appeal) => refuse("nothing in the request was denied"),
+    }
+}
+
+/// An appeal of one item in state `from`.
+pub fn item_appeal(from: ItemState) -> Result<ItemState, &'static str> {
+    match from {
+        ItemState::Denied => Ok(ItemState::Pended),
+        _ => Err("only a denied item can be appealed"),
     }
 }
 
@@ -196,6 +216,32 @@ mod tests {
                 assert!(transition(from, Event::Update(to)).is_err());
                 assert!(transition(from, Event::Decide(to)).is_err());
             }
+        }
+    }
+
+    #[test]
+    fn extensions_only_while_pended() {
+        assert_eq!(transition(Pended, Event::Extend), Ok(Pended));
+        for from in [Approved, Denied, PartiallyApproved, Cancelled] {
+            assert!(transition(from, Event::Extend).is_err(), "{from:?}");
+        }
+    }
+
+    #[test]
+    fn appeals_reopen_requests_with_denials_only() {
+        assert_eq!(transition(Denied, Event::Appeal), Ok(Pended));
+        assert_eq!(transition(PartiallyApproved, Event::Appeal), Ok(Pended));
+        for from in [Pended, Approved, Cancelled] {
+            assert!(transition(from, Event::Appeal).is_err(), "{from:?}");
+        }
+        assert_eq!(item_appeal(ItemState::Denied), Ok(ItemState::Pended));
+        for from in [
+            ItemState::Pended,
+            ItemState::Approved,
+            ItemState::NotRequired,
+            ItemState::Cancelled,
+        ] {
+            assert!(item_appeal(from).is_err(), "{from:?}");
         }
     }
 

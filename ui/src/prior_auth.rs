@@ -1,5 +1,6 @@
 //! The prior-authorization review queue (`/admin/prior-auth`): the page
-//! struct and its rows. The server decides the words
+//! struct and its rows (pended requests with decision and extension forms,
+//! denied ones with an appeal form). The server decides the words
 //! (`http::ui::prior_auth`); the template only lays them out.
 
 use askama::Template;
@@ -17,6 +18,8 @@ pub struct PaItemRow {
     pub state: String,
     /// Whether it awaits a decision (the Approve / Deny forms are shown).
     pub pended: bool,
+    /// Whether it was denied (an appeal can be recorded).
+    pub denied: bool,
 }
 
 /// One pended request.
@@ -38,6 +41,8 @@ pub struct PaRequestRow {
     pub deadline: String,
     /// Whether it is past its deadline.
     pub overdue: bool,
+    /// Whether its timeframe was extended (once is the most).
+    pub extended: bool,
     /// Its items.
     pub items: Vec<PaItemRow>,
 }
@@ -50,6 +55,11 @@ pub struct PriorAuthQueuePage {
     pub chrome: Chrome,
     /// Pended requests.
     pub requests: Vec<PaRequestRow>,
+    /// Recently decided requests with a denied item (an appeal can be
+    /// recorded on them), newest decision first.
+    pub appealable: Vec<PaRequestRow>,
+    /// The longest extension a reviewer may give, days.
+    pub max_extension_days: i64,
     /// What the last decision did, if the page follows one.
     pub notice: Option<String>,
     /// Why the last decision was refused (the page is shown with 4xx).

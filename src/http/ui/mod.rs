@@ -12,7 +12,8 @@
 //! - `GET /admin`, `POST /admin/clients`: OAuth client list and registration
 //!   for administrators ([`admin`]).
 //! - `GET /admin/prior-auth`, `POST /admin/prior-auth/decide`: the
-//!   prior-authorization review queue for administrators ([`prior_auth`]).
+//!   prior-authorization review queue for administrators ([`prior_auth`];
+//!   its extension and appeal forms: [`prior_auth_review`]).
 //! - `GET /portal`, `POST /portal/consents`, `POST /portal/consents/{id}/revoke`:
 //!   the patient consent portal ([`portal`]).
 //! - `GET /ui/static/fhirgate.css`: the stylesheet.
@@ -41,6 +42,7 @@ pub mod login;
 pub mod patients;
 pub mod portal;
 pub mod prior_auth;
+pub mod prior_auth_review;
 pub mod scopes;
 pub mod session;
 
@@ -71,6 +73,14 @@ pub fn router() -> Router<AppState> {
         .route("/admin/clients", post(admin::clients_post))
         .route("/admin/prior-auth", get(prior_auth::queue_get))
         .route("/admin/prior-auth/decide", post(prior_auth::decide_post))
+        .route(
+            "/admin/prior-auth/extend",
+            post(prior_auth_review::extend_post),
+        )
+        .route(
+            "/admin/prior-auth/appeal",
+            post(prior_auth_review::appeal_post),
+        )
         .route("/portal", get(portal::portal_get))
         .route("/portal/consents", post(portal::grant_post))
         .route("/portal/consents/{id}/revoke", post(portal::revoke_post))

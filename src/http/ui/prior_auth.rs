@@ -24,6 +24,7 @@ use crate::{
     prior_auth::{
         adjudicate::instant,
         decide::{decide, Decision},
+        review_store,
         state::ItemState,
         store::Record,
     },
@@ -31,10 +32,10 @@ use crate::{
 };
 
 /// Where the queue lives.
-const PATH: &str = "/admin/prior-auth";
+pub(super) const PATH: &str = "/admin/prior-auth";
 
 /// Only administrators review requests.
-fn require_admin(signed: &SignedIn) -> Result<(), UiError> {
+pub(super) fn require_admin(signed: &SignedIn) -> Result<(), UiError> {
     if signed.user.role == "admin" {
         Ok(())
     } else {
@@ -61,8 +62,9 @@ fn item_state(s: ItemState) -> &'static str {
     }
 }
 
-/// A request as the queue shows it at `now_ms`.
-fn row(rec: &Record, now_ms: i64) -> ui::PaRequestRow {
+/// A request as the queue shows it at `now_ms`; `extended`: whether its
+/// timeframe was extended.
+fn row(rec: &Record, now_ms: i64, extended: bool) -> ui::PaRequestRow {
     ui::PaRequestRow {
         id: rec.id.clone(),
         patient: rec.patient_key.clone(),
@@ -75,6 +77,7 @@ fn row(rec: &Record, now_ms: i64) -> ui::PaRequestRow {
         received: instant(rec.received_ms),
         deadline: instant(rec.deadline_ms),
         overdue: rec.overdue(now_ms),
+        extended,
         items: rec
             .items
             .iter()
@@ -83,13 +86,17 @@ fn row(rec: &Record, now_ms: i64) -> ui::PaRequestRow {
                 service: i.service.clone(),
                 state: item_state(i.state).to_owned(),
                 pended: i.state == ItemState::Pended,
+                denied: i.state == ItemState::Denied,
             })
             .collect(),
     }
 }
 
+/// How many decided requests with denials the page offers appeals on.
+const APPEALABLE: i64 = 25;
+
 /// The queue page with `status`, a notice and an error.
-async fn queue_page(
+pub(super) async fn queue_page(
     app: &AppState,
     signed: &SignedIn,
     status: StatusCode,
@@ -97,12 +104,30 @@ async fn queue_page(
     error: Option<String>,
 ) -> Result<Response, UiError> {
     let now = now_ms();
-    let requests = pended(app).await?.iter().map(|r| row(r, now)).collect();
+    let mut requests = Vec::new();
+    for r in pended(app).await? {
+        let flags = review_store::flags(&app.state, std::slice::from_ref(&r))
+            .await
+            .map_err(UiError::internal)?;
+        let extended = flags.first().is_some_and(|(e, _)| *e);
+        requests.push(row(&r, now, extended));
+    }
+    let mut appealable = Vec::new();
+    for id in review_store::appealable(&app.state, APPEALABLE)
+        .await
+        .map_err(UiError::internal)?
+    {
+        if let Some(r) = app.state.pa_get(&id).await.map_err(UiError::internal)? {
+            appealable.push(row(&r, now, false));
+        }
+    }
     page(
         status,
         &ui::PriorAuthQueuePage {
             chrome: session::chrome(Some(signed)),
             requests,
+            appealable,
+            max_extension_days: app.config.prior_auth.max_extension_days,
             notice,
             error,
             csrf: signed.csrf(),
@@ -177,7 +202,7 @@ impl Posted {
 
 /// The route's audit note: the reviewer and what was decided about which
 /// request.
-fn note(signed: &SignedIn, what: String) -> RouteNote {
+pub(super) fn note(signed: &SignedIn, what: String) -> RouteNote {
     RouteNote {
         user: Some(signed.user.fhir_user.clone()),
         role: Some(signed.user.role.clone()),
@@ -187,7 +212,7 @@ fn note(signed: &SignedIn, what: String) -> RouteNote {
 }
 
 /// A response with the route's audit note attached.
-fn noted(res: Result<Response, UiError>, n: RouteNote) -> Result<Response, UiError> {
+pub(super) fn noted(res: Result<Response, UiError>, n: RouteNote) -> Result<Response, UiError> {
     res.map(|mut r| {
         r.extensions_mut().insert(n);
         r
