@@ -564,3 +564,51 @@ async fn a_failing_endpoint_puts_the_subscription_in_error_until_updated() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(read(&t, &a, &id).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn internal_endpoints_are_not_posted_to() {
+    let t = app().await;
+    let tok = token(&t, "clinic-a").await;
+    // cloud metadata, private networks, and a name resolving to loopback
+    for endpoint in [
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.5/hook",
+        "https://[fd00::1]/hook",
+        "https://localtest.me/hook",
+    ] {
+        let s = create(&t, &tok, &subscription(endpoint, "id-only")).await;
+        assert_eq!(s["status"], "error", "{endpoint}: {s}");
+        let why = s["error"].to_string();
+        assert!(
+            why.contains("not public")
+                || why.contains("no public address")
+                || why.contains("could not be reached"),
+            "{endpoint}: {why}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn subscriptions_cannot_be_reached_through_batches_or_system_search() {
+    let t = app().await;
+    let tok = token(&t, "clinic-a").await;
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "POST", "url": "Subscription"},
+         "resource": subscription("https://ehr.example.org/hook", "id-only")}]});
+    let r = call(&t, &tok, Method::POST, "/fhir", Some(&batch)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert_eq!(r.json["resourceType"], "OperationOutcome");
+    let read_in_batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Subscription?status=active"}}]});
+    let r = call(&t, &tok, Method::POST, "/fhir", Some(&read_in_batch)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = call(
+        &t,
+        &tok,
+        Method::GET,
+        "/fhir?_type=Patient,Subscription",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+}

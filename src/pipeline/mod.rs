@@ -106,6 +106,7 @@ pub async fn handle_as(
     if crate::subscriptions::applies(&req) {
         return Box::pin(crate::subscriptions::route(app, caller, req, disclosure)).await;
     }
+    crate::subscriptions::refuse_indirect(&req)?;
     let mut resp = if crate::payer::groups::applies(&req) {
         crate::payer::groups::route(app, caller, req, &ctx, disclosure).await?
     } else {

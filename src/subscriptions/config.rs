@@ -5,6 +5,7 @@
 //! timeout_seconds = 10     # per POST to a subscriber's endpoint
 //! attempts = 3             # tries per event notification before `error`
 //! retry_delay_ms = 1000    # first retry delay, doubled each time
+//! allow_private_endpoints = false  # true: endpoints may be internal addresses
 //! ```
 
 use std::time::Duration;
@@ -25,6 +26,11 @@ pub struct SubscriptionsConfig {
     /// Delay before the first retry, milliseconds; doubled for each next.
     #[serde(default = "default_delay")]
     pub retry_delay_ms: u64,
+    /// Whether endpoints may reach private, link-local or reserved
+    /// addresses (internal subscribers); off, only public addresses and
+    /// loopback (see `subscriptions::guard`).
+    #[serde(default)]
+    pub allow_private_endpoints: bool,
 }
 
 impl Default for SubscriptionsConfig {
@@ -33,6 +39,7 @@ impl Default for SubscriptionsConfig {
             timeout_seconds: default_timeout(),
             attempts: default_attempts(),
             retry_delay_ms: default_delay(),
+            allow_private_endpoints: false,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::{sync::OnceLock, time::Duration};
 use axum::http::{HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::model::FHIR_JSON;
+use super::{guard, model::FHIR_JSON};
 
 /// Where and how to POST.
 #[derive(Debug, Clone)]
@@ -19,28 +19,49 @@ pub struct Target {
     pub endpoint: url::Url,
     /// `channel.header`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `[subscriptions] allow_private_endpoints`: internal addresses may be
+    /// posted to (see `guard`).
+    pub allow_private: bool,
 }
 
-/// One shared client: connection reuse, no redirects, no cookies.
-fn client() -> Result<&'static reqwest::Client, String> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("fhirgate/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| format!("http client: {e}"))
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+/// One shared client per address policy: connection reuse, no redirects,
+/// no cookies; unless private endpoints are allowed, names resolve to
+/// public addresses only ([`guard::PublicOnly`]).
+fn client(allow_private: bool) -> Result<&'static reqwest::Client, String> {
+    static GUARDED: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    static OPEN: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    let build = move || {
+        let b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("fhirgate/", env!("CARGO_PKG_VERSION")));
+        let b = if allow_private {
+            b
+        } else {
+            b.dns_resolver(std::sync::Arc::new(guard::PublicOnly))
+        };
+        b.build().map_err(|e| format!("http client: {e}"))
+    };
+    let cell = if allow_private { &OPEN } else { &GUARDED };
+    cell.get_or_init(build).as_ref().map_err(Clone::clone)
 }
 
 /// POSTs `body` once; `Err` says why it failed (for the subscription's
 /// `error`, never containing the headers' values).
 pub async fn post(target: &Target, body: &Value, timeout: Duration) -> Result<(), String> {
+    let literal = match target.endpoint.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if literal.is_some_and(|ip| !guard::literal_allowed(ip, target.allow_private)) {
+        return Err(
+            "the endpoint's address is not public (private, link-local or reserved); \
+             an operator may allow it with [subscriptions] allow_private_endpoints"
+                .into(),
+        );
+    }
     let bytes = serde_json::to_vec(body).map_err(|e| format!("encoding: {e}"))?;
-    let mut req = client()?
+    let mut req = client(target.allow_private)?
         .post(target.endpoint.clone())
         .timeout(timeout)
         .header(reqwest::header::CONTENT_TYPE, FHIR_JSON)
@@ -58,7 +79,9 @@ pub async fn post(target: &Target, body: &Value, timeout: Duration) -> Result<()
             "the endpoint did not answer within {} s",
             timeout.as_secs()
         )),
-        Err(e) if e.is_connect() => Err("the endpoint could not be reached".into()),
+        Err(e) if e.is_connect() => Err(
+            "the endpoint could not be reached (or its name resolves to no public address)".into(),
+        ),
         Err(_) => Err("the notification could not be delivered".into()),
     }
 }

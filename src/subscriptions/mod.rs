@@ -13,7 +13,8 @@
 //!   address, for local subscribers and tests);
 //! - the status machine ([`state`]), persistence ([`store`], table
 //!   `pas_subscriptions`, migration 0012), notification Bundles
-//!   ([`notification`]), the rest-hook POST ([`delivery`]) and what is sent
+//!   ([`notification`]), the rest-hook POST ([`delivery`], to public
+//!   addresses only unless configured otherwise: [`guard`]) and what is sent
 //!   when ([`notify`]): the handshake on create/update, and an event
 //!   notification whenever a PAS request is pended by `$submit` or decided
 //!   by a reviewer (`prior_auth::submit`, `prior_auth::decide` call
@@ -31,6 +32,10 @@
 //!
 //! Authorization: a `system/` scope on Subscription with `c` (create),
 //! `r` (read, `$status`), `s` (search), `u` (update) or `d` (delete).
+//! Subscriptions are reached only this way: an entry on `Subscription`
+//! inside a batch or transaction, or a system search with `_type`
+//! naming it, is refused ([`refuse_indirect`]) rather than passed to the
+//! upstream.
 
 use smart_launch::context::AccessContext;
 
@@ -47,6 +52,7 @@ pub mod channel;
 pub mod config;
 pub mod delivery;
 pub mod filter;
+pub mod guard;
 pub mod model;
 pub mod notification;
 pub mod notify;
@@ -59,6 +65,47 @@ pub use notify::pas_event;
 /// the `Subscription` type).
 pub fn applies(req: &FhirRequest) -> bool {
     req.resource_type.as_deref() == Some("Subscription") && req.compartment.is_none()
+}
+
+/// Refuses (400) the ways to Subscription that would bypass this module:
+/// a batch or transaction entry whose URL is on `Subscription`, and a
+/// system-level search whose `_type` names it.
+pub fn refuse_indirect(req: &FhirRequest) -> FhirResult<()> {
+    let on_subscription = |url: &str| {
+        url.trim_start_matches('/')
+            .split(['/', '?'])
+            .next()
+            .is_some_and(|t| t == "Subscription")
+    };
+    let in_bundle = req.interaction == Interaction::BatchOrTransaction
+        && req
+            .body
+            .as_ref()
+            .and_then(|b| b["entry"].as_array())
+            .is_some_and(|es| {
+                es.iter().any(|e| {
+                    e["request"]["url"].as_str().is_some_and(on_subscription)
+                        || e["resource"]["resourceType"] == "Subscription"
+                })
+            });
+    if in_bundle {
+        return Err(FhirError::bad_request(
+            "Subscription requests are answered one at a time at /fhir/Subscription, \
+             not inside a batch or transaction",
+        ));
+    }
+    let typed = req.interaction == Interaction::SearchSystem
+        && req
+            .params
+            .iter()
+            .filter(|(k, _)| k == "_type")
+            .any(|(_, v)| v.split(',').any(|t| t.trim() == "Subscription"));
+    if typed {
+        return Err(FhirError::bad_request(
+            "search Subscriptions at /fhir/Subscription, not through a system-level _type search",
+        ));
+    }
+    Ok(())
 }
 
 /// Answers a Subscription request for `caller`.

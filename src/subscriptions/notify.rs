@@ -16,10 +16,11 @@ use super::{
 };
 use crate::{prior_auth::store::Record, AppState};
 
-fn target(spec: &Spec) -> Target {
+fn target(app: &AppState, spec: &Spec) -> Target {
     Target {
         endpoint: spec.endpoint.clone(),
         headers: spec.headers.clone(),
+        allow_private: app.config.subscriptions.allow_private_endpoints,
     }
 }
 
@@ -39,7 +40,7 @@ pub async fn handshake(app: &AppState, s: &Stored, spec: &Spec) -> Result<(), sq
     };
     let body = notification::bundle(&about, Kind::Handshake, None, &instant(now));
     let timeout = app.config.subscriptions.timeout();
-    let sent = delivery::post(&target(spec), &body, timeout).await;
+    let sent = delivery::post(&target(app, spec), &body, timeout).await;
     let (event, error) = match &sent {
         Ok(()) => (Ev::HandshakeOk, None),
         Err(why) => (
@@ -122,7 +123,7 @@ async fn fan_out(
         };
         let body = notification::bundle(&about, Kind::EventNotification, Some(&event), &now);
         let app = app.clone();
-        let target = target(&spec);
+        let target = target(&app, &spec);
         tokio::spawn(async move { deliver(&app, &s, &target, &body).await });
     }
     Ok(())
