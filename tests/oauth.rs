@@ -852,7 +852,7 @@ async fn udap_b2b_extension_states_the_tokens_organization_and_purpose() {
         ),
         (
             "b5",
-            json!({"version": "1", "organization_id": "urn:oid:1.2.3", "purpose_of_use": ["TREAT"]}),
+            json!({"version": "1", "organization_id": "urn:oid:1.2.3", "purpose_of_use": ["urn:other#TREAT"]}),
         ),
         (
             "b6",

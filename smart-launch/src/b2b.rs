@@ -12,7 +12,8 @@
 //! (optional, kept for the record). `consent_policy` and
 //! `consent_reference` are accepted and not acted on.
 //!
-//! Purposes are `system#code` strings. Understood systems: HL7 v3
+//! Purposes are `system#code` strings (also accepted: `system|code`, and a
+//! bare code, read as HL7 v3 ActReason). Understood systems: HL7 v3
 //! ActReason (`urn:oid:2.16.840.1.113883.5.8` or its canonical URL, codes
 //! kept as they are) and the TEFCA Exchange Purposes
 //! (`urn:oid:2.16.840.1.113883.3.7204.1.5.2.1`, mapped to the ActReason
@@ -150,13 +151,12 @@ impl B2b {
     }
 }
 
-/// The ActReason code of one `system#code` purpose.
+/// The ActReason code of one purpose: `system#code` (the IG's form),
+/// `system|code`, or a bare ActReason code such as `SYSDEV`.
 fn purpose_code(stated: &str) -> Result<String, OAuthError> {
-    let Some((system, code)) = stated.rsplit_once('#') else {
-        return Err(bad(&format!(
-            "hl7-b2b purpose_of_use '{}' must be system#code",
-            shorten(stated)
-        )));
+    let (system, code) = match stated.rsplit_once('#').or_else(|| stated.rsplit_once('|')) {
+        Some((system, code)) => (Some(system), code),
+        None => (None, stated),
     };
     if code.is_empty()
         || code.len() > 64
@@ -167,6 +167,9 @@ fn purpose_code(stated: &str) -> Result<String, OAuthError> {
             shorten(stated)
         )));
     }
+    let Some(system) = system else {
+        return Ok(code.to_owned());
+    };
     if ACT_REASON.contains(&system) {
         return Ok(code.to_owned());
     }
@@ -253,6 +256,10 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(b.purposes, ["HPAYMT", "TREAT", "PUBHLTH"]);
+        let bare = read(ok(json!(["SYSDEV", "urn:oid:2.16.840.1.113883.5.8|TREAT"])))
+            .unwrap()
+            .unwrap();
+        assert_eq!(bare.purposes, ["SYSDEV", "TREAT"]);
         assert_eq!(b.purpose(), Some("HPAYMT"));
         assert_eq!(b.organization_name.as_deref(), Some("Clinic"));
     }
@@ -283,7 +290,8 @@ mod tests {
             json!({"hl7-b2b": {"version": "1", "organization_id": "urn:x:1"}}),
             json!({"hl7-b2b": {"version": "1", "organization_id": "urn:x:1", "purpose_of_use": []}}),
             json!({"hl7-b2b": {"version": "1", "organization_id": "urn:x:1", "purpose_of_use": "TREAT"}}),
-            json!({"hl7-b2b": {"version": "1", "organization_id": "urn:x:1", "purpose_of_use": ["TREAT"]}}),
+            json!({"hl7-b2b": {"version": "1", "organization_id": "urn:x:1", "purpose_of_use": ["TRE AT"]}}),
+            json!({"hl7-b2b": {"version": "1", "organization_id": "urn:x:1", "purpose_of_use": ["#TREAT"]}}),
             json!({"hl7-b2b": {"version": "1", "organization_id": "urn:x:1", "purpose_of_use": ["urn:other#TREAT"]}}),
             json!({"hl7-b2b": {"version": "1", "organization_id": "urn:x:1", "purpose_of_use": ["urn:oid:2.16.840.1.113883.3.7204.1.5.2.1#T-GOVDTRM"]}}),
             json!({"hl7-b2b": {"version": "1", "organization_id": 7, "purpose_of_use": ["urn:oid:2.16.840.1.113883.5.8#TREAT"]}}),
