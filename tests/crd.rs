@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/pas.rs"]
+mod pas;
 
 use std::sync::OnceLock;
 
@@ -18,6 +20,7 @@ const ISS: &str = "https://ehr.test";
 const EXT: &str = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information";
 const SIGN_URL: &str = "http://fhirgate.test/cds-services/crd-order-sign";
 const QUESTIONNAIRE: &str = "http://fhirgate.test/fhir/Questionnaire/lumbar-mri";
+const ICD10: &str = "http://hl7.org/fhir/sid/icd-10-cm";
 
 /// A P-384 test key of the CDS client (generated for this test file only).
 const EC_PEM: &str = "-----BEGIN PRIVATE KEY-----
@@ -81,6 +84,16 @@ system = "{cpt}"
 code = "0042T"
 action = "auto-deny"
 reason = "0U"
+[[rule]]
+system = "{cpt}"
+code = "73721"
+action = "auto-approve"
+[[rule]]
+system = "{cpt}"
+code = "97530"
+action = "auto-approve"
+diagnoses = ["{ICD10}|M62.81"]
+otherwise = "auto-deny"
 "#
         );
         std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
@@ -381,6 +394,25 @@ async fn missing_prefetch_is_fetched_from_the_fhir_server_with_the_token() {
     assert!(r.json["cards"][0]["summary"]
         .as_str()
         .unwrap()
+        .contains("Coverage unknown"));
+
+    // A search that found no active Coverage is told apart.
+    let none = json!({"resourceType": "Bundle", "type": "searchset", "entry": []});
+    let body = order_sign(
+        &[service_request("sr-mri", "72148", "MRI")],
+        json!({ "coverage": none }),
+    );
+    let r = call(
+        &t,
+        "/cds-services/crd-order-sign",
+        Some(&jwt(&jku, SIGN_URL, json!({}))),
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.json["cards"][0]["summary"]
+        .as_str()
+        .unwrap()
         .contains("No active coverage"));
 }
 
@@ -660,4 +692,249 @@ async fn a_fhir_server_not_allowed_is_refused_and_never_fetched() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     assert!(r.text().contains("fhirServer"), "{}", r.text());
+}
+
+/// The member of the PAS request builder (`tests/common/pas.rs`) as the
+/// EHR knows them: Patient `p1` with the member id, and their Coverage.
+fn member_prefetch(subscriber: &str) -> Value {
+    json!({
+        "patient": {"resourceType": "Patient", "id": "p1",
+            "identifier": [{"system": "http://example.org/MIN", "value": "12345678901"}]},
+        "coverage": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource":
+            {"resourceType": "Coverage", "id": "cov-m", "status": "active", "subscriberId": subscriber,
+             "beneficiary": {"reference": "Patient/p1"}, "payor": [{"reference": "Organization/payer"}]}}]}
+    })
+}
+
+/// Submits a PAS request as clinic `clinic-a`; returns the ClaimResponse.
+async fn pas_submit(t: &TestApp, body: &Value) -> Value {
+    let tok = t
+        .token_as("clinic-a", "system/Claim.crs", None, None, None, None)
+        .await;
+    let r = t
+        .request_with(&tok, Method::POST, "/fhir/Claim/$submit", &[], Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json["entry"][0]["resource"].clone()
+}
+
+/// order-sign for one CPT code with `prefetch`; the coverage information
+/// and the cards.
+async fn sign_info(t: &TestApp, jku: &str, order: Value, prefetch: Value) -> (Value, Value) {
+    let r = call(
+        t,
+        "/cds-services/crd-order-sign",
+        Some(&jwt(jku, SIGN_URL, json!({}))),
+        &order_sign(&[order], prefetch),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    (
+        coverage_info(&r.json["systemActions"][0]["resource"]),
+        r.json["cards"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn an_approved_pas_authorization_satisfies_prior_auth_with_its_number() {
+    let (t, jku) = crd_app().await;
+    let mri = || service_request("sr-knee", "73721", "MRI knee without contrast");
+    // Before any request: prior authorization is needed.
+    let (info, _) = sign_info(&t, &jku, mri(), member_prefetch("12345678901")).await;
+    assert_eq!(info["pa-needed"], "auth-needed");
+    assert!(info.get("satisfied-pa-id").is_none(), "crd-ci-q5");
+
+    let cr = pas_submit(&t, &pas::request("crd-sat-1", "73721", 1, "normal")).await;
+    let number = cr["preAuthRef"].as_str().expect("auto-approved").to_owned();
+    let (info, cards) = sign_info(&t, &jku, mri(), member_prefetch("12345678901")).await;
+    assert_eq!(info["covered"], "covered");
+    assert_eq!(info["pa-needed"], "satisfied");
+    assert_eq!(info["satisfied-pa-id"], number.as_str());
+    assert!(info.get("doc-purpose").is_none(), "crd-ci-q4");
+    assert!(info.get("info-needed").is_none());
+    assert_eq!(cards, json!([]), "nothing left to do");
+
+    // Under another coverage, or for a patient the payer cannot identify,
+    // the authorization does not count.
+    let (info, _) = sign_info(&t, &jku, mri(), member_prefetch("99999999999")).await;
+    assert_eq!(info["pa-needed"], "auth-needed");
+    let mut anonymous = member_prefetch("12345678901");
+    anonymous.as_object_mut().unwrap().remove("patient");
+    let (info, _) = sign_info(&t, &jku, mri(), anonymous).await;
+    assert_eq!(info["pa-needed"], "auth-needed");
+
+    // A pended request a reviewer approves counts from then on.
+    let cr = pas_submit(&t, &pas::request("crd-sat-2", "27447", 1, "normal")).await;
+    let id = cr["id"].as_str().unwrap().to_owned();
+    let tka = || service_request("sr-tka", "27447", "Total knee arthroplasty");
+    let (info, _) = sign_info(&t, &jku, tka(), member_prefetch("12345678901")).await;
+    assert_eq!(info["pa-needed"], "auth-needed", "pended");
+    use fhirgate::prior_auth::decide::{decide, Decision};
+    let rec = decide(&t.app, &id, "reviewer", 1, Decision::Approve, None)
+        .await
+        .unwrap();
+    let number = rec.items[0].auth_number.clone().unwrap();
+    let (info, _) = sign_info(&t, &jku, tka(), member_prefetch("12345678901")).await;
+    assert_eq!(info["pa-needed"], "satisfied");
+    assert_eq!(info["satisfied-pa-id"], number.as_str());
+}
+
+#[tokio::test]
+async fn expired_denied_or_cancelled_authorizations_do_not_count() {
+    let (t, jku) = crd_app().await;
+    let knee = || service_request("sr-knee", "73721", "MRI knee");
+    // Approved, then its period lies in the past.
+    let cr = pas_submit(&t, &pas::request("crd-exp-1", "73721", 1, "normal")).await;
+    assert!(cr["preAuthRef"].is_string());
+    let mut rec = t
+        .app
+        .state
+        .pa_by_claim("urn:trnorg:9012345678", "crd-exp-1")
+        .await
+        .unwrap()
+        .remove(0);
+    rec.items[0].auth_start = Some("2025-01-01".into());
+    rec.items[0].auth_end = Some("2025-03-31".into());
+    t.app.state.pa_save(&rec, 1).await.unwrap();
+    let (info, _) = sign_info(&t, &jku, knee(), member_prefetch("12345678901")).await;
+    assert_eq!(info["pa-needed"], "auth-needed", "expired");
+
+    // Pended, then denied by a reviewer.
+    let cr = pas_submit(&t, &pas::request("crd-den-1", "27447", 1, "normal")).await;
+    let id = cr["id"].as_str().unwrap().to_owned();
+    let tka = || service_request("sr-tka", "27447", "Total knee arthroplasty");
+    let (info, _) = sign_info(&t, &jku, tka(), member_prefetch("12345678901")).await;
+    assert_eq!(info["pa-needed"], "auth-needed", "pended");
+    use fhirgate::prior_auth::decide::{decide, Decision};
+    decide(&t.app, &id, "reviewer", 1, Decision::Deny, Some("0U"))
+        .await
+        .unwrap();
+    let (info, _) = sign_info(&t, &jku, tka(), member_prefetch("12345678901")).await;
+    assert_eq!(info["pa-needed"], "auth-needed", "denied");
+
+    // Approved, then cancelled by the provider.
+    let body = pas::request("crd-can-1", "73721", 1, "normal");
+    pas_submit(&t, &body).await;
+    let (info, _) = sign_info(&t, &jku, knee(), member_prefetch("12345678901")).await;
+    assert_eq!(info["pa-needed"], "satisfied");
+    let mut cancel = body.clone();
+    cancel["entry"][0]["resource"]["status"] = json!("cancelled");
+    pas_submit(&t, &cancel).await;
+    let (info, _) = sign_info(&t, &jku, knee(), member_prefetch("12345678901")).await;
+    assert_eq!(info["pa-needed"], "auth-needed", "cancelled");
+    assert!(info.get("satisfied-pa-id").is_none());
+}
+
+#[tokio::test]
+async fn information_the_order_lacks_is_asked_for_with_info_needed() {
+    let cpt = "http://www.ama-assn.org/go/cpt";
+    let (t, jku) = crd_app_with(&format!(
+        r#"info_needed = [{{ system = "{cpt}", code = "27447", needs = ["performer", "location"] }}]"#
+    ))
+    .await;
+    let bare = service_request("sr-tka", "27447", "Total knee arthroplasty");
+    let (info, cards) = sign_info(
+        &t,
+        &jku,
+        bare.clone(),
+        json!({"coverage": coverage("cov-a")}),
+    )
+    .await;
+    assert_eq!(info["covered"], "conditional", "crd-ci-q3");
+    assert_eq!(info["pa-needed"], "auth-needed");
+    let r = call(
+        &t,
+        "/cds-services/crd-order-sign",
+        Some(&jwt(&jku, SIGN_URL, json!({}))),
+        &order_sign(
+            std::slice::from_ref(&bare),
+            json!({"coverage": coverage("cov-a")}),
+        ),
+    )
+    .await;
+    let ext = r.json["systemActions"][0]["resource"]["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["url"] == EXT)
+        .unwrap()
+        .clone();
+    let needed: Vec<&str> = ext["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["url"] == "info-needed")
+        .map(|p| p["valueCode"].as_str().unwrap())
+        .collect();
+    assert_eq!(needed, ["performer", "location"]);
+    assert!(info["reason"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("performer"));
+    assert!(cards[0]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("More information needed"));
+
+    // Location given, performer not: only the performer is asked for.
+    let mut located = bare.clone();
+    located["locationReference"] = json!([{"reference": "Location/or-1"}]);
+    let (info, _) = sign_info(
+        &t,
+        &jku,
+        located.clone(),
+        json!({"coverage": coverage("cov-a")}),
+    )
+    .await;
+    assert_eq!(info["info-needed"], "performer");
+    // Both given: decided by the rules alone.
+    let mut full = located;
+    full["performer"] = json!([{"reference": "Practitioner/surgeon"}]);
+    let (info, _) = sign_info(&t, &jku, full, json!({"coverage": coverage("cov-a")})).await;
+    assert_eq!(info["covered"], "covered");
+    assert_eq!(info["pa-needed"], "auth-needed");
+    assert!(info.get("info-needed").is_none());
+}
+
+#[tokio::test]
+async fn a_diagnosis_that_decides_coverage_is_asked_for_not_guessed() {
+    let (t, jku) = crd_app().await;
+    let order = service_request("sr-ther", "97530", "Therapeutic activities");
+    let (info, cards) = sign_info(
+        &t,
+        &jku,
+        order.clone(),
+        json!({"coverage": coverage("cov-a")}),
+    )
+    .await;
+    assert_eq!(info["covered"], "conditional");
+    assert_eq!(
+        info["pa-needed"], "auth-needed",
+        "if covered, with authorization"
+    );
+    assert_eq!(info["info-needed"], "OTH");
+    assert!(info["reason"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("diagnosis"));
+    assert!(!cards[0]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("Not covered"));
+
+    let mut dx = order;
+    dx["reasonCode"] = json!([{"coding": [{"system": ICD10, "code": "M62.81"}]}]);
+    let (info, _) = sign_info(&t, &jku, dx.clone(), json!({"coverage": coverage("cov-a")})).await;
+    assert_eq!(
+        (info["covered"].as_str(), info["pa-needed"].as_str()),
+        (Some("covered"), Some("auth-needed"))
+    );
+    assert!(info.get("info-needed").is_none());
+    dx["reasonCode"] = json!([{"coding": [{"system": ICD10, "code": "Z00.00"}]}]);
+    let (info, _) = sign_info(&t, &jku, dx, json!({"coverage": coverage("cov-a")})).await;
+    assert_eq!(
+        info["covered"], "not-covered",
+        "decided by the diagnosis given"
+    );
+    assert!(info.get("pa-needed").is_none());
 }

@@ -2,15 +2,27 @@
 //! the patient's active coverage, the payer's decision as a coverage-
 //! information `systemAction` (order-sign, order-dispatch,
 //! appointment-book: always) and cards where the provider must act (prior
-//! authorization, documentation via a DTR `smart` link, not covered).
+//! authorization, documentation via a DTR `smart` link, not covered, more
+//! information needed).
+//!
+//! The decision per order ([`assess`]): the payer rules on the order's
+//! code; `satisfied` with the authorization number when fhirgate's PAS
+//! store holds an approved, in-period authorization for the same member,
+//! coverage and code (`prior_auth::lookup`); `conditional` with
+//! `info-needed` when the answer depends on what the order does not say
+//! (a performer, location or timeframe `[crd] info_needed` names, or the
+//! diagnosis a rule decides by), never a guess.
 
 use serde_json::{json, Value};
 
-use super::coverage::{self, Assertion};
+use super::config::{Info, InfoRule};
+use super::coverage::{self, Assertion, Assessment};
 use super::prefetch::{self, resources};
 use super::request::HookRequest;
 use super::rules::{Decision, OrderFacts, PayerRules, Requirement};
 use super::services::Service;
+use crate::prior_auth::lookup;
+use crate::state::StateStore;
 
 /// The CRD card-type code system (CRD 2.0.1 temporary codes).
 pub const CARD_TYPE_SYSTEM: &str = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp";
@@ -28,6 +40,10 @@ pub struct Inputs<'a> {
     pub prefetch: &'a serde_json::Map<String, Value>,
     /// The payer rules.
     pub rules: &'a (dyn PayerRules + Sync),
+    /// Services whose coverage needs more than their code (`[crd] info_needed`).
+    pub info_rules: &'a [InfoRule],
+    /// The state store (authorizations already granted, read only).
+    pub state: &'a StateStore,
     /// The coverage-assertion secret.
     pub secret: &'a str,
     /// The DTR SMART app's launch URL.
@@ -44,58 +60,85 @@ pub struct Answer {
     pub summary: String,
 }
 
+/// Who the orders are for: the member's identifiers and the Coverage's
+/// keys, to find authorizations already granted.
+struct Member {
+    identifiers: Vec<String>,
+    coverage_keys: Vec<String>,
+}
+
 /// Builds the answer.
 pub async fn answer(i: &Inputs<'_>) -> Answer {
     let patient = format!("Patient/{}", i.req.patient_id().unwrap_or_default());
-    let coverage = i
-        .prefetch
-        .get("coverage")
+    let sent = i.prefetch.get("coverage");
+    let coverage_resource = sent
         .into_iter()
         .flat_map(resources)
-        .find(|r| r["resourceType"] == "Coverage")
+        .find(|r| r["resourceType"] == "Coverage");
+    let coverage = coverage_resource
         .and_then(|r| r["id"].as_str())
         .map(|id| format!("Coverage/{id}"));
     let orders = orders(i).await;
     let mut cards = Vec::new();
     let mut actions = Vec::new();
     let mut notes = Vec::new();
-    let Some(coverage) = coverage else {
-        if !orders.is_empty() {
-            cards.push(card(
+    let (Some(coverage), Some(coverage_resource)) = (coverage, coverage_resource) else {
+        // The extension needs a Coverage (`coverage` 1..1): without one,
+        // say which way it is missing instead of asserting anything.
+        let (summary, note) = match sent {
+            None => (
+                "Coverage unknown: the patient's Coverage was not in prefetch and could not be fetched",
+                "coverage not sent and not fetchable",
+            ),
+            Some(_) => (
                 "No active coverage with this payer was found for the patient",
-                "warning",
-                Vec::new(),
-                Vec::new(),
-            ));
+                "no active coverage",
+            ),
+        };
+        if !orders.is_empty() {
+            cards.push(card(summary, "warning", Vec::new(), Vec::new()));
         }
         return Answer {
             body: json!({"cards": cards}),
-            summary: format!("{}: no active coverage", i.service.hook),
+            summary: format!("{}: {note}", i.service.hook),
         };
+    };
+    let member = Member {
+        identifiers: i
+            .prefetch
+            .get("patient")
+            .into_iter()
+            .flat_map(resources)
+            .find(|r| r["resourceType"] == "Patient")
+            .map(lookup::identifier_keys)
+            .unwrap_or_default(),
+        coverage_keys: lookup::coverage_keys(coverage_resource),
     };
     for order in &orders {
         let Some(coding) = order_coding(order) else {
             continue;
         };
         let code = coding["code"].as_str().unwrap_or_default();
-        let decision = i.rules.decide(&order_facts(order, &coding));
+        let facts = order_facts(order, &coding);
+        let decision = i.rules.decide(&facts);
+        let assessment = assess(i, order, &facts, &decision, &member).await;
         let id = coverage::assertion_id(i.secret, &coverage, &patient, code);
         let ext = coverage::extension(&Assertion {
             coverage: &coverage,
             coding: &coding,
-            decision: &decision,
+            assessment: &assessment,
             id: &id,
             date: i.today,
         });
         let annotated = coverage::annotate(order, ext, &coverage);
-        let codes = coverage::codes(&decision);
         notes.push(format!(
             "{code}={}/{}",
-            codes.covered,
-            codes.pa_needed.unwrap_or("-")
+            assessment.covered,
+            assessment.pa_needed.unwrap_or("-")
         ));
         let label = coding["display"].as_str().unwrap_or(code);
-        if let Some(c) = order_card(i, &decision, label, &annotated, &coverage, &id) {
+        let c = order_card(i, &decision, &assessment, label, &annotated, &coverage, &id);
+        if let Some(c) = c {
             cards.push(c);
         }
         if i.service.coverage_actions {
@@ -113,6 +156,118 @@ pub async fn answer(i: &Inputs<'_>) -> Answer {
     Answer {
         body,
         summary: format!("{} under {coverage}: {}", i.service.hook, notes.join(", ")),
+    }
+}
+
+/// The payer's assertion about one order (see the module docs).
+async fn assess(
+    i: &Inputs<'_>,
+    order: &Value,
+    facts: &OrderFacts,
+    decision: &Decision,
+    member: &Member,
+) -> Assessment {
+    let mut a = Assessment::of(decision);
+    if a.pa_needed == Some("auth-needed") {
+        let service = format!("{}|{}", facts.system, facts.code);
+        let q = lookup::Query {
+            members: &member.identifiers,
+            service: &service,
+            coverage: &member.coverage_keys,
+            today: i.today,
+        };
+        match lookup::satisfied(i.state, &q).await {
+            Ok(Some(granted)) => return a.satisfied_by(granted.auth_number),
+            Ok(None) => {}
+            // Not knowing of an authorization answers as if there were
+            // none (auth-needed): never a false `satisfied`.
+            Err(e) => tracing::warn!(error = %e, "CRD: authorization lookup failed"),
+        }
+    }
+    if let Some(alt) = i.rules.if_diagnosed(facts) {
+        let merged = a.clone().either(Assessment::of(&alt));
+        if merged.conditional() {
+            a = merged;
+            a.info_needed.push("OTH");
+            a.reason = Some("the payer decides by the order's diagnosis: add a reasonCode".into());
+        }
+    }
+    let missing = missing_info(i, order, facts);
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|m| m.code()).collect();
+        let why = format!("coverage depends on the order's {}", names.join(", "));
+        a = a.needing(names, why);
+    }
+    a
+}
+
+/// What `[crd] info_needed` asks of this service that the order lacks.
+fn missing_info(i: &Inputs<'_>, order: &Value, facts: &OrderFacts) -> Vec<Info> {
+    let Some(rule) = i
+        .info_rules
+        .iter()
+        .find(|r| r.system == facts.system && r.code == facts.code)
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<Info> = Vec::new();
+    for need in &rule.needs {
+        if !out.contains(need) && !has_info(i, order, *need) {
+            out.push(*need);
+        }
+    }
+    out
+}
+
+/// Whether `v` holds something (not null, empty string, array or object).
+fn present(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => a.iter().any(present),
+        Value::Object(o) => !o.is_empty(),
+        _ => true,
+    }
+}
+
+/// Whether the order (or the hook context) says `what`.
+fn has_info(i: &Inputs<'_>, order: &Value, what: Info) -> bool {
+    let participant_is = |types: &[&str]| {
+        order["participant"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| {
+                p["actor"]["reference"]
+                    .as_str()
+                    .and_then(|r| r.split('/').next())
+                    .is_some_and(|t| types.contains(&t))
+            })
+    };
+    match what {
+        Info::Performer => {
+            present(&order["performer"])
+                || present(&order["dispenseRequest"]["performer"])
+                || participant_is(&["Practitioner", "PractitionerRole", "Organization"])
+                || i.req.context.get("performer").is_some_and(present)
+        }
+        Info::Location => {
+            present(&order["locationReference"])
+                || present(&order["locationCode"])
+                || participant_is(&["Location", "HealthcareService"])
+        }
+        Info::Timeframe => {
+            [
+                "occurrenceDateTime",
+                "occurrencePeriod",
+                "occurrenceTiming",
+                "start",
+                "requestedPeriod",
+            ]
+            .iter()
+            .any(|k| present(&order[*k]))
+                || present(&order["dispenseRequest"]["validityPeriod"])
+        }
     }
 }
 
@@ -213,20 +368,39 @@ fn order_facts(order: &Value, coding: &Value) -> OrderFacts {
 fn order_card(
     i: &Inputs<'_>,
     d: &Decision,
+    a: &Assessment,
     label: &str,
     annotated: &Value,
     coverage: &str,
     assertion_id: &str,
 ) -> Option<Value> {
-    let (summary, indicator) = match d.requirement {
-        Requirement::NoAuth => return None,
-        Requirement::AutoDeny => (format!("Not covered: {label}"), "warning"),
-        Requirement::NeedsDocumentation => (
-            format!("Prior authorization and documentation needed: {label}"),
-            "warning",
-        ),
-        Requirement::AutoApprove | Requirement::Pend => {
-            (format!("Prior authorization needed: {label}"), "info")
+    if a.pa_needed == Some("satisfied") {
+        return None;
+    }
+    let (summary, indicator, detail) = if a.conditional() {
+        (
+            format!("More information needed to decide coverage: {label}"),
+            "info",
+            a.reason.clone(),
+        )
+    } else {
+        let reason = d
+            .reason
+            .as_ref()
+            .map(|r| format!("Payer reason code (X12 HCR03): {r}"));
+        match d.requirement {
+            Requirement::NoAuth => return None,
+            Requirement::AutoDeny => (format!("Not covered: {label}"), "warning", reason),
+            Requirement::NeedsDocumentation => (
+                format!("Prior authorization and documentation needed: {label}"),
+                "warning",
+                reason,
+            ),
+            Requirement::AutoApprove | Requirement::Pend => (
+                format!("Prior authorization needed: {label}"),
+                "info",
+                reason,
+            ),
         }
     };
     let suggestions = if i.service.coverage_actions || i.service.hook == "order-select" {
@@ -239,7 +413,7 @@ fn order_card(
         Vec::new()
     };
     let mut links = Vec::new();
-    if d.requirement == Requirement::NeedsDocumentation {
+    if a.doc_needed.is_some() {
         let order_ref = format!(
             "{}/{}",
             annotated["resourceType"].as_str().unwrap_or_default(),
@@ -249,7 +423,7 @@ fn order_card(
             "coverage-assertion-id": assertion_id,
             "coverage": coverage,
             "order": order_ref,
-            "questionnaire": d.questionnaire.iter().collect::<Vec<_>>(),
+            "questionnaire": a.questionnaire.iter().collect::<Vec<_>>(),
         });
         links.push(json!({
             "label": "Complete the documentation (DTR)",
@@ -259,8 +433,8 @@ fn order_card(
         }));
     }
     let mut c = card(&summary, indicator, suggestions, links);
-    if let Some(reason) = &d.reason {
-        c["detail"] = json!(format!("Payer reason code (X12 HCR03): {reason}"));
+    if let Some(detail) = detail {
+        c["detail"] = json!(detail);
     }
     Some(c)
 }

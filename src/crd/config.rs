@@ -8,6 +8,14 @@
 //! jwks_cache_seconds = 300
 //! fhir_servers = ["https://ehr.example.org/fhir"]   # besides fhirgate's own
 //! clients = [{ iss = "https://ehr.example.org", jku = ["https://ehr.example.org/jwks.json"] }]
+//!
+//! # services whose coverage depends on who performs them, where or when
+//! # (CRD 2.0.1 info-needed codes): without it in the order, the answer is
+//! # `covered = conditional` with `info-needed`
+//! [[crd.info_needed]]
+//! system = "http://www.ama-assn.org/go/cpt"
+//! code = "72148"
+//! needs = ["performer", "location"]
 //! ```
 
 use serde::Deserialize;
@@ -30,6 +38,11 @@ pub struct CrdConfig {
     /// `fhirServer` is refused with 400.
     #[serde(default)]
     pub fhir_servers: Vec<String>,
+    /// Ordered services whose coverage depends on information an order
+    /// may lack (performer, location, timeframe): answered `conditional`
+    /// with `info-needed` until the order carries it.
+    #[serde(default)]
+    pub info_needed: Vec<InfoRule>,
     /// How long a fetched client JWKS is reused, seconds.
     #[serde(default = "default_jwks_ttl")]
     pub jwks_cache_seconds: u64,
@@ -45,6 +58,7 @@ impl Default for CrdConfig {
             clients: Vec::new(),
             dtr_launch_url: None,
             fhir_servers: Vec::new(),
+            info_needed: Vec::new(),
             jwks_cache_seconds: default_jwks_ttl(),
             max_jwt_lifetime_seconds: default_max_lifetime(),
         }
@@ -64,6 +78,44 @@ pub struct CdsClientConfig {
     /// An inline JWKS (`{"keys": [...]}`), used when the JWT has no `jku`.
     #[serde(default)]
     pub jwks: Option<Value>,
+}
+
+/// One service whose coverage depends on information beyond its code.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfoRule {
+    /// Coding system of the ordered service.
+    pub system: String,
+    /// Its code.
+    pub code: String,
+    /// What the payer needs to know to decide coverage.
+    pub needs: Vec<Info>,
+}
+
+/// CRD 2.0.1 `info-needed` codes (ValueSet `informationNeeded`, code
+/// system `http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp`) a rule
+/// can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Info {
+    /// Who performs the service (performer, or at least its type and
+    /// affiliation).
+    Performer,
+    /// Where (clinic, site or organization).
+    Location,
+    /// When, more precisely than the order's period.
+    Timeframe,
+}
+
+impl Info {
+    /// The `info-needed` code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Performer => "performer",
+            Self::Location => "location",
+            Self::Timeframe => "timeframe",
+        }
+    }
 }
 
 fn default_jwks_ttl() -> u64 {

@@ -11,7 +11,9 @@
 //! - [`rules`]: the payer rules, PAS's (`prior_auth::rules`); [`config`]: `[crd]`.
 //! - [`coverage`]: the `ext-coverage-information` extension and
 //!   coverage-assertion ids; [`store`]: replay cache and secret.
-//! - [`answer`]: cards and systemActions.
+//! - [`answer`]: cards and systemActions; `pa-needed = satisfied` from the
+//!   PAS store (`prior_auth::lookup`), `info-needed` when the answer depends
+//!   on what the order does not say (`[crd] info_needed`, diagnosis rules).
 //!
 //! The routes are audited by the audit layer of the non-FHIR routes; the
 //! handler attaches a [`RouteNote`] naming the CDS client, the patient and
@@ -178,6 +180,8 @@ async fn call(
         req: &req,
         prefetch: &prefetched,
         rules: rules.as_ref(),
+        info_rules: &cfg.info_needed,
+        state: &app.state,
         secret: &secret,
         dtr_launch_url: &dtr,
         today: &today,

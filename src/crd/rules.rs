@@ -3,7 +3,7 @@
 //! file `Claim/$submit` adjudicates with), so what CRD announces is what
 //! PAS will do with the request.
 
-use crate::prior_auth::rules::{ItemFacts, Rules, Verdict};
+use crate::prior_auth::rules::{Action, ItemFacts, Rules, Verdict};
 
 /// What an order needs, in CRD's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,13 @@ pub struct OrderFacts {
 pub trait PayerRules {
     /// What `order` needs.
     fn decide(&self, order: &OrderFacts) -> Decision;
+
+    /// When the order names no diagnosis (`reasonCode`) but the service's
+    /// rule decides by one: what the rules would answer with a qualifying
+    /// diagnosis (the answer without one is [`PayerRules::decide`]'s).
+    fn if_diagnosed(&self, _order: &OrderFacts) -> Option<Decision> {
+        None
+    }
 }
 
 impl PayerRules for Rules {
@@ -75,6 +82,23 @@ impl PayerRules for Rules {
             questionnaire,
             reason,
         }
+    }
+
+    fn if_diagnosed(&self, order: &OrderFacts) -> Option<Decision> {
+        if !order.diagnoses.is_empty() {
+            return None;
+        }
+        let rule = self
+            .rules
+            .iter()
+            .find(|r| r.system == order.system && r.code == order.code)?;
+        if rule.action != Action::AutoApprove || rule.diagnoses.is_empty() {
+            return None;
+        }
+        Some(self.decide(&OrderFacts {
+            diagnoses: rule.diagnoses.clone(),
+            ..order.clone()
+        }))
     }
 }
 
@@ -124,5 +148,31 @@ reason = "0U"
         assert_eq!(deny.requirement, Requirement::AutoDeny);
         assert_eq!(deny.reason.as_deref(), Some("0U"));
         assert_eq!(rules.decide(&facts("9")).requirement, Requirement::Pend);
+        assert!(rules.if_diagnosed(&facts("3")).is_none());
+    }
+
+    #[test]
+    fn a_diagnosis_rule_tells_what_a_qualifying_diagnosis_would_change() {
+        let Ok(rules) = Rules::parse(
+            r#"
+[[rule]]
+system = "http://www.ama-assn.org/go/cpt"
+code = "5"
+action = "auto-approve"
+diagnoses = ["icd|A"]
+otherwise = "auto-deny"
+"#,
+        ) else {
+            panic!("rules parse");
+        };
+        let bare = facts("5");
+        assert_eq!(rules.decide(&bare).requirement, Requirement::AutoDeny);
+        let alt = rules.if_diagnosed(&bare).map(|d| d.requirement);
+        assert_eq!(alt, Some(Requirement::AutoApprove));
+        let given = OrderFacts {
+            diagnoses: vec!["icd|B".into()],
+            ..facts("5")
+        };
+        assert!(rules.if_diagnosed(&given).is_none(), "decidable as given");
     }
 }

@@ -35,6 +35,7 @@ pub mod config;
 pub mod decide;
 pub mod documentation;
 pub mod inquire;
+pub mod lookup;
 pub mod metrics;
 pub mod response;
 pub mod retention;
