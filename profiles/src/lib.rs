@@ -249,6 +249,13 @@ const PAS_SOURCES: &[&str] = &[
     include_str!("../pas/medicationrequest.json"),
 ];
 
+/// The embedded profile texts of Da Vinci PAS 2.2 that differ from 2.0.1
+/// (`profiles/pas-2.2/README.md` says what and where from).
+const PAS_2_2_SOURCES: &[&str] = &[
+    include_str!("../pas-2.2/claim.json"),
+    include_str!("../pas-2.2/claim-update.json"),
+];
+
 /// A set of profiles, looked up by computable name.
 #[derive(Debug, Clone)]
 pub struct Profiles(Vec<Profile>);
@@ -278,6 +285,26 @@ pub fn pas() -> &'static Profiles {
     })
 }
 
+/// The Da Vinci PAS 2.2 profiles: the 2.0.1 set with the 2.2 files
+/// replacing profiles of the same name (or adding new ones).
+pub fn pas_2_2() -> &'static Profiles {
+    static PAS_2_2: std::sync::OnceLock<Profiles> = std::sync::OnceLock::new();
+    PAS_2_2.get_or_init(|| {
+        let newer: Vec<Profile> = PAS_2_2_SOURCES
+            .iter()
+            .filter_map(|t| Profile::from_json(t).ok())
+            .collect();
+        let mut all: Vec<Profile> = pas()
+            .all()
+            .iter()
+            .filter(|p| newer.iter().all(|n| n.name != p.name))
+            .cloned()
+            .collect();
+        all.extend(newer);
+        Profiles(all)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -288,6 +315,37 @@ mod tests {
     fn every_pas_profile_parses() {
         assert_eq!(pas().all().len(), PAS_SOURCES.len());
         assert!(pas().get("PASClaim").is_some());
+    }
+
+    #[test]
+    fn pas_2_2_replaces_and_adds_profiles() {
+        assert_eq!(
+            pas_2_2().all().len(),
+            PAS_SOURCES.len() + 1,
+            "claim replaced, claim-update added"
+        );
+        let update = pas_2_2().get("PASClaimUpdate").unwrap();
+        let issues = update.check(&json!({"resourceType": "Claim"}), "Claim");
+        assert!(
+            issues.iter().any(|i| i.path == "Claim.related"),
+            "{issues:?}"
+        );
+        let two_ids =
+            json!({"resourceType": "Claim", "identifier": [{"value": "a"}, {"value": "b"}]});
+        let max = |p: &Profile| {
+            p.check(&two_ids, "Claim")
+                .iter()
+                .any(|i| i.path == "Claim.identifier" && i.code == "structure")
+        };
+        assert!(
+            max(pas().get("PASClaim").unwrap()),
+            "2.0.1: identifier 1..1"
+        );
+        assert!(
+            !max(pas_2_2().get("PASClaim").unwrap()),
+            "2.2: identifier 1..2"
+        );
+        assert!(pas().get("PASClaimUpdate").is_none());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! appeal_days = 30               # decision timeframe of an appealed standard request
 //! appeal_expedited_hours = 72    # … of an appealed expedited one
 //! retention_days = 400           # decided requests are purged after this (>= 183)
+//! pas_version = "2.0.1"          # or "2.2": the PAS 2.2 wire differences (`version.rs`)
 //! ```
 //!
 //! Pended requests are never purged; decided ones stay queryable
@@ -18,6 +19,8 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+use super::version::PasVersion;
 
 /// The `[prior_auth]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +46,11 @@ pub struct PriorAuthConfig {
     /// [`MIN_RETENTION_DAYS`]).
     #[serde(default = "default_retention")]
     pub retention_days: i64,
+    /// The Da Vinci PAS version answered: `"2.0.1"` (the version CMS
+    /// recommends) or `"2.2"` (the differences listed in
+    /// `src/prior_auth/version.rs`); anything else is refused at start.
+    #[serde(default = "default_pas_version")]
+    pub pas_version: String,
 }
 
 /// Six months: the least a decided request is kept.
@@ -57,6 +65,7 @@ impl Default for PriorAuthConfig {
             appeal_days: default_appeal_days(),
             appeal_expedited_hours: default_appeal_hours(),
             retention_days: default_retention(),
+            pas_version: default_pas_version(),
         }
     }
 }
@@ -64,6 +73,7 @@ impl Default for PriorAuthConfig {
 impl PriorAuthConfig {
     /// Refuses settings that would break the CMS-0057-F promises.
     pub fn check(&self) -> Result<(), String> {
+        PasVersion::parse(&self.pas_version)?;
         if self.retention_days < MIN_RETENTION_DAYS {
             return Err(format!(
                 "[prior_auth] retention_days must be at least {MIN_RETENTION_DAYS} (six months), not {}",
@@ -81,6 +91,18 @@ impl PriorAuthConfig {
         }
         Ok(())
     }
+}
+
+impl PriorAuthConfig {
+    /// The PAS version answered (2.0.1 when the setting is invalid, which
+    /// [`Self::check`] refuses at start).
+    pub fn pas_version(&self) -> PasVersion {
+        PasVersion::parse(&self.pas_version).unwrap_or_default()
+    }
+}
+
+fn default_pas_version() -> String {
+    PasVersion::default().as_str().to_owned()
 }
 
 fn default_max_extension() -> i64 {

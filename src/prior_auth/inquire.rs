@@ -27,11 +27,14 @@ pub async fn run(
     disclosure: &mut Disclosure,
 ) -> FhirResult<FhirResponse> {
     let bundle = super::body_bundle(req.body.as_ref(), "inquire")?;
-    let issues = validate::check(&bundle, Kind::Inquiry);
+    let pas = app.config.prior_auth.pas_version();
+    let mut issues = validate::check_as(&bundle, Kind::Inquiry, pas.rules_for(&bundle));
+    // references to QuestionnaireResponses stored here resolve as for $submit
+    super::documentation::answered(app, &bundle, &mut issues).await?;
     if !issues.is_empty() {
         return Ok(validate::outcome(&issues));
     }
-    let keys = Keys::of(&bundle);
+    let keys = Keys::for_version(&bundle, pas);
     let org = app.organization_of(caller);
     let found = app
         .state
@@ -54,10 +57,8 @@ pub async fn run(
     );
     let now = instant(crate::audit::auditor::now_ms());
     let id = uuid::Uuid::new_v4().to_string();
-    Ok(FhirResponse::ok(response::bundle(
+    Ok(FhirResponse::ok(pas.inquiry_answer(
         &rec.request,
-        rec.response.clone(),
-        &id,
-        &now,
+        response::bundle(&rec.request, rec.response.clone(), &id, &now),
     )))
 }

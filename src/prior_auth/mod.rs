@@ -13,7 +13,8 @@
 //!   review queue); [`review`]: timeframe extensions and appeals.
 //!
 //! The request life cycle is the explicit machine of [`state`]; deadlines
-//! (72 h expedited, 7 days standard) are [`timeframe`]'s.
+//! (72 h expedited, 7 days standard) are [`timeframe`]'s. What differs with
+//! `[prior_auth] pas_version = "2.2"` is [`version`]'s.
 //!
 //! Authorization: `$submit` needs a `system/` scope granting create on
 //! Claim (`system/Claim.c`, `system/Claim.*`, `system/*.cruds`, …);
@@ -47,6 +48,7 @@ pub mod store;
 pub mod submit;
 pub mod timeframe;
 pub mod validate;
+pub mod version;
 
 /// The operations this module answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,8 +138,14 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// Reads the keys of a validated PAS Bundle.
+    /// Reads the keys of a validated PAS Bundle (PAS 2.0.1 rules).
     pub fn of(bundle: &Value) -> Self {
+        Self::for_version(bundle, version::PasVersion::V2_0_1)
+    }
+
+    /// Reads the keys of a validated PAS Bundle; the member identifier is
+    /// chosen by `pas` ([`version::PasVersion::member_identifier`]).
+    pub fn for_version(bundle: &Value, pas: version::PasVersion) -> Self {
         let entries = bundle["entry"].as_array().map(Vec::as_slice).unwrap_or(&[]);
         let claim = &bundle["entry"][0]["resource"];
         let ident = |id: &Value| {
@@ -149,8 +157,12 @@ impl Keys {
         };
         let of = |elem: &str| {
             let reference = claim[elem]["reference"].as_str().unwrap_or_default();
-            match validate::resolve(entries, reference) {
-                Some((_, r)) if r["identifier"][0].is_object() => ident(&r["identifier"][0]),
+            let first = |r: &Value| match elem {
+                "patient" => pas.member_identifier(r).cloned(),
+                _ => r["identifier"].get(0).cloned(),
+            };
+            match validate::resolve(entries, reference).and_then(|(_, r)| first(r)) {
+                Some(id) if id.is_object() => ident(&id),
                 _ => reference.to_owned(),
             }
         };

@@ -37,28 +37,33 @@ pub async fn run(
     disclosure: &mut Disclosure,
 ) -> FhirResult<FhirResponse> {
     let bundle = super::body_bundle(req.body.as_ref(), "submit")?;
-    let mut issues = validate::check(&bundle, Kind::Request);
+    let pas = app.config.prior_auth.pas_version();
+    let mut issues = validate::check_as(&bundle, Kind::Request, pas.rules_for(&bundle));
     let answered = super::documentation::answered(app, &bundle, &mut issues).await?;
     if !issues.is_empty() {
         return Ok(validate::outcome(&issues));
     }
     let cfg: &PriorAuthConfig = &app.config.prior_auth;
     let rules = Rules::load(cfg).map_err(FhirError::internal)?;
-    let keys = Keys::of(&bundle);
+    let keys = Keys::for_version(&bundle, pas);
     let now = crate::audit::auditor::now_ms();
     let created = instant(now);
     let claim = &bundle["entry"][0]["resource"];
-    let cancel = claim["status"] == "cancelled";
+    let cancel = pas.is_cancellation(claim);
+    // a PAS 2.2 Claim Update names the Claim it updates
+    let (match_system, match_value) = pas
+        .prior_claim(&bundle)
+        .unwrap_or_else(|| (keys.claim_system.clone(), keys.claim_value.clone()));
     let existing = app
         .state
-        .pa_by_claim(&keys.claim_system, &keys.claim_value)
+        .pa_by_claim(&match_system, &match_value)
         .await?
         .into_iter()
         .find(|r| r.client_id == caller.client_id);
     let reject = |code: &str, text: &str| {
         let cr = response::rejection(&bundle, &created, code, text);
         let id = uuid::Uuid::new_v4().to_string();
-        FhirResponse::ok(response::bundle(&bundle, cr, &id, &created))
+        FhirResponse::ok(pas.submit_answer(&bundle, response::bundle(&bundle, cr, &id, &created)))
     };
     let rec = match (existing, cancel) {
         (None, true) => {
@@ -151,11 +156,9 @@ pub async fn run(
         &format!("ClaimResponse/{}", rec.id),
     );
     let bundle_id = uuid::Uuid::new_v4().to_string();
-    Ok(FhirResponse::ok(response::bundle(
+    Ok(FhirResponse::ok(pas.submit_answer(
         &rec.request,
-        rec.response.clone(),
-        &bundle_id,
-        &created,
+        response::bundle(&rec.request, rec.response.clone(), &bundle_id, &created),
     )))
 }
 

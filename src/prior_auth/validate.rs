@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use profiles::Issue;
 use serde_json::{json, Value};
 
+use super::version::PasVersion;
 use crate::fhir::FhirResponse;
 
 /// Root of issue paths for the Claim.
@@ -24,9 +25,15 @@ pub enum Kind {
     Inquiry,
 }
 
-/// All issues of a Bundle (empty: valid).
+/// All issues of a Bundle (empty: valid), against the PAS 2.0.1 profiles.
 pub fn check(bundle: &Value, kind: Kind) -> Vec<Issue> {
-    let pas = profiles::pas();
+    check_as(bundle, kind, PasVersion::V2_0_1)
+}
+
+/// All issues of a Bundle against the profiles of PAS `version` (a Claim
+/// Update with 2.2).
+pub fn check_as(bundle: &Value, kind: Kind, version: PasVersion) -> Vec<Issue> {
+    let pas = version.profiles();
     let mut issues = Vec::new();
     if let Some(p) = pas.get("PASRequestBundle") {
         issues.extend(p.check(bundle, "Bundle"));
@@ -43,12 +50,19 @@ pub fn check(bundle: &Value, kind: Kind) -> Vec<Issue> {
         });
         return issues;
     }
-    let claim_profile = match kind {
-        Kind::Request => "PASClaim",
-        Kind::Inquiry => "PASClaimInquiry",
-    };
+    let claim_profile = version.claim_profile(claim, kind);
     if let Some(p) = pas.get(claim_profile) {
         issues.extend(p.check(claim, CLAIM_ROOT));
+    }
+    if claim_profile == "PASClaimUpdate"
+        && !version.is_cancellation(claim)
+        && claim["item"].as_array().is_none_or(Vec::is_empty)
+    {
+        issues.push(Issue {
+            code: "required",
+            path: format!("{CLAIM_ROOT}.item"),
+            message: "PASClaimUpdate: item is required unless the update cancels the request (certificationType 3)".into(),
+        });
     }
     issues.extend(duplicate_full_urls(entries));
     let mut refs = Vec::new();

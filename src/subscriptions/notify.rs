@@ -29,6 +29,18 @@ fn target(app: &AppState, spec: &Spec) -> Target {
 /// otherwise). Only a store failure is an `Err`.
 pub async fn handshake(app: &AppState, s: &Stored, spec: &Spec) -> Result<(), sqlx::Error> {
     let now = crate::audit::auditor::now_ms();
+    if let Some(why) = unserved(app, spec) {
+        // PAS 2.2 serves full-resource subscriptions only: no handshake
+        let to = transition(Status::Requested, Ev::HandshakeFailed);
+        if let Ok(Some(to)) = to {
+            let changed = app
+                .state
+                .sub_transition(&s.id, s.version, (Status::Requested, to), Some(why), now)
+                .await?;
+            tracing::info!(subscription = %s.id, status = to.as_str(), changed, reason = why, "PAS subscription refused");
+        }
+        return Ok(());
+    }
     let base = app.config.fhir_base();
     let about = About {
         base: &base,
@@ -79,10 +91,14 @@ pub fn pas_event(app: &AppState, rec: &Record) {
     };
     let app = app.clone();
     let provider = rec.provider_key.clone();
-    let focus = rec.response.clone();
+    let (focus_url, focus) = app.config.prior_auth.pas_version().notification_focus(
+        rec,
+        &app.config.fhir_base(),
+        &instant(crate::audit::auditor::now_ms()),
+    );
     let id = rec.id.clone();
     rt.spawn(async move {
-        if let Err(e) = fan_out(&app, &org, &provider, &id, &focus).await {
+        if let Err(e) = fan_out(&app, &org, &provider, &focus_url, &focus).await {
             tracing::warn!(request = %id, error = %e, "PAS subscription notifications not sent");
         }
     });
@@ -92,7 +108,7 @@ async fn fan_out(
     app: &AppState,
     org: &str,
     provider_key: &str,
-    claim_response_id: &str,
+    focus_url: &str,
     focus: &serde_json::Value,
 ) -> Result<(), sqlx::Error> {
     let base = app.config.fhir_base();
@@ -103,6 +119,20 @@ async fn fan_out(
         if !spec.matches(provider_key) {
             continue;
         }
+        if let Some(why) = unserved(app, &spec) {
+            // e.g. an id-only subscription made before the switch to PAS 2.2
+            let now = crate::audit::auditor::now_ms();
+            if let Ok(Some(to)) = transition(Status::Active, Ev::DeliveryFailed) {
+                let saved = app
+                    .state
+                    .sub_transition(&s.id, s.version, (Status::Active, to), Some(why), now)
+                    .await;
+                if let Err(e) = saved {
+                    tracing::warn!(subscription = %s.id, error = %e, "PAS subscription status not saved");
+                }
+            }
+            continue;
+        }
         let Some(number) = app.state.sub_next_event(&s.id).await? else {
             continue;
         };
@@ -110,7 +140,7 @@ async fn fan_out(
         let event = Event {
             number,
             timestamp: now.clone(),
-            focus_url: format!("{base}/ClaimResponse/{claim_response_id}"),
+            focus_url: focus_url.to_owned(),
             focus: focus.clone(),
         };
         let about = About {
@@ -127,6 +157,15 @@ async fn fan_out(
         tokio::spawn(async move { deliver(&app, &s, &target, &body).await });
     }
     Ok(())
+}
+
+/// Why a subscription is not served by the PAS version answered (PAS 2.2:
+/// "PAS Clients and Intermediaries SHALL only support subscriptions with
+/// content='full-resource'"; see `prior_auth::version`), if it is not.
+fn unserved(app: &AppState, spec: &Spec) -> Option<&'static str> {
+    (app.config.prior_auth.pas_version().full_resource_only()
+        && spec.content != model::Content::FullResource)
+        .then_some("PAS 2.2 serves only subscriptions with payload content full-resource")
 }
 
 /// Delivers one event notification with retries; on total failure the
