@@ -71,3 +71,9 @@ node --test conformance-tests/browser/smart.test.mjs
 
 step "patient consent portal (headless Chromium)"
 node --test conformance-tests/browser/portal.test.mjs
+
+step "DTR SMART app: launch, form, QuestionnaireResponse (headless Chromium)"
+node --test conformance-tests/browser/dtr_app.test.mjs
+
+step "prior authorization end to end: CRD, DTR, PAS, reviewer in headless Chromium, subscription"
+node --test conformance-tests/browser/prior_auth.test.mjs

@@ -80,6 +80,7 @@ pub async fn ensure(
 ) -> anyhow::Result<DemoInfo> {
     if let Some(marker) = app.state.meta(DEMO_MARKER).await? {
         ensure_admin(app).await?;
+        crate::http::ui::dtr_app::ensure_client(app).await?;
         let v: Value = serde_json::from_str(&marker)?;
         return Ok(DemoInfo {
             patients: v["patients"].as_u64().unwrap_or(0) as u32,
@@ -117,6 +118,8 @@ pub async fn ensure(
     for u in &users {
         app.state.upsert_user(u, "demo").await?;
     }
+    // The DTR SMART app CRD cards link to (public client `dtr-app`).
+    crate::http::ui::dtr_app::ensure_client(app).await?;
     let info = DemoInfo {
         patients,
         pat_jones: report.pat_jones,

@@ -17,6 +17,8 @@
 //! - `GET /portal`, `POST /portal/consents`, `POST /portal/consents/{id}/revoke`:
 //!   the patient consent portal ([`portal`]).
 //! - `GET /ui/static/fhirgate.css`: the stylesheet.
+//! - `GET /dtr/launch`, `GET /dtr/app`, `GET /dtr/app.js`: the DTR SMART
+//!   app CRD cards link to ([`dtr_app`]).
 //!
 //! Sessions and form tokens are in [`session`]; scope wording and the
 //! granted-scope assembly in [`scopes`]; the FHIR look-ups the pages make
@@ -36,6 +38,7 @@ use crate::{oauth::authorize::PendingError, AppState};
 
 pub mod admin;
 pub mod authorize;
+pub mod dtr_app;
 pub mod federated;
 pub mod launcher;
 pub mod login;
@@ -85,6 +88,9 @@ pub fn router() -> Router<AppState> {
         .route("/portal/consents", post(portal::grant_post))
         .route("/portal/consents/{id}/revoke", post(portal::revoke_post))
         .route("/ui/static/fhirgate.css", get(stylesheet))
+        .route("/dtr/launch", get(dtr_app::launch_get))
+        .route("/dtr/app", get(dtr_app::app_get))
+        .route("/dtr/app.js", get(dtr_app::script_get))
         .layer(middleware::from_fn(security_headers))
 }
 
