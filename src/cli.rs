@@ -51,6 +51,12 @@ pub enum Command {
     /// Issue access tokens as an operator.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// UDAP: certificates from the demo trust community.
+    #[command(subcommand)]
+    Udap(UdapCommand),
+    /// CRD: a demo EHR's signed hook JWT (demo mode).
+    #[command(subcommand)]
+    Crd(CrdCommand),
     /// Report the CMS-0057-F prior-authorization metrics.
     PaMetrics {
         /// Only requests received from this date (YYYY-MM-DD or RFC 3339).
@@ -63,6 +69,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `fhirgate crd …`.
+#[derive(Debug, Subcommand)]
+pub enum CrdCommand {
+    /// Print the JWT the demo EHR (a trusted CDS client in demo mode)
+    /// sends with a call to CDS service `--service` (valid five minutes).
+    DemoJwt {
+        /// The CDS service id (see `GET /cds-services`), e.g. `order-sign`'s.
+        #[arg(long)]
+        service: String,
+    },
+}
+
+/// `fhirgate udap …`.
+#[derive(Debug, Subcommand)]
+pub enum UdapCommand {
+    /// Issue a client certificate (SAN URI) from the demo community's CA.
+    ClientCert(crate::udap::cli::ClientCertArgs),
 }
 
 /// `fhirgate token …`.
@@ -126,7 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if config.demo_enabled() {
         // the demo's provider client mapping, for the server and for
         // `consent explain` alike
-        demo::configure(&mut config);
+        demo::configure(&mut config)?;
     }
     match cli.command {
         Command::Serve { seed_patients } => {
@@ -140,6 +165,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger(cmd) => crate::audit::cli::run(&config, cmd).await,
         Command::Consent(cmd) => crate::consent::cli::run(config, cmd).await,
         Command::Token(TokenCommand::Issue(args)) => crate::oauth::issue::run(config, args).await,
+        Command::Udap(UdapCommand::ClientCert(args)) => {
+            crate::udap::cli::client_cert(&config, &args)
+        }
+        Command::Crd(CrdCommand::DemoJwt { service }) => {
+            if !config.demo_enabled() {
+                anyhow::bail!(
+                    "the demo EHR exists in demo mode only; configure [crd] clients otherwise"
+                );
+            }
+            println!("{}", crate::crd::demo::demo_jwt(&config, &service)?);
+            Ok(())
+        }
         Command::PaMetrics { from, to, json } => {
             crate::prior_auth::metrics::cli(config, from, to, json).await
         }

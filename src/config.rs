@@ -97,6 +97,9 @@ pub struct Config {
     /// PAS subscription notifications: per-POST timeout and retries.
     #[serde(default)]
     pub subscriptions: crate::subscriptions::config::SubscriptionsConfig,
+    /// UDAP (HL7 FAST Security): the server certificate and trust communities.
+    #[serde(default)]
+    pub udap: crate::udap::config::UdapConfig,
 }
 
 /// Federated sign-in (OpenID Connect authorization code flow with PKCE,

@@ -40,12 +40,14 @@ pub const DEMO_PROVIDER_CLIENT: &str = "demo-provider";
 /// the server does): maps [`DEMO_PROVIDER_CLIENT`] to the seeded hospital
 /// in `[payer] provider_clients` (an existing mapping of that client id is
 /// kept).
-pub fn configure(config: &mut crate::config::Config) {
+pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<()> {
     config
         .payer
         .provider_clients
         .entry(DEMO_PROVIDER_CLIENT.to_owned())
         .or_insert_with(|| crate::seed::HOSPITAL_ORGANIZATION.to_owned());
+    // the demo EHR may call CRD (`fhirgate crd demo-jwt`)
+    crate::crd::demo::trust_demo_ehr(config)
 }
 
 /// What the demo start produced.

@@ -43,6 +43,7 @@ pub mod search;
 pub mod seed;
 pub mod state;
 pub mod subscriptions;
+pub mod udap;
 pub mod upstream;
 
 pub use http::app;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub consent: Arc<consent::engine::ConsentEngine>,
     /// Bulk Data `$export`: the file store and the worker's wake-up.
     pub bulk: Arc<bulk::Bulk>,
+    /// UDAP trust (signing identity, communities), unless `[udap]` is off.
+    pub udap: Option<Arc<udap::Udap>>,
 }
 
 impl AppState {
@@ -131,6 +134,8 @@ impl AppState {
         )
         .await?;
         let bulk = bulk::Bulk::open(&config)?;
+        let udap =
+            udap::Udap::open(&config.udap, &config.data_dir, &config.fhir_base())?.map(Arc::new);
         Ok((
             Self {
                 bulk: Arc::new(bulk),
@@ -141,6 +146,7 @@ impl AppState {
                 state,
                 keys: Arc::new(keys),
                 federation,
+                udap,
             },
             embedded,
         ))

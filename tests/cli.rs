@@ -300,3 +300,102 @@ fn keys_rotate_keeps_the_previous_key_published() {
         "the previous key stays published"
     );
 }
+
+/// From the demo start, the demo EHR is a trusted CDS client: `fhirgate crd
+/// demo-jwt` signs its hook JWT, CRD answers it (and refuses it replayed);
+/// the UDAP discovery answers with the demo community; `fhirgate udap
+/// client-cert` issues a client certificate from the demo CA.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_start_can_call_crd_and_udap_without_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (server, _) = start(dir.path(), port, &["--seed-patients", "2"]);
+    let public = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let services: serde_json::Value = client
+        .get(format!("{public}/cds-services"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = services["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["hook"] == "order-sign")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jwt = bin()
+        .args(["crd", "demo-jwt", "--service", &id])
+        .env("FHIRGATE_DATA_DIR", dir.path())
+        .env("FHIRGATE_PUBLIC_URL", &public)
+        .env_remove("FHIRGATE_DEMO")
+        .output()
+        .unwrap();
+    assert!(
+        jwt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&jwt.stderr)
+    );
+    let jwt = String::from_utf8(jwt.stdout).unwrap().trim().to_owned();
+    let order = serde_json::json!({"resourceType": "ServiceRequest", "id": "o1", "status": "draft",
+        "intent": "order", "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "73722"}]}});
+    let hook = serde_json::json!({"hook": "order-sign", "hookInstance": "d1f6c8a0-0000-4000-8000-000000000001",
+        "context": {"userId": "Practitioner/dr1", "patientId": "p1",
+            "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}},
+        "prefetch": {"patient": {"resourceType": "Patient", "id": "p1"},
+            "coverage": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource":
+                {"resourceType": "Coverage", "id": "c1", "status": "active",
+                 "beneficiary": {"reference": "Patient/p1"}, "payor": [{"reference": "Organization/payer"}]}}]}}});
+    let call = || {
+        client
+            .post(format!("{public}/cds-services/{id}"))
+            .bearer_auth(&jwt)
+            .json(&hook)
+            .send()
+    };
+    let r = call().await.unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("coverage-information"), "{body}");
+    assert_eq!(call().await.unwrap().status(), 401, "a replayed JWT");
+    // UDAP discovery from the demo community
+    let udap = client
+        .get(format!("{public}/fhir/.well-known/udap"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(udap.status(), 200);
+    drop(server);
+    let out = dir.path().join("client");
+    let cert = bin()
+        .args([
+            "udap",
+            "client-cert",
+            "--san",
+            "https://app.example.org/x",
+            "--out",
+        ])
+        .arg(&out)
+        .env("FHIRGATE_DATA_DIR", dir.path())
+        .env("FHIRGATE_PUBLIC_URL", &public)
+        .env_remove("FHIRGATE_DEMO")
+        .output()
+        .unwrap();
+    assert!(
+        cert.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cert.stderr)
+    );
+    let pem = std::fs::read_to_string(out.join("client.pem")).unwrap();
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 2, "leaf then CA");
+    assert!(std::fs::read_to_string(out.join("client.key"))
+        .unwrap()
+        .contains("PRIVATE KEY"));
+}

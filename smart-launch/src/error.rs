@@ -1,4 +1,4 @@
-//! RFC 6749 §5.2 error responses (and the RFC 7591 / RFC 9470 codes we use).
+//! RFC 6749 §5.2 error responses (and the RFC 7591 / UDAP / RFC 9470 codes we use).
 
 use serde_json::{json, Value};
 
@@ -29,6 +29,11 @@ pub enum OAuthErrorCode {
     InvalidClientMetadata,
     /// RFC 7591 §3.2.2.
     InvalidRedirectUri,
+    /// RFC 7591 §3.2.2 (UDAP DCR §5.2): the software statement is invalid.
+    InvalidSoftwareStatement,
+    /// RFC 7591 §3.2.2 (UDAP DCR §5.2): the software statement is not
+    /// approved (its certificate leads to no trusted anchor).
+    UnapprovedSoftwareStatement,
     /// RFC 6750 §3.1 (resource server).
     InvalidToken,
     /// RFC 6750 §3.1.
@@ -51,6 +56,8 @@ impl OAuthErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidSoftwareStatement => "invalid_software_statement",
+            Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
         }

@@ -9,6 +9,7 @@
 //! - [`request`]: validation of a hook request.
 //! - [`prefetch`]: prefetch as sent, else fetched through `fhirServer`.
 //! - [`rules`]: the payer rules, PAS's (`prior_auth::rules`); [`config`]: `[crd]`.
+//! - [`demo`]: the demo EHR as a trusted CDS client (`fhirgate crd demo-jwt`).
 //! - [`coverage`]: the `ext-coverage-information` extension and
 //!   coverage-assertion ids; [`store`]: replay cache and secret.
 //! - [`answer`]: cards and systemActions; `pa-needed = satisfied` from the
@@ -23,6 +24,7 @@ pub mod answer;
 pub mod auth;
 pub mod config;
 pub mod coverage;
+pub mod demo;
 pub mod prefetch;
 pub mod request;
 pub mod rules;

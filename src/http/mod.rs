@@ -26,6 +26,7 @@ pub fn app(state: AppState) -> Router {
         .route("/fhir/{*path}", axum::routing::any(fhir::fhir_path))
         .merge(oauth::router().route_layer(audited(&state)))
         .merge(crate::crd::router().route_layer(audited(&state)))
+        .merge(crate::udap::router().route_layer(audited(&state)))
         .layer(cors());
     Router::new()
         .route("/healthz", get(healthz))

@@ -193,6 +193,16 @@ async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Bytes) ->
 }
 
 async fn register(State(app): State<AppState>, body: Bytes) -> Response {
+    // UDAP dynamic registration (a signed software statement) is open;
+    // unsigned RFC 7591 registration only in demo mode
+    if let Ok(meta) = serde_json::from_slice::<Value>(&body) {
+        if crate::udap::registration::is_udap(&meta) {
+            return match crate::udap::registration::register(&app, &meta).await {
+                Ok((status, answer)) => no_store(status, answer),
+                Err(e) => oauth_error(&e),
+            };
+        }
+    }
     if !app.config.demo_enabled() {
         return oauth_error(&OAuthError::new(
             smart_launch::OAuthErrorCode::AccessDenied,

@@ -2,7 +2,8 @@
 //! `fhirgate client add` command and the admin page all go through
 //! `register`) and client authentication at the token endpoint (RFC 6749
 //! §2.3: public, `client_secret_basic`, and `private_key_jwt` per SMART
-//! Backend Services / RFC 7523).
+//! Backend Services / RFC 7523, or with an `x5c` chain for clients that
+//! registered by UDAP, see `udap::authn`).
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use percent_encoding::percent_decode_str;
@@ -253,19 +254,25 @@ pub async fn authenticate_with_extensions(
                 "this client does not authenticate with private_key_jwt",
             ));
         }
-        let jwks = client_jwks(&client).await?;
         let token_endpoint = format!(
             "{}/auth/token",
             app.config.public_url.as_str().trim_end_matches('/')
         );
-        let rules = AssertionRules {
-            client_id: &client.client_id,
-            token_endpoint: &token_endpoint,
-            now: now(),
-            max_lifetime_secs: 300,
-            leeway_secs: 60,
+        let verified = if crate::udap::authn::is_udap(&client) {
+            // registered by UDAP: the certificate chain in x5c, not a JWKS
+            crate::udap::authn::verify_client_assertion(app, &client, jwt, &token_endpoint, now())
+                .await?
+        } else {
+            let jwks = client_jwks(&client).await?;
+            let rules = AssertionRules {
+                client_id: &client.client_id,
+                token_endpoint: &token_endpoint,
+                now: now(),
+                max_lifetime_secs: 300,
+                leeway_secs: 60,
+            };
+            assertion::verify_client_assertion(jwt, &jwks, &rules)?
         };
-        let verified = assertion::verify_client_assertion(jwt, &jwks, &rules)?;
         let first = app
             .state
             .assertion_jti_first_use(&client.client_id, &verified.jti, verified.exp + 60, now())

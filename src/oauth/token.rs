@@ -82,8 +82,9 @@ async fn authorization_code(
     form: &[(String, String)],
     authz: Option<&str>,
 ) -> Result<Value, OAuthError> {
-    let client = clients::authenticate(app, form, authz).await?;
+    let (client, b2b) = clients::authenticate_with_extensions(app, form, authz).await?;
     may_use(&client, "authorization_code")?;
+    require_b2b(app, &client, b2b.as_ref())?;
     let code =
         param(form, "code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let code_hash = hash_token(code);
@@ -234,6 +235,7 @@ async fn client_credentials(
     }
     let (client, b2b) = clients::authenticate_with_extensions(app, form, authz).await?;
     may_use(&client, "client_credentials")?;
+    require_b2b(app, &client, b2b.as_ref())?;
     let registered =
         ScopeSet::parse(clients::registered_scope(&client.metadata)).map_err(server_error)?;
     let scope =
@@ -289,6 +291,17 @@ fn b2b_acting(
         organization: Some(organization),
         purpose_of_use: b2b.purpose().map(str::to_owned),
     })
+}
+
+/// A UDAP community that requires `hl7-b2b` in every token request gets
+/// it, or the request is `invalid_grant` (HL7 FAST Security B2B).
+fn require_b2b(app: &AppState, client: &ClientRecord, b2b: Option<&B2b>) -> Result<(), OAuthError> {
+    if b2b.is_none() && crate::udap::authn::b2b_required(app, client) {
+        return Err(OAuthError::invalid_grant(
+            "this client's trust community requires the hl7-b2b authorization extension in every token request",
+        ));
+    }
+    Ok(())
 }
 
 /// Who a token acts for and why, fixed at issuance.

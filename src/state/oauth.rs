@@ -95,6 +95,21 @@ impl StateStore {
             .map(|_| ()))
     }
 
+    /// Replaces a registered client's name, type and metadata (UDAP
+    /// re-registration); false when there is no such client.
+    pub async fn client_update(&self, c: &ClientRecord) -> Result<bool, sqlx::Error> {
+        let sql = "UPDATE oauth_clients SET client_name = $1, client_type = $2, metadata = $3 WHERE client_id = $4";
+        let meta = c.metadata.to_string();
+        on_pool!(self, |p| sqlx::query(sql)
+            .bind(&c.client_name)
+            .bind(&c.client_type)
+            .bind(&meta)
+            .bind(&c.client_id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected() == 1))
+    }
+
     /// Looks a client up.
     pub async fn client_get(&self, client_id: &str) -> Result<Option<ClientRecord>, sqlx::Error> {
         let sql = "SELECT client_id, client_name, client_type, secret_hash, metadata, created_at FROM oauth_clients WHERE client_id = $1";

@@ -1,0 +1,66 @@
+//! `fhirgate udap client-cert`: a client certificate from the demo trust
+//! community's CA (`{data_dir}/udap/community-ca.*`, made at the first start
+//! without `[udap] certificate`), so a UDAP client can be tried against the
+//! demo without a community of its own. Writes `client.pem` (the
+//! certificate, then the CA: the `x5c` order) and `client.key` (PKCS#8,
+//! owner-only) into `--out`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::Config;
+
+/// Arguments of `fhirgate udap client-cert`.
+#[derive(Debug, Args)]
+pub struct ClientCertArgs {
+    /// The client's URI: the certificate's SAN URI and the software
+    /// statement's `iss`.
+    #[arg(long)]
+    pub san: String,
+    /// The certificate's common name.
+    #[arg(long, default_value = "UDAP client")]
+    pub name: String,
+    /// Validity, days.
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
+    /// Directory to write `client.pem` and `client.key` into.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Issues the certificate.
+pub fn client_cert(config: &Config, a: &ClientCertArgs) -> anyhow::Result<()> {
+    if config.udap.certificate.is_some() {
+        anyhow::bail!(
+            "[udap] certificate is configured: client certificates come from your trust community, not the demo CA"
+        );
+    }
+    if url::Url::parse(&a.san).is_err() {
+        anyhow::bail!("--san must be an absolute URI, not {}", a.san);
+    }
+    let dir = config.data_dir.join("udap");
+    let ca_key = std::fs::read_to_string(dir.join("community-ca.key")).map_err(|e| {
+        anyhow::anyhow!(
+            "the demo CA is made at the first `fhirgate serve` ({}): {e}",
+            dir.display()
+        )
+    })?;
+    let ca_cert = std::fs::read_to_string(dir.join("community-ca.pem"))?;
+    let leaf = super::pki::leaf(&ca_key, &a.san, &a.name, a.days)?;
+    std::fs::create_dir_all(&a.out)?;
+    std::fs::write(a.out.join("client.pem"), format!("{}{ca_cert}", leaf.cert))?;
+    let key = a.out.join("client.key");
+    std::fs::write(&key, &leaf.key)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    }
+    println!(
+        "{}",
+        serde_json::json!({"certificate": a.out.join("client.pem"), "key": key, "san": a.san,
+            "community": super::config::DEMO_COMMUNITY})
+    );
+    Ok(())
+}
