@@ -372,7 +372,11 @@ async fn since_exports_list_deletions_made_through_fhirgate() {
     let direct = reqwest::get(format!("{}/Observation/_history", up.base()))
         .await
         .unwrap();
-    assert_eq!(direct.status().as_u16(), 404, "the upstream has no type history");
+    assert_eq!(
+        direct.status().as_u16(),
+        404,
+        "the upstream has no type history"
+    );
 
     // deleted before `_since`: not listed
     let early = t.delete("/fhir/Observation/p3-4548-4").await;
