@@ -408,3 +408,151 @@ async fn a_community_that_requires_b2b_refuses_token_requests_without_it() {
     let ok = token(&t, &with, "system/Patient.rs").await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
 }
+
+const REDIRECT: &str = "https://b2b.example.org/apps/portal/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-udap-entropy";
+
+fn code_statement(iss: &str, jti: &str) -> Value {
+    let t = now();
+    json!({"iss": iss, "sub": iss, "aud": REGISTER, "iat": t, "exp": t + 240, "jti": jti,
+        "client_name": "B2B user app", "contacts": ["mailto:ops@b2b.example.org"],
+        "redirect_uris": [REDIRECT], "logo_uri": "https://b2b.example.org/logo.png",
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "private_key_jwt", "scope": "openid fhirUser user/Patient.rs"})
+}
+
+/// `/auth/authorize` for `client_id` with `pairs` (PKCE and state as given),
+/// then the clinician's approval; the code (or the error redirect).
+async fn code_flow(
+    t: &TestApp,
+    client_id: &str,
+    pkce: bool,
+    state: bool,
+) -> Result<String, String> {
+    let challenge = smart_launch::pkce::challenge_of(VERIFIER);
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid fhirUser user/Patient.rs"),
+        ("aud", BASE),
+    ];
+    if state {
+        pairs.push(("state", "st-udap"));
+    }
+    if pkce {
+        pairs.push(("code_challenge", challenge.as_str()));
+        pairs.push(("code_challenge_method", "S256"));
+    }
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let r = t
+        .request_raw(Method::GET, &format!("/auth/authorize?{q}"), &[], None)
+        .await;
+    let loc = r.header("location").unwrap_or_default();
+    let Some(pending) = loc.strip_prefix("/auth/continue?req=") else {
+        return Err(loc);
+    };
+    let user = fhirgate::state::users::User {
+        username: "dr.b2b".into(),
+        role: "clinician".into(),
+        fhir_user: "Practitioner/dr-b2b".into(),
+        display_name: "Dr B2B".into(),
+        organization: None,
+    };
+    let url = fhirgate::oauth::authorize::approve(
+        &t.app,
+        pending,
+        &user,
+        "openid fhirUser user/Patient.rs",
+        None,
+    )
+    .await
+    .unwrap();
+    let code = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    Ok(code)
+}
+
+async fn redeem(t: &TestApp, code: &str, assertion: &str, verifier: Option<&str>) -> TestResponse {
+    let mut pairs = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion),
+    ];
+    if let Some(v) = verifier {
+        pairs.push(("code_verifier", v));
+    }
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    t.request_raw(
+        Method::POST,
+        "/auth/token",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(body.into_bytes()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_udap_user_app_uses_the_authorization_code_flow_with_pkce_and_state() {
+    let t = TestApp::new().await;
+    let ca = demo_ca(&t);
+    let uri = "https://b2b.example.org/apps/portal";
+    let leaf = pki::leaf(&ca.key, uri, "B2B user app", 30).unwrap();
+    let rs256 = jsonwebtoken::Algorithm::RS256;
+    let r = register(&t, &signed(&leaf, &ca, rs256, &code_statement(uri, "c1"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json["response_types"], json!(["code"]));
+    let id = r.json["client_id"].as_str().unwrap().to_owned();
+
+    let code = code_flow(&t, &id, true, true).await.unwrap();
+    let a = signed(&leaf, &ca, rs256, &assertion_claims(&id, "ca1", None));
+    let tok = redeem(&t, &code, &a, Some(VERIFIER)).await;
+    assert_eq!(tok.status, StatusCode::OK, "{}", tok.text());
+    assert!(tok.json["access_token"].is_string());
+    // STU2 by default: no state, or no PKCE, is refused
+    let no_state = code_flow(&t, &id, true, false).await.unwrap_err();
+    assert!(no_state.contains("error=invalid_request"), "{no_state}");
+    let no_pkce = code_flow(&t, &id, false, true).await.unwrap_err();
+    assert!(no_pkce.contains("error=invalid_request"), "{no_pkce}");
+}
+
+#[tokio::test]
+async fn a_community_may_let_stu1_clients_skip_pkce_and_state() {
+    let seed = TestApp::new().await;
+    let ca_path = seed.dir.path().join("udap").join("community-ca.pem");
+    let t = seed
+        .reopen_with_config(&format!(
+            "[[udap.communities]]\nname = \"urn:example:stu1\"\nanchors = [\"{}\"]\nstu1_without_pkce = true\n",
+            ca_path.display()
+        ))
+        .await;
+    let ca = demo_ca(&t);
+    let uri = "https://b2b.example.org/apps/legacy";
+    let leaf = pki::leaf(&ca.key, uri, "STU1 app", 30).unwrap();
+    let rs256 = jsonwebtoken::Algorithm::RS256;
+    let r = register(&t, &signed(&leaf, &ca, rs256, &code_statement(uri, "l1"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json["client_id"].as_str().unwrap().to_owned();
+    let code = code_flow(&t, &id, false, false).await.unwrap();
+    let a = signed(&leaf, &ca, rs256, &assertion_claims(&id, "la1", None));
+    let tok = redeem(&t, &code, &a, None).await;
+    assert_eq!(tok.status, StatusCode::OK, "{}", tok.text());
+    // one that did send PKCE must still prove it
+    let code = code_flow(&t, &id, true, true).await.unwrap();
+    let a = signed(&leaf, &ca, rs256, &assertion_claims(&id, "la2", None));
+    let tok = redeem(&t, &code, &a, None).await;
+    error_of(&tok, 400, "invalid_grant");
+}

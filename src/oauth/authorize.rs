@@ -143,10 +143,21 @@ pub async fn start(app: &AppState, params: &[(String, String)]) -> Start {
             ))
         }
     }
-    let challenge = match pkce::check_challenge(get("code_challenge"), get("code_challenge_method"))
-    {
-        Ok(c) => c,
-        Err(e) => return fail(e),
+    // UDAP clients (HL7 FAST Security STU2) send PKCE and `state`; a
+    // community may let STU1 clients send neither
+    let stu1 = crate::udap::authn::stu1_without_pkce(app, &client);
+    if crate::udap::authn::is_udap(&client) && !stu1 && state.is_none() {
+        return fail(OAuthError::invalid_request(
+            "state is required for UDAP clients (HL7 FAST Security STU2)",
+        ));
+    }
+    let challenge = if stu1 && get("code_challenge").is_none() {
+        String::new()
+    } else {
+        match pkce::check_challenge(get("code_challenge"), get("code_challenge_method")) {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        }
     };
     let Some(scope_text) = get("scope") else {
         return fail(OAuthError::invalid_scope("scope is required"));

@@ -12,7 +12,9 @@
 //! in the future, and a `jti` (replay is refused by the caller). Every
 //! refusal is `invalid_client` (401) with a specific description.
 //! [`b2b_required`] says whether the client's community requires the
-//! `hl7-b2b` extension in every token request.
+//! `hl7-b2b` extension in every token request; [`stu1_without_pkce`]
+//! whether its authorization code flow may go without PKCE and `state`
+//! (UDAP STU1 clients; STU2, the default, requires both).
 
 use serde_json::Value;
 use smart_launch::{assertion::VerifiedAssertion, OAuthError};
@@ -37,6 +39,18 @@ pub fn b2b_required(app: &AppState, client: &ClientRecord) -> bool {
         .as_deref()
         .and_then(|u| u.community(name))
         .is_some_and(|c| c.require_b2b)
+}
+
+/// Whether `client` registered by UDAP in a community that lets STU1
+/// clients use the authorization code flow without PKCE and `state`.
+pub fn stu1_without_pkce(app: &AppState, client: &ClientRecord) -> bool {
+    let name = client.metadata["udap"]["community"].as_str();
+    is_udap(client)
+        && app
+            .udap
+            .as_deref()
+            .and_then(|u| u.community(name))
+            .is_some_and(|c| c.stu1_without_pkce)
 }
 
 fn refuse(d: impl Into<String>) -> OAuthError {
