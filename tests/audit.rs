@@ -264,6 +264,7 @@ fn caller() -> Caller {
         role: Some("clinician".into()),
         jti: "jti-1".into(),
         purpose: Some("TREAT".into()),
+        organization: Some("Organization/org-1".into()),
     }
 }
 
@@ -384,6 +385,10 @@ async fn one_event_per_patient_touched_each_naming_only_its_patient() {
         ea["agent"][2]["purposeOfUse"][0]["coding"][0]["code"],
         "TREAT"
     );
+    // the organization the requestor acts for: a responsible-party agent
+    assert_eq!(ea["agent"][3]["who"]["reference"], "Organization/org-1");
+    assert_eq!(ea["agent"][3]["type"]["coding"][0]["code"], "RESP");
+    assert_eq!(ea["agent"][3]["requestor"], false);
     let (_, _, _, eb) = find("rest", Some(&pb));
     assert_eq!(refs(eb), vec!["Patient/b", "Observation/ob"]);
     let (_, _, cd, ed) = find("authz-consent", Some(&pb));

@@ -219,6 +219,13 @@ async fn a_b2b_client_registers_and_reads_without_manual_steps() {
         )
         .await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.text());
+    // the audit record names the stated purpose and organization
+    let seq = read.header("x-ledger-seq").unwrap();
+    let ev = t.get(&format!("/fhir/AuditEvent/{seq}")).await;
+    assert_eq!(ev.status, StatusCode::OK, "{}", ev.text());
+    let agents = ev.json["agent"].to_string();
+    assert!(agents.contains("Organization/org-b2b"), "{agents}");
+    assert!(agents.contains("\"TREAT\""), "{agents}");
     // a replayed assertion is refused
     error_of(
         &token(&t, &a, "system/Patient.rs").await,

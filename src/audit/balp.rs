@@ -212,6 +212,22 @@ pub fn user_agent(
     a
 }
 
+/// The organization the requestor acts for (a token's `organization`: a
+/// user's, or a UDAP B2B client's `hl7-b2b` `organization_id`): an agent of
+/// type responsible party, not the requestor itself.
+pub fn organization_agent(organization: &str) -> Value {
+    let who = if organization.starts_with("Organization/") {
+        json!({"reference": organization})
+    } else {
+        json!({"identifier": {"system": "urn:ietf:rfc:3986", "value": organization}})
+    };
+    json!({
+        "type": {"coding": [coding("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "RESP", "responsible party")]},
+        "who": who,
+        "requestor": false,
+    })
+}
+
 /// The authorization-server agent of an AuthZ-consent event.
 pub fn authorizer_agent(public_url: &str) -> Value {
     json!({

@@ -403,6 +403,9 @@ impl Builder {
                 Some(&c.jti),
                 &purposes,
             ));
+            if let Some(org) = &c.organization {
+                agents.push(balp::organization_agent(org));
+            }
         }
         let mut entities = vec![balp::request_entity(request_id)];
         if let Some(p) = patient {
@@ -568,6 +571,9 @@ impl Builder {
                 Some(&c.jti),
                 &purposes,
             ));
+            if let Some(org) = &c.organization {
+                agents.push(balp::organization_agent(org));
+            }
         }
         let mut patient_e = balp::patient_entity(patient);
         patient_e["detail"] = json!([

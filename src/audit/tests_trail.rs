@@ -33,6 +33,7 @@ async fn suite(store: &StateStore, keys_dir: &std::path::Path) {
             role: Some("clinician".into()),
             jti: "j".into(),
             purpose: None,
+            organization: None,
         }),
         ..Disclosure::default()
     };

@@ -21,6 +21,9 @@ pub struct Caller {
     pub jti: String,
     /// Purpose of use the request was judged under (v3-ActReason code).
     pub purpose: Option<String>,
+    /// The organization the token acts for (a signed-in user's, or a UDAP
+    /// B2B client's stated one), `Organization/x` or a URI.
+    pub organization: Option<String>,
 }
 
 /// A consent decision that mattered for a patient (a BALP AuthZ-consent event).
@@ -71,6 +74,7 @@ impl Caller {
             role: c.role.clone(),
             jti: c.jti.clone(),
             purpose: None,
+            organization: c.organization.clone(),
         }
     }
 }

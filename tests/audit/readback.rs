@@ -26,6 +26,7 @@ fn caller(client: &str, user: Option<&str>) -> Caller {
         role: user.map(|_| "clinician".to_owned()),
         jti: format!("jti-{client}"),
         purpose: Some("TREAT".into()),
+        organization: None,
     }
 }
 
