@@ -612,3 +612,44 @@ async fn subscriptions_cannot_be_reached_through_batches_or_system_search() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
 }
+
+#[tokio::test]
+async fn header_secrets_are_sent_but_never_shown_again() {
+    let t = app().await;
+    let tok = token(&t, "clinic-a").await;
+    let hook = Subscriber::start().await;
+    let sub = create(&t, &tok, &subscription(&hook.url, "id-only")).await;
+    assert!(!sub.to_string().contains("subscriber-secret"), "{sub}");
+    assert_eq!(
+        sub["channel"]["header"],
+        json!(["Authorization: [redacted]"])
+    );
+    let id = sub["id"].as_str().unwrap().to_owned();
+    let read_back = read(&t, &tok, &id).await;
+    assert!(
+        !read_back.text().contains("subscriber-secret"),
+        "{}",
+        read_back.text()
+    );
+    // the owner sends back what it read, asking for a new handshake: the
+    // stored secret is still what the subscriber receives
+    let mut again = read_back.json.clone();
+    again["status"] = json!("requested");
+    let r = call(
+        &t,
+        &tok,
+        Method::PUT,
+        &format!("/fhir/Subscription/{id}"),
+        Some(&again),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(!r.text().contains("subscriber-secret"));
+    let hs = hook.wait_for("handshake", 2).await;
+    for h in &hs {
+        assert_eq!(
+            h.headers.get("authorization").unwrap(),
+            "Bearer subscriber-secret"
+        );
+    }
+}

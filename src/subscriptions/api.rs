@@ -41,6 +41,7 @@ async fn owned(app: &AppState, org: &str, id: &str) -> FhirResult<Stored> {
 /// and (in error) the reason overlaid.
 pub fn render(s: &Stored) -> Value {
     let mut r = s.resource.clone();
+    super::secrets::redact(&mut r);
     if let Some(o) = r.as_object_mut() {
         o.insert("id".into(), json!(s.id));
         let mut meta = o.remove("meta").unwrap_or_else(|| json!({}));
@@ -249,6 +250,9 @@ pub async fn update(
             )));
         }
     }
+    // headers sent back redacted keep their stored values
+    let restored = super::secrets::restore(body, &cur.resource);
+    let body = &restored;
     let spec = match model::parse(body) {
         Ok(s) => s,
         Err(issues) => return Ok(outcome(&issues)),

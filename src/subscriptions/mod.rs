@@ -20,6 +20,10 @@
 //!   by a reviewer (`prior_auth::submit`, `prior_auth::decide` call
 //!   [`notify::pas_event`]).
 //!
+//! `channel.header` values are sent with every notification and never shown
+//! again: answers carry them as `Name: [redacted]`, and an update sending
+//! one back that way keeps the stored value ([`secrets`]).
+//!
 //! Ownership (PAS: subscriptions "are only created or modified by that
 //! sending system"): a Subscription belongs to the organization of the
 //! caller that created it (`AppState::organization_of`: the token's
@@ -56,6 +60,7 @@ pub mod guard;
 pub mod model;
 pub mod notification;
 pub mod notify;
+pub mod secrets;
 pub mod state;
 pub mod store;
 
