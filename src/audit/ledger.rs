@@ -31,16 +31,7 @@ use smart_launch::keys::{KeyError, KeySet};
 use super::{jcs, merkle, merkle::Hash};
 use crate::state::StateStore;
 
-/// Runs the same expression on whichever pool the store has.
-macro_rules! on_pool {
-    ($store:expr, |$p:ident| $body:expr) => {
-        match $store {
-            $crate::state::StateStore::Sqlite($p) => $body,
-            $crate::state::StateStore::Postgres($p) => $body,
-        }
-    };
-}
-pub(crate) use on_pool;
+pub(crate) use crate::state::on_pool;
 
 /// The JWS `typ` of a checkpoint.
 pub const CHECKPOINT_TYP: &str = "ledger-checkpoint+jwt";

@@ -49,16 +49,7 @@ use serde_json::Value;
 use super::{parse_consent, ConsentModel};
 use crate::{error::FhirError, state::StateStore};
 
-/// Runs the same expression on whichever pool the store has (one SQL text
-/// with `$N` placeholders serves both backends).
-macro_rules! on_pool {
-    ($store:expr, |$p:ident| $body:expr) => {
-        match $store {
-            $crate::state::StateStore::Sqlite($p) => $body,
-            $crate::state::StateStore::Postgres($p) => $body,
-        }
-    };
-}
+use crate::state::on_pool;
 
 pub mod poll;
 mod store;

@@ -3,9 +3,8 @@
 //! One SQL text per query (`$N` placeholders work on both backends).
 
 use rand::RngCore;
-use sqlx::Row;
 
-use crate::state::StateStore;
+use crate::state::{on_pool, StateStore};
 
 /// The `meta` key of the coverage-assertion secret.
 const SECRET_KEY: &str = "crd.assertion_secret";
@@ -22,28 +21,19 @@ pub async fn jti_first_use(
 ) -> Result<bool, sqlx::Error> {
     let purge = "DELETE FROM crd_client_jti WHERE expires_at < $1";
     let insert = "INSERT INTO crd_client_jti (iss, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-    match store {
-        StateStore::Sqlite(p) => {
-            sqlx::query(purge).bind(now).execute(p).await?;
-            let r = sqlx::query(insert)
-                .bind(iss)
-                .bind(jti)
-                .bind(expires_at)
-                .execute(p)
-                .await?;
-            Ok(r.rows_affected() == 1)
-        }
-        StateStore::Postgres(p) => {
-            sqlx::query(purge).bind(now).execute(p).await?;
-            let r = sqlx::query(insert)
-                .bind(iss)
-                .bind(jti)
-                .bind(expires_at)
-                .execute(p)
-                .await?;
-            Ok(r.rows_affected() == 1)
-        }
-    }
+    on_pool!(store, |p| sqlx::query(purge)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+    let inserted = on_pool!(store, |p| sqlx::query(insert)
+        .bind(iss)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(inserted == 1)
 }
 
 /// The secret keying coverage-assertion ids: created once (the first
@@ -57,32 +47,17 @@ pub async fn assertion_secret(store: &StateStore) -> Result<String, sqlx::Error>
     let fresh = hex::encode(raw);
     let insert = "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
     let select = "SELECT value FROM meta WHERE key = $1";
-    match store {
-        StateStore::Sqlite(p) => {
-            sqlx::query(insert)
-                .bind(SECRET_KEY)
-                .bind(&fresh)
-                .execute(p)
-                .await?;
-            sqlx::query(select)
-                .bind(SECRET_KEY)
-                .fetch_one(p)
-                .await
-                .map(|r| r.get(0))
-        }
-        StateStore::Postgres(p) => {
-            sqlx::query(insert)
-                .bind(SECRET_KEY)
-                .bind(&fresh)
-                .execute(p)
-                .await?;
-            sqlx::query(select)
-                .bind(SECRET_KEY)
-                .fetch_one(p)
-                .await
-                .map(|r| r.get(0))
-        }
-    }
+    on_pool!(store, |p| sqlx::query(insert)
+        .bind(SECRET_KEY)
+        .bind(&fresh)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+    let (kept,): (String,) = on_pool!(store, |p| sqlx::query_as(select)
+        .bind(SECRET_KEY)
+        .fetch_one(p)
+        .await)?;
+    Ok(kept)
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ fn window_ms(app: &AppState) -> i64 {
 async fn failures(app: &AppState, client: &str, since_ms: i64) -> FhirResult<(i64, Option<i64>)> {
     let sql =
         "SELECT COUNT(*), MIN(at_ms) FROM payer_match_failures WHERE client_id = $1 AND at_ms > $2";
-    let row: (i64, Option<i64>) = crate::audit::ledger::on_pool!(&app.state, |p| {
+    let row: (i64, Option<i64>) = crate::state::on_pool!(&app.state, |p| {
         sqlx::query_as(sql)
             .bind(client)
             .bind(since_ms)
@@ -74,7 +74,7 @@ pub fn too_many(secs: i64) -> FhirError {
 pub async fn fail(app: &AppState, client: &str, request_id: &str) -> FhirResult<()> {
     let now = now_ms();
     let window = window_ms(app);
-    crate::audit::ledger::on_pool!(&app.state, |p| {
+    crate::state::on_pool!(&app.state, |p| {
         sqlx::query("DELETE FROM payer_match_failures WHERE at_ms <= $1")
             .bind(now - window)
             .execute(p)
@@ -82,7 +82,7 @@ pub async fn fail(app: &AppState, client: &str, request_id: &str) -> FhirResult<
             .map(|_| ())
     })
     .map_err(FhirError::internal)?;
-    crate::audit::ledger::on_pool!(&app.state, |p| {
+    crate::state::on_pool!(&app.state, |p| {
         sqlx::query("INSERT INTO payer_match_failures (client_id, at_ms) VALUES ($1, $2)")
             .bind(client)
             .bind(now)

@@ -3,10 +3,8 @@
 //! a reviewer can record an appeal on, and the retention purge. One SQL
 //! text per query (`$N` placeholders work on both backends).
 
-use sqlx::Row;
-
 use super::store::Record;
-use crate::state::StateStore;
+use crate::state::{on_pool, StateStore};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,86 +56,76 @@ pub struct Event {
 pub async fn record(store: &StateStore, e: &Event) -> Result<(), sqlx::Error> {
     let sql =
         "INSERT INTO pa_events (request_id, at_ms, kind, item_sequence, actor, reason, detail) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7)";
-    macro_rules! run {
-        ($p:expr) => {
-            sqlx::query(sql)
-                .bind(&e.request_id)
-                .bind(e.at_ms)
-                .bind(e.kind.as_str())
-                .bind(e.item_sequence)
-                .bind(&e.actor)
-                .bind(&e.reason)
-                .bind(&e.detail)
-                .execute($p)
-                .await
-        };
-    }
-    match store {
-        StateStore::Sqlite(p) => run!(p).map(|_| ())?,
-        StateStore::Postgres(p) => run!(p).map(|_| ())?,
-    }
-    Ok(())
+         VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    on_pool!(store, |p| sqlx::query(sql)
+        .bind(&e.request_id)
+        .bind(e.at_ms)
+        .bind(e.kind.as_str())
+        .bind(e.item_sequence)
+        .bind(&e.actor)
+        .bind(&e.reason)
+        .bind(&e.detail)
+        .execute(p)
+        .await
+        .map(|_| ()))
 }
+
+/// A row of `pa_events`: request_id, at_ms, kind, item_sequence, actor,
+/// reason, detail.
+type EventRow = (
+    String,
+    i64,
+    String,
+    Option<i64>,
+    String,
+    String,
+    Option<String>,
+);
 
 /// Every action on `request_id`, oldest first.
 pub async fn of_request(store: &StateStore, request_id: &str) -> Result<Vec<Event>, sqlx::Error> {
     let sql =
         "SELECT request_id, at_ms, kind, item_sequence, actor, reason, detail FROM pa_events \
-               WHERE request_id = $1 ORDER BY at_ms";
-    let rows = match store {
-        StateStore::Sqlite(p) => {
-            let rows = sqlx::query(sql).bind(request_id).fetch_all(p).await?;
-            rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?
-        }
-        StateStore::Postgres(p) => {
-            let rows = sqlx::query(sql).bind(request_id).fetch_all(p).await?;
-            rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?
-        }
-    };
-    Ok(rows.into_iter().flatten().collect())
+         WHERE request_id = $1 ORDER BY at_ms";
+    let rows: Vec<EventRow> = on_pool!(store, |p| sqlx::query_as(sql)
+        .bind(request_id)
+        .fetch_all(p)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(
+            |(request_id, at_ms, kind, item_sequence, actor, reason, detail)| {
+                Some(Event {
+                    request_id,
+                    at_ms,
+                    kind: Kind::parse(&kind)?,
+                    item_sequence,
+                    actor,
+                    reason,
+                    detail,
+                })
+            },
+        )
+        .collect())
 }
 
-/// The kinds of action each of `records` had, for the metrics:
-/// `(extended, appealed)` per record, in order.
+/// The kinds of action each of `records` had, for the metrics and the
+/// review queue: `(extended, appealed)` per record, in order. One query
+/// (actions are few: extensions and appeals only).
 pub async fn flags(
     store: &StateStore,
     records: &[Record],
 ) -> Result<Vec<(bool, bool)>, sqlx::Error> {
-    let mut out = Vec::with_capacity(records.len());
-    // one query per request: the metrics read a reporting period, not the
-    // request path; a request with no action costs one indexed probe
-    for r in records {
-        let events = of_request(store, &r.id).await?;
-        out.push((
-            events.iter().any(|e| e.kind == Kind::Extended),
-            events.iter().any(|e| e.kind == Kind::Appealed),
-        ));
+    if records.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
-}
-
-fn event_of<R: Row>(r: &R) -> Result<Option<Event>, sqlx::Error>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    let kind: String = r.try_get("kind")?;
-    let Some(kind) = Kind::parse(&kind) else {
-        return Ok(None);
-    };
-    Ok(Some(Event {
-        request_id: r.try_get("request_id")?,
-        at_ms: r.try_get("at_ms")?,
-        kind,
-        item_sequence: r.try_get("item_sequence")?,
-        actor: r.try_get("actor")?,
-        reason: r.try_get("reason")?,
-        detail: r.try_get("detail")?,
-    }))
+    let sql = "SELECT DISTINCT request_id, kind FROM pa_events";
+    let rows: Vec<(String, String)> = on_pool!(store, |p| sqlx::query_as(sql).fetch_all(p).await)?;
+    let had = |id: &str, k: Kind| rows.iter().any(|(r, kind)| r == id && kind == k.as_str());
+    Ok(records
+        .iter()
+        .map(|r| (had(&r.id, Kind::Extended), had(&r.id, Kind::Appealed)))
+        .collect())
 }
 
 /// The ids of the most recently decided requests with a denied item
@@ -146,16 +134,11 @@ where
 pub async fn appealable(store: &StateStore, limit: i64) -> Result<Vec<String>, sqlx::Error> {
     let sql = "SELECT id FROM pa_requests WHERE state IN ('denied', 'partially-approved') \
                ORDER BY decided_ms DESC, id LIMIT $1";
-    match store {
-        StateStore::Sqlite(p) => {
-            let rows = sqlx::query(sql).bind(limit).fetch_all(p).await?;
-            rows.iter().map(|r| r.try_get(0)).collect()
-        }
-        StateStore::Postgres(p) => {
-            let rows = sqlx::query(sql).bind(limit).fetch_all(p).await?;
-            rows.iter().map(|r| r.try_get(0)).collect()
-        }
-    }
+    let rows: Vec<(String,)> = on_pool!(store, |p| sqlx::query_as(sql)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// Deletes decided requests (and their actions) decided before
@@ -165,35 +148,18 @@ pub async fn purge_decided_before(store: &StateStore, cutoff_ms: i64) -> Result<
                   WHERE state <> 'pended' AND decided_ms IS NOT NULL AND decided_ms < $1)";
     let requests =
         "DELETE FROM pa_requests WHERE state <> 'pended' AND decided_ms IS NOT NULL AND decided_ms < $1";
-    let n = match store {
-        StateStore::Sqlite(p) => {
-            let mut tx = p.begin().await?;
-            sqlx::query(events)
-                .bind(cutoff_ms)
-                .execute(&mut *tx)
-                .await?;
-            let n = sqlx::query(requests)
-                .bind(cutoff_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            n
-        }
-        StateStore::Postgres(p) => {
-            let mut tx = p.begin().await?;
-            sqlx::query(events)
-                .bind(cutoff_ms)
-                .execute(&mut *tx)
-                .await?;
-            let n = sqlx::query(requests)
-                .bind(cutoff_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            n
-        }
-    };
-    Ok(n)
+    on_pool!(store, |p| {
+        let mut tx = p.begin().await?;
+        sqlx::query(events)
+            .bind(cutoff_ms)
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query(requests)
+            .bind(cutoff_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    })
 }

@@ -17,6 +17,19 @@ use sqlx::{
     PgPool, Row, SqlitePool,
 };
 
+/// Runs the same expression on whichever pool `$store` (a [`StateStore`])
+/// has: one SQL text with `$N` placeholders serves both backends, the
+/// expression is written once and expanded per pool type.
+macro_rules! on_pool {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match $store {
+            $crate::state::StateStore::Sqlite($p) => $body,
+            $crate::state::StateStore::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
 pub mod oauth;
 pub mod users;
 

@@ -13,16 +13,6 @@ use sqlx::Row;
 
 use super::StateStore;
 
-/// Runs the same expression on whichever pool the store has.
-macro_rules! on_pool {
-    ($store:expr, |$p:ident| $body:expr) => {
-        match $store {
-            StateStore::Sqlite($p) => $body,
-            StateStore::Postgres($p) => $body,
-        }
-    };
-}
-
 /// A registered OAuth client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientRecord {

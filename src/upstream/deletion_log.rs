@@ -21,13 +21,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::Row;
 
 use super::{RequestContext, Upstream};
 use crate::{
     error::FhirResult,
     fhir::{FhirRequest, FhirResponse, Interaction},
-    state::StateStore,
+    state::{on_pool, StateStore},
 };
 
 /// One logged deletion.
@@ -158,27 +157,14 @@ pub async fn record(
 ) -> Result<(), sqlx::Error> {
     let sql = "INSERT INTO deletion_log (resource_type, resource_id, deleted_at, last_version) VALUES ($1, $2, $3, $4)";
     let body = last.to_string();
-    match store {
-        StateStore::Sqlite(p) => {
-            sqlx::query(sql)
-                .bind(rtype)
-                .bind(id)
-                .bind(deleted_at)
-                .bind(&body)
-                .execute(p)
-                .await?;
-        }
-        StateStore::Postgres(p) => {
-            sqlx::query(sql)
-                .bind(rtype)
-                .bind(id)
-                .bind(deleted_at)
-                .bind(&body)
-                .execute(p)
-                .await?;
-        }
-    }
-    Ok(())
+    on_pool!(store, |p| sqlx::query(sql)
+        .bind(rtype)
+        .bind(id)
+        .bind(deleted_at)
+        .bind(&body)
+        .execute(p)
+        .await
+        .map(|_| ()))
 }
 
 /// Up to `limit` deletions of `rtype` at or after `since_ms`, after log
@@ -192,28 +178,13 @@ pub async fn since(
 ) -> Result<Vec<Deletion>, sqlx::Error> {
     let sql = "SELECT seq, resource_id, deleted_at, last_version FROM deletion_log \
                WHERE resource_type = $1 AND deleted_at >= $2 AND seq > $3 ORDER BY seq LIMIT $4";
-    let rows = match store {
-        StateStore::Sqlite(p) => sqlx::query(sql)
-            .bind(rtype)
-            .bind(since_ms)
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(p)
-            .await?
-            .into_iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get::<String, _>(3)))
-            .collect::<Vec<(i64, String, i64, String)>>(),
-        StateStore::Postgres(p) => sqlx::query(sql)
-            .bind(rtype)
-            .bind(since_ms)
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(p)
-            .await?
-            .into_iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get::<String, _>(3)))
-            .collect(),
-    };
+    let rows: Vec<(i64, String, i64, String)> = on_pool!(store, |p| sqlx::query_as(sql)
+        .bind(rtype)
+        .bind(since_ms)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?;
     Ok(rows
         .into_iter()
         .filter_map(|(seq, id, deleted_at, body)| {

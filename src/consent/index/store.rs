@@ -9,6 +9,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{patient_key, ConsentIndex, IndexError};
+use crate::state::on_pool;
 use crate::{
     fhir::types::{format_instant, parse_instant},
     state::StateStore,

@@ -104,14 +104,15 @@ pub(super) async fn queue_page(
     error: Option<String>,
 ) -> Result<Response, UiError> {
     let now = now_ms();
-    let mut requests = Vec::new();
-    for r in pended(app).await? {
-        let flags = review_store::flags(&app.state, std::slice::from_ref(&r))
-            .await
-            .map_err(UiError::internal)?;
-        let extended = flags.first().is_some_and(|(e, _)| *e);
-        requests.push(row(&r, now, extended));
-    }
+    let pended = pended(app).await?;
+    let flags = review_store::flags(&app.state, &pended)
+        .await
+        .map_err(UiError::internal)?;
+    let requests = pended
+        .iter()
+        .zip(flags)
+        .map(|(r, (extended, _))| row(r, now, extended))
+        .collect();
     let mut appealable = Vec::new();
     for id in review_store::appealable(&app.state, APPEALABLE)
         .await
