@@ -321,26 +321,11 @@ mod tests {
     /// in a fresh schema; skipped without it.
     #[tokio::test]
     async fn postgres_finds_only_approved_in_period_authorizations_for_the_same_coverage() {
-        let Ok(url) = std::env::var("FHIRGATE_TEST_DATABASE_URL") else {
-            eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
+        let Some(pg) = crate::state::tests::Scratch::postgres().await else {
             return;
         };
-        let admin = sqlx::PgPool::connect(&url).await.unwrap();
-        let schema = format!("pl{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-        let store = StateStore::open(Some(&scoped), std::path::Path::new("."))
-            .await
-            .unwrap();
-        suite(&store).await;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&admin)
-            .await
-            .unwrap();
+        suite(&pg.store).await;
+        pg.drop_schema().await;
     }
 
     #[test]

@@ -160,36 +160,61 @@ pub(crate) mod tests {
         assert_eq!(again.meta("k").await.unwrap().as_deref(), Some("2"));
     }
 
-    /// Runs on the PostgreSQL the test command starts (`FHIRGATE_TEST_DATABASE_URL`).
-    /// Without it the test is skipped, unless `FHIRGATE_REQUIRE_POSTGRES=1`
+    /// A store on a fresh schema of the PostgreSQL the test command starts
+    /// (`FHIRGATE_TEST_DATABASE_URL`), for each backend's store suite;
+    /// [`Scratch::drop_schema`] removes it. `None` (the test is skipped, and
+    /// says so) without that variable, unless `FHIRGATE_REQUIRE_POSTGRES=1`
     /// (set by the test command) makes its absence a failure.
+    pub(crate) struct Scratch {
+        /// The store, its `search_path` the fresh schema.
+        pub store: StateStore,
+        admin: PgPool,
+        schema: String,
+    }
+
+    impl Scratch {
+        pub(crate) async fn postgres() -> Option<Self> {
+            let Ok(url) = std::env::var("FHIRGATE_TEST_DATABASE_URL") else {
+                assert!(
+                    std::env::var("FHIRGATE_REQUIRE_POSTGRES").is_err(),
+                    "FHIRGATE_REQUIRE_POSTGRES is set but FHIRGATE_TEST_DATABASE_URL is not"
+                );
+                eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
+                return None;
+            };
+            let admin = PgPool::connect(&url).await.unwrap();
+            let schema = format!("t{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+            let store = StateStore::open(Some(&scoped), Path::new("."))
+                .await
+                .unwrap();
+            Some(Self {
+                store,
+                admin,
+                schema,
+            })
+        }
+
+        pub(crate) async fn drop_schema(self) {
+            sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema))
+                .execute(&self.admin)
+                .await
+                .unwrap();
+        }
+    }
+
     #[tokio::test]
     async fn postgres_backend_passes_the_suite() {
-        let Ok(url) = std::env::var("FHIRGATE_TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var("FHIRGATE_REQUIRE_POSTGRES").is_err(),
-                "FHIRGATE_REQUIRE_POSTGRES is set but FHIRGATE_TEST_DATABASE_URL is not"
-            );
-            eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
+        let Some(pg) = Scratch::postgres().await else {
             return;
         };
-        // A fresh schema per run keeps the suite independent of earlier runs.
-        let admin = PgPool::connect(&url).await.unwrap();
-        let schema = format!("t{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-        let store = StateStore::open(Some(&scoped), Path::new("."))
-            .await
-            .unwrap();
-        assert_eq!(store.backend(), "postgres");
-        suite(&store).await;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&admin)
-            .await
-            .unwrap();
+        assert_eq!(pg.store.backend(), "postgres");
+        suite(&pg.store).await;
+        pg.drop_schema().await;
     }
 }

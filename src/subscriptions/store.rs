@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::state::Status;
-use crate::state::StateStore;
+use crate::state::{on_pool, StateStore};
 
 /// One stored subscription.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,43 +60,16 @@ macro_rules! from_row {
     }};
 }
 
-/// `?` placeholders for SQLite, `$n` for PostgreSQL.
-fn sql(pg: bool, template: &str) -> String {
-    if !pg {
-        return template.to_owned();
-    }
-    let mut out = String::with_capacity(template.len() + 8);
-    let mut n = 0;
-    for c in template.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Runs a query on whichever backend `$store` is: `$bind` builds it from
-/// `$q`, `$run` executes it, `$post` turns the backend's answer `$res`
-/// into the result (written once, expanded per backend row type).
+/// Runs a query on whichever pool `$store` has: `$bind` builds it from
+/// `$q`, `$run` executes it, `$post` turns the answer `$res` into the
+/// result (written once, expanded per backend row type).
 macro_rules! on_backend {
     ($store:expr, $template:expr, |$q:ident| $bind:expr, $run:ident, |$res:ident| $post:expr) => {
-        match $store {
-            StateStore::Sqlite(p) => {
-                let s = sql(false, $template);
-                let $q = sqlx::query(&s);
-                let $res = $bind.$run(p).await?;
-                $post
-            }
-            StateStore::Postgres(p) => {
-                let s = sql(true, $template);
-                let $q = sqlx::query(&s);
-                let $res = $bind.$run(p).await?;
-                $post
-            }
-        }
+        on_pool!($store, |p| {
+            let $q = sqlx::query($template);
+            let $res = $bind.$run(p).await?;
+            $post
+        })
     };
 }
 
@@ -104,7 +77,7 @@ impl StateStore {
     /// Stores a new subscription.
     pub async fn sub_insert(&self, s: &Stored) -> Result<(), sqlx::Error> {
         let t = format!(
-            "INSERT INTO pas_subscriptions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO pas_subscriptions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         let resource = s.resource.to_string();
         on_backend!(
@@ -128,7 +101,7 @@ impl StateStore {
 
     /// One subscription by id (any owner; callers check ownership).
     pub async fn sub_get(&self, id: &str) -> Result<Option<Stored>, sqlx::Error> {
-        let t = format!("SELECT {COLUMNS} FROM pas_subscriptions WHERE id = ?");
+        let t = format!("SELECT {COLUMNS} FROM pas_subscriptions WHERE id = $1");
         on_backend!(self, &t, |q| q.bind(id), fetch_optional, |row| row
             .as_ref()
             .map(|r| from_row!(r))
@@ -138,7 +111,7 @@ impl StateStore {
     /// Every subscription of an organization, oldest first.
     pub async fn sub_of_org(&self, org: &str) -> Result<Vec<Stored>, sqlx::Error> {
         let t = format!(
-            "SELECT {COLUMNS} FROM pas_subscriptions WHERE organization = ? ORDER BY created_ms, id"
+            "SELECT {COLUMNS} FROM pas_subscriptions WHERE organization = $1 ORDER BY created_ms, id"
         );
         on_backend!(self, &t, |q| q.bind(org), fetch_all, |rows| rows
             .iter()
@@ -153,7 +126,7 @@ impl StateStore {
         status: Status,
     ) -> Result<Vec<Stored>, sqlx::Error> {
         let t = format!(
-            "SELECT {COLUMNS} FROM pas_subscriptions WHERE organization = ? AND status = ? ORDER BY created_ms, id"
+            "SELECT {COLUMNS} FROM pas_subscriptions WHERE organization = $1 AND status = $2 ORDER BY created_ms, id"
         );
         on_backend!(
             self,
@@ -172,8 +145,8 @@ impl StateStore {
         version: i64,
         now_ms: i64,
     ) -> Result<bool, sqlx::Error> {
-        let t = "UPDATE pas_subscriptions SET resource = ?, status = ?, error = NULL, \
-                 version = version + 1, updated_ms = ? WHERE id = ? AND version = ?";
+        let t = "UPDATE pas_subscriptions SET resource = $1, status = $2, error = NULL, \
+                 version = version + 1, updated_ms = $3 WHERE id = $4 AND version = $5";
         let resource = s.resource.to_string();
         on_backend!(
             self,
@@ -199,8 +172,8 @@ impl StateStore {
         error: Option<&str>,
         now_ms: i64,
     ) -> Result<bool, sqlx::Error> {
-        let t = "UPDATE pas_subscriptions SET status = ?, error = ?, version = version + 1, \
-                 updated_ms = ? WHERE id = ? AND status = ? AND version = ?";
+        let t = "UPDATE pas_subscriptions SET status = $1, error = $2, version = version + 1, \
+                 updated_ms = $3 WHERE id = $4 AND status = $5 AND version = $6";
         on_backend!(
             self,
             t,
@@ -219,7 +192,7 @@ impl StateStore {
     /// Numbers the next event of a subscription (1, 2, …); `None` when it
     /// is gone.
     pub async fn sub_next_event(&self, id: &str) -> Result<Option<i64>, sqlx::Error> {
-        let t = "UPDATE pas_subscriptions SET events = events + 1 WHERE id = ? RETURNING events";
+        let t = "UPDATE pas_subscriptions SET events = events + 1 WHERE id = $1 RETURNING events";
         on_backend!(self, t, |q| q.bind(id), fetch_optional, |row| row
             .map(|r| r.try_get::<i64, _>("events"))
             .transpose())
@@ -227,7 +200,7 @@ impl StateStore {
 
     /// Deletes an organization's subscription; whether there was one.
     pub async fn sub_delete(&self, id: &str, org: &str) -> Result<bool, sqlx::Error> {
-        let t = "DELETE FROM pas_subscriptions WHERE id = ? AND organization = ?";
+        let t = "DELETE FROM pas_subscriptions WHERE id = $1 AND organization = $2";
         on_backend!(self, t, |q| q.bind(id).bind(org), execute, |r| Ok(r
             .rows_affected()
             == 1))
@@ -327,25 +300,10 @@ pub(crate) mod tests {
     /// in a fresh schema; skipped without it.
     #[tokio::test]
     async fn postgres_keeps_subscriptions() {
-        let Ok(url) = std::env::var("FHIRGATE_TEST_DATABASE_URL") else {
-            eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
+        let Some(pg) = crate::state::tests::Scratch::postgres().await else {
             return;
         };
-        let admin = sqlx::PgPool::connect(&url).await.unwrap();
-        let schema = format!("sub{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-        let store = StateStore::open(Some(&scoped), std::path::Path::new("."))
-            .await
-            .unwrap();
-        suite(&store).await;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&admin)
-            .await
-            .unwrap();
+        suite(&pg.store).await;
+        pg.drop_schema().await;
     }
 }
