@@ -6,12 +6,7 @@
 
 use smart_launch::context::AccessContext;
 
-use super::{
-    adjudicate::instant,
-    note, response,
-    validate::{self, Kind},
-    Keys,
-};
+use super::{adjudicate::instant, note, response, validate::Kind, Keys};
 use crate::{
     error::{FhirError, FhirResult},
     fhir::{FhirRequest, FhirResponse},
@@ -26,14 +21,10 @@ pub async fn run(
     req: &FhirRequest,
     disclosure: &mut Disclosure,
 ) -> FhirResult<FhirResponse> {
-    let bundle = super::body_bundle(req.body.as_ref(), "inquire")?;
-    let pas = app.config.prior_auth.pas_version();
-    let mut issues = validate::check_as(&bundle, Kind::Inquiry, pas.rules_for(&bundle));
-    // references to QuestionnaireResponses stored here resolve as for $submit
-    super::documentation::answered(app, &bundle, &mut issues).await?;
-    if !issues.is_empty() {
-        return Ok(validate::outcome(&issues));
-    }
+    let (bundle, _, pas) = match super::checked_bundle(app, req, "inquire", Kind::Inquiry).await? {
+        Ok(checked) => checked,
+        Err(outcome) => return Ok(outcome),
+    };
     let keys = Keys::for_version(&bundle, pas);
     let org = app.organization_of(caller);
     let found = app

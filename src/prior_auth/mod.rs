@@ -97,6 +97,28 @@ pub async fn run(
     }
 }
 
+/// A PAS operation's Bundle, checked: structure against the profiles of
+/// the configured PAS version, then Claim references to QuestionnaireResponses
+/// stored here resolved ([`documentation`]). `Err` is the 400
+/// OperationOutcome to answer; `Ok` the Bundle, the Questionnaire
+/// canonicals it documents, and the version. `$submit` and `$inquire`
+/// share it, so an inquiry is validated exactly as a submission.
+pub async fn checked_bundle(
+    app: &AppState,
+    req: &FhirRequest,
+    operation: &str,
+    kind: validate::Kind,
+) -> FhirResult<Result<(Value, Vec<String>, version::PasVersion), FhirResponse>> {
+    let bundle = body_bundle(req.body.as_ref(), operation)?;
+    let pas = app.config.prior_auth.pas_version();
+    let mut issues = validate::check_as(&bundle, kind, pas.rules_for(&bundle));
+    let answered = documentation::answered(app, &bundle, &mut issues).await?;
+    if !issues.is_empty() {
+        return Ok(Err(validate::outcome(&issues)));
+    }
+    Ok(Ok((bundle, answered, pas)))
+}
+
 /// The Bundle a PAS operation was given: the body itself, or the
 /// `resource` part of a `Parameters` body; 400 otherwise.
 pub fn body_bundle(body: Option<&Value>, operation: &str) -> FhirResult<Value> {

@@ -19,7 +19,7 @@ use super::{
     state::{transition, Event, ItemState, State},
     store::Record,
     timeframe::Urgency,
-    validate::{self, Kind},
+    validate::Kind,
     Keys,
 };
 use crate::{
@@ -36,13 +36,11 @@ pub async fn run(
     req: &FhirRequest,
     disclosure: &mut Disclosure,
 ) -> FhirResult<FhirResponse> {
-    let bundle = super::body_bundle(req.body.as_ref(), "submit")?;
-    let pas = app.config.prior_auth.pas_version();
-    let mut issues = validate::check_as(&bundle, Kind::Request, pas.rules_for(&bundle));
-    let answered = super::documentation::answered(app, &bundle, &mut issues).await?;
-    if !issues.is_empty() {
-        return Ok(validate::outcome(&issues));
-    }
+    let (bundle, answered, pas) =
+        match super::checked_bundle(app, req, "submit", Kind::Request).await? {
+            Ok(checked) => checked,
+            Err(outcome) => return Ok(outcome),
+        };
     let cfg: &PriorAuthConfig = &app.config.prior_auth;
     let rules = Rules::load(cfg).map_err(FhirError::internal)?;
     let keys = Keys::for_version(&bundle, pas);
