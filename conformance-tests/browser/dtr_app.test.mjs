@@ -31,133 +31,17 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import net from "node:net";
+import { join } from "node:path";
+import { CHROMIUM, Fhirgate, HERE, freePort, prerequisites } from "./harness.mjs";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, "..", "..");
-const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 const APP_NAME = "DTR documentation";
 const FORM_TITLE = "MRI of the knee: prior authorization documentation";
 const KNEE = "http://example.org/fhir/Questionnaire/imaging-knee|1.0";
 const CPT = "http://www.ama-assn.org/go/cpt";
 const STEP_TIMEOUT = 30_000;
-
-function fhirgateBin() {
-  return process.env.FHIRGATE_BIN || join(ROOT, "target", "debug", "fhirgate");
-}
-
-function prerequisites() {
-  const problems = [];
-  if (!existsSync(CHROMIUM)) {
-    problems.push(`Chromium not found at ${CHROMIUM}: run \`apt-get install -y chromium\` (scripts/test.sh does)`);
-  }
-  if (!existsSync(join(HERE, "node_modules", "playwright-core", "package.json"))) {
-    problems.push(`node_modules/playwright-core is missing: run \`npm ci\` in ${HERE} (scripts/test.sh does)`);
-  }
-  if (!existsSync(fhirgateBin())) {
-    problems.push(`fhirgate binary not found at ${fhirgateBin()}: run \`cargo build --bin fhirgate\` (or set FHIRGATE_BIN)`);
-  }
-  if (problems.length) throw new Error("cannot run the DTR app browser suite:\n  " + problems.join("\n  "));
-}
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = net.createServer();
-    s.on("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-/** The environment for fhirgate: no inherited FHIRGATE_* variables. */
-function fhirgateEnv(dataDir, extra = {}) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("FHIRGATE_")) env[k] = v;
-  return { ...env, FHIRGATE_DATA_DIR: dataDir, ...extra };
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-class Fhirgate {
-  constructor(dir, port) {
-    this.dataDir = join(dir, "data");
-    this.logPath = join(dir, "fhirgate.log");
-    this.dir = dir;
-    this.publicUrl = `http://127.0.0.1:${port}`;
-    this.fhirBase = `${this.publicUrl}/fhir`;
-    this.port = port;
-    this.proc = null;
-  }
-
-  cli(...args) {
-    const out = spawnSync(fhirgateBin(), args, {
-      env: fhirgateEnv(this.dataDir, { FHIRGATE_PUBLIC_URL: this.publicUrl }),
-      cwd: this.dir,
-      encoding: "utf8",
-      timeout: 120_000,
-    });
-    if (out.status !== 0) {
-      throw new Error(`fhirgate ${args.join(" ")} failed (${out.status ?? out.signal}):\n${out.stderr}${out.error ?? ""}`);
-    }
-    return out.stdout;
-  }
-
-  async start() {
-    const log = openSync(this.logPath, "a");
-    this.proc = spawn(fhirgateBin(), ["serve", "--seed-patients", "5"], {
-      env: fhirgateEnv(this.dataDir, {
-        FHIRGATE_LISTEN: `127.0.0.1:${this.port}`,
-        FHIRGATE_PUBLIC_URL: this.publicUrl,
-      }),
-      cwd: this.dir,
-      stdio: ["ignore", log, log],
-    });
-    closeSync(log);
-    let exited = null;
-    this.proc.on("exit", (code, signal) => (exited = code ?? signal));
-    const deadline = Date.now() + 120_000;
-    while (Date.now() < deadline) {
-      if (exited !== null) throw new Error(`fhirgate exited (${exited}) before it was ready:\n${this.logTail()}`);
-      try {
-        const r = await fetch(`${this.publicUrl}/fhir/metadata`, { signal: AbortSignal.timeout(3000) });
-        if (r.status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      await sleep(200);
-    }
-    throw new Error(`fhirgate did not become ready in 120 s:\n${this.logTail()}`);
-  }
-
-  log() {
-    try {
-      return readFileSync(this.logPath, "utf8");
-    } catch {
-      return "";
-    }
-  }
-
-  logTail(lines = 60) {
-    return this.log().split("\n").slice(-lines).join("\n") || "(no log)";
-  }
-
-  async stop() {
-    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
-      const gone = new Promise((r) => this.proc.once("exit", r));
-      this.proc.kill("SIGTERM");
-      await Promise.race([gone, sleep(5000)]);
-      if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGKILL");
-    }
-  }
-}
 
 /** Age in whole years on today's date. */
 function ageOn(birthDate) {
@@ -175,7 +59,7 @@ describe("the DTR SMART app in headless Chromium", () => {
 
   before(async () => {
     try {
-      prerequisites();
+      prerequisites("DTR app browser suite");
       const require = createRequire(import.meta.url);
       const { chromium } = require(join(HERE, "node_modules", "playwright-core"));
       tmp = mkdtempSync(join(tmpdir(), "fhirgate-dtr-app-"));

@@ -64,19 +64,14 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomUUID, sign } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import net from "node:net";
+import { join } from "node:path";
+import { CHROMIUM, Fhirgate, HERE, cleanEnv, freePort, prerequisites, sleep } from "./harness.mjs";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, "..", "..");
-const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 const STEP_TIMEOUT = 30_000;
 
 const CPT = "http://www.ama-assn.org/go/cpt";
@@ -96,37 +91,6 @@ const CLINIC = "Organization/org-riverside-clinic";
 const PAYER = "Organization/org-acme-health-plan";
 const PAS_SCOPES =
   "system/Claim.crs system/Subscription.cruds system/Patient.rs system/Coverage.rs system/Organization.rs";
-
-function fhirgateBin() {
-  return process.env.FHIRGATE_BIN || join(ROOT, "target", "debug", "fhirgate");
-}
-
-function prerequisites() {
-  const problems = [];
-  if (!existsSync(CHROMIUM)) {
-    problems.push(`Chromium not found at ${CHROMIUM}: run \`apt-get install -y chromium\` (scripts/test.sh does)`);
-  }
-  if (!existsSync(join(HERE, "node_modules", "playwright-core", "package.json"))) {
-    problems.push(`node_modules/playwright-core is missing: run \`npm ci\` in ${HERE} (scripts/test.sh does)`);
-  }
-  if (!existsSync(fhirgateBin())) {
-    problems.push(`fhirgate binary not found at ${fhirgateBin()}: run \`cargo build --bin fhirgate\` (or set FHIRGATE_BIN)`);
-  }
-  if (problems.length) throw new Error("cannot run the prior-authorization browser suite:\n  " + problems.join("\n  "));
-}
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = net.createServer();
-    s.on("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `probe` (sync or async) until it returns a truthy value; fails with `what` after `ms`. */
 async function eventually(what, probe, ms = 10_000) {
@@ -162,23 +126,11 @@ function toml(v) {
   return JSON.stringify(v);
 }
 
-/** The environment for fhirgate: no inherited FHIRGATE_* variables; everything comes from the config file. */
-function fhirgateEnv(config) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("FHIRGATE_")) env[k] = v;
-  return { ...env, FHIRGATE_CONFIG: config };
-}
-
-class Fhirgate {
+/** fhirgate configured by a file: listen, public URL and data dir, then this suite's sections. */
+class ConfiguredFhirgate extends Fhirgate {
   constructor(dir, port) {
-    this.dir = dir;
-    this.dataDir = join(dir, "data");
+    super(dir, port);
     this.configPath = join(dir, "fhirgate.toml");
-    this.logPath = join(dir, "fhirgate.log");
-    this.publicUrl = `http://127.0.0.1:${port}`;
-    this.fhirBase = `${this.publicUrl}/fhir`;
-    this.port = port;
-    this.proc = null;
     this.writeConfig("");
   }
 
@@ -190,67 +142,14 @@ class Fhirgate {
     );
   }
 
-  cli(...args) {
-    const out = spawnSync(fhirgateBin(), args, {
-      env: fhirgateEnv(this.configPath),
-      cwd: this.dir,
-      encoding: "utf8",
-      timeout: 120_000,
-    });
-    if (out.status !== 0) {
-      throw new Error(`fhirgate ${args.join(" ")} failed (${out.status ?? out.signal}):\n${out.stderr}${out.error ?? ""}`);
-    }
-    return out.stdout;
+  /** Everything comes from the config file. */
+  env() {
+    return cleanEnv({ FHIRGATE_CONFIG: this.configPath });
   }
 
   /** `fhirgate token issue --any-client ...` against this server's settings. */
   issue(...args) {
     return this.cli("token", "issue", "--any-client", ...args).trim();
-  }
-
-  async start() {
-    const log = openSync(this.logPath, "a");
-    this.proc = spawn(fhirgateBin(), ["serve", "--seed-patients", "5"], {
-      env: fhirgateEnv(this.configPath),
-      cwd: this.dir,
-      stdio: ["ignore", log, log],
-    });
-    closeSync(log);
-    let exited = null;
-    this.proc.on("exit", (code, signal) => (exited = code ?? signal));
-    const deadline = Date.now() + 120_000;
-    while (Date.now() < deadline) {
-      if (exited !== null) throw new Error(`fhirgate exited (${exited}) before it was ready:\n${this.logTail()}`);
-      try {
-        const r = await fetch(`${this.fhirBase}/metadata`, { signal: AbortSignal.timeout(3000) });
-        if (r.status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      await sleep(200);
-    }
-    throw new Error(`fhirgate did not become ready in 120 s:\n${this.logTail()}`);
-  }
-
-  log() {
-    try {
-      return readFileSync(this.logPath, "utf8");
-    } catch {
-      return "";
-    }
-  }
-
-  logTail(lines = 60) {
-    return this.log().split("\n").slice(-lines).join("\n") || "(no log)";
-  }
-
-  async stop() {
-    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
-      const gone = new Promise((r) => this.proc.once("exit", r));
-      this.proc.kill("SIGTERM");
-      await Promise.race([gone, sleep(5000)]);
-      if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGKILL");
-    }
   }
 }
 
@@ -332,11 +231,11 @@ describe("prior authorization end to end: CRD, DTR, PAS, review in headless Chro
 
   before(async () => {
     try {
-      prerequisites();
+      prerequisites("prior-authorization browser suite");
       const require = createRequire(import.meta.url);
       const { chromium } = require(join(HERE, "node_modules", "playwright-core"));
       tmp = mkdtempSync(join(tmpdir(), "fhirgate-prior-auth-"));
-      gate = new Fhirgate(tmp, await freePort());
+      gate = new ConfiguredFhirgate(tmp, await freePort());
       mkdirSync(gate.dataDir, { recursive: true });
 
       // The provider's Backend Services client: an RS384 key whose public
