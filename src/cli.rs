@@ -88,6 +88,9 @@ pub enum CrdCommand {
 pub enum UdapCommand {
     /// Issue a client certificate (SAN URI) from the demo community's CA.
     ClientCert(crate::udap::cli::ClientCertArgs),
+    /// Link a Tiered OAuth identity provider's subject to a local user (or
+    /// remove the link).
+    LinkIdentity(crate::udap::cli::LinkIdentityArgs),
 }
 
 /// `fhirgate token …`.
@@ -167,6 +170,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Issue(args)) => crate::oauth::issue::run(config, args).await,
         Command::Udap(UdapCommand::ClientCert(args)) => {
             crate::udap::cli::client_cert(&config, &args)
+        }
+        Command::Udap(UdapCommand::LinkIdentity(args)) => {
+            crate::udap::cli::link_identity(&config, &args).await
         }
         Command::Crd(CrdCommand::DemoJwt { service }) => {
             if !config.demo_enabled() {

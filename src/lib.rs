@@ -35,6 +35,7 @@ pub mod error;
 pub mod federation;
 pub mod fhir;
 pub mod http;
+pub mod net;
 pub mod oauth;
 pub mod payer;
 pub mod pipeline;

@@ -444,6 +444,7 @@ async fn authorize_negative_cases() {
     // Errors that go back to the app, each with state and no code.
     for (k, v, code) in [
         ("aud", "https://other.example/fhir", "invalid_request"),
+        ("aud", "<absent>", "invalid_request"),
         ("code_challenge_method", "plain", "invalid_request"),
         ("code_challenge", "<absent>", "invalid_request"),
         ("response_type", "token", "unsupported_response_type"),
@@ -458,6 +459,23 @@ async fn authorize_negative_cases() {
         assert_eq!(q(&pairs, "state"), Some("st-1"));
         assert!(q(&pairs, "code").is_none());
     }
+}
+
+/// A request for identity alone (OpenID Connect, as a data holder's Tiered
+/// OAuth sign-in sends it) is for no FHIR server: `aud` may be absent. With
+/// a resource scope it may not (`authorize_negative_cases`).
+#[tokio::test]
+async fn an_identity_only_request_needs_no_aud() {
+    let t = demo_app().await;
+    let client = public_client(&t).await;
+    let r = authorize(
+        &t,
+        &client,
+        &[("aud", "<absent>"), ("scope", "openid fhirUser")],
+    )
+    .await;
+    let loc = location(&r);
+    assert!(loc.starts_with("/auth/continue?req="), "{loc}");
 }
 
 #[tokio::test]

@@ -111,11 +111,18 @@ async fn discovery_publishes_metadata_signed_for_the_fhir_base() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let m = &r.json;
     assert_eq!(m["udap_versions_supported"], json!(["1"]));
-    for p in ["udap_dcr", "udap_authn", "udap_authz"] {
+    for p in ["udap_dcr", "udap_authn", "udap_authz", "udap_to"] {
         assert!(m["udap_profiles_supported"]
             .as_array()
             .unwrap()
             .contains(&json!(p)));
+    }
+    // an identity provider for Tiered OAuth offers `openid` and `udap`
+    for s in ["openid", "udap"] {
+        assert!(m["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(s)));
     }
     assert_eq!(
         m["udap_authorization_extensions_supported"],

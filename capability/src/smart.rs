@@ -98,7 +98,7 @@ pub fn openid_configuration(u: &OAuthUris) -> Value {
         "token_endpoint": u.token,
         "jwks_uri": u.jwks,
         "registration_endpoint": u.register,
-        "scopes_supported": ["openid", "fhirUser", "profile"],
+        "scopes_supported": ["openid", "fhirUser", "profile", "udap"],
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],

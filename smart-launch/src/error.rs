@@ -34,6 +34,9 @@ pub enum OAuthErrorCode {
     /// RFC 7591 §3.2.2 (UDAP DCR §5.2): the software statement is not
     /// approved (its certificate leads to no trusted anchor).
     UnapprovedSoftwareStatement,
+    /// UDAP Tiered OAuth §3.4 (HL7 FAST Security "Tiered OAuth"): the
+    /// identity provider the client named (`idp`) cannot be used.
+    InvalidIdp,
     /// RFC 6750 §3.1 (resource server).
     InvalidToken,
     /// RFC 6750 §3.1.
@@ -58,6 +61,7 @@ impl OAuthErrorCode {
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidSoftwareStatement => "invalid_software_statement",
             Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
+            Self::InvalidIdp => "invalid_idp",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
         }
@@ -125,5 +129,6 @@ mod tests {
         assert_eq!(e.code.status(), 401);
         assert_eq!(e.body()["error"], "invalid_client");
         assert_eq!(OAuthError::invalid_grant("x").code.status(), 400);
+        assert_eq!(OAuthErrorCode::InvalidIdp.as_str(), "invalid_idp");
     }
 }

@@ -242,6 +242,7 @@ async fn start(app: &AppState, params: &[(String, String)]) -> Response {
     match oauth::authorize::start(app, params).await {
         Start::Redirect(url) => Redirect::to(&url).into_response(),
         Start::Page(status, message) => page(status, &message),
+        Start::Tiered { request, idp } => crate::http::ui::tiered::start(app, &request, &idp).await,
     }
 }
 

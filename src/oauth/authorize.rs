@@ -26,6 +26,8 @@ pub const PENDING_TTL: i64 = 600;
 pub const CODE_TTL: i64 = 60;
 /// EHR launch context lifetime, seconds.
 pub const LAUNCH_TTL: i64 = 300;
+/// The scope that, with an `idp` parameter, asks for Tiered OAuth.
+pub const TIERED_SCOPE: &str = "udap";
 
 /// A validated authorize request waiting for the user.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -83,6 +85,14 @@ pub enum Start {
     Redirect(String),
     /// A readable error page (no redirect is safe), with the HTTP status.
     Page(u16, String),
+    /// UDAP Tiered OAuth: the pending request (id) waits while the user
+    /// signs in at identity provider `idp` (`crate::udap::tiered`).
+    Tiered {
+        /// The pending request's id.
+        request: String,
+        /// The identity provider's base URL, as the client sent it.
+        idp: String,
+    },
 }
 
 /// Validates an authorize request (GET query or POST form parameters).
@@ -129,20 +139,6 @@ pub async fn start(app: &AppState, params: &[(String, String)]) -> Start {
             "response_type must be code",
         ));
     }
-    let base = app.config.fhir_base();
-    match get("aud") {
-        Some(aud) if aud.trim_end_matches('/') == base => {}
-        Some(_) => {
-            return fail(OAuthError::invalid_request(format!(
-                "aud must be this FHIR server's base URL, {base}"
-            )))
-        }
-        None => {
-            return fail(OAuthError::invalid_request(
-                "aud (the FHIR base URL) is required",
-            ))
-        }
-    }
     // UDAP clients (HL7 FAST Security STU2) send PKCE and `state`; a
     // community may let STU1 clients send neither
     let stu1 = crate::udap::authn::stu1_without_pkce(app, &client);
@@ -178,6 +174,27 @@ pub async fn start(app: &AppState, params: &[(String, String)]) -> Start {
         return fail(OAuthError::invalid_scope(
             "the requested scope is outside what this client is registered for",
         ));
+    }
+    // `aud` names the FHIR server the token is for (SMART App Launch 2.2);
+    // a request for identity alone (OpenID Connect, e.g. another data
+    // holder's Tiered OAuth sign-in) is for no FHIR server and may omit it
+    let base = app.config.fhir_base();
+    let for_fhir = requested
+        .iter()
+        .any(|s| matches!(s, SmartScope::Resource(_)));
+    match get("aud") {
+        Some(aud) if aud.trim_end_matches('/') == base => {}
+        Some(_) => {
+            return fail(OAuthError::invalid_request(format!(
+                "aud must be this FHIR server's base URL, {base}"
+            )))
+        }
+        None if for_fhir => {
+            return fail(OAuthError::invalid_request(
+                "aud (the FHIR base URL) is required",
+            ))
+        }
+        None => {}
     }
     let mut pending = Pending {
         id: random_token(24),
@@ -234,6 +251,15 @@ pub async fn start(app: &AppState, params: &[(String, String)]) -> Start {
             OAuthErrorCode::ServerError,
             "internal error",
         ));
+    }
+    // Tiered OAuth: `idp` means something only with the `udap` scope
+    if app.udap.is_some() && requested.has(&SmartScope::Other(TIERED_SCOPE.to_owned())) {
+        if let Some(idp) = get("idp") {
+            return Start::Tiered {
+                request: pending.id,
+                idp: idp.to_owned(),
+            };
+        }
     }
     Start::Redirect(format!("/auth/continue?req={}", pending.id))
 }
@@ -310,10 +336,20 @@ pub async fn approve(
 
 /// The user denies: returns `redirect_uri?error=access_denied&state=…`.
 pub async fn deny(app: &AppState, pending_id: &str) -> Result<String, PendingError> {
+    let e = OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request");
+    fail(app, pending_id, &e).await
+}
+
+/// Ends a pending request with error `e`: returns
+/// `redirect_uri?error=…&error_description=…&state=…`.
+pub async fn fail(
+    app: &AppState,
+    pending_id: &str,
+    e: &OAuthError,
+) -> Result<String, PendingError> {
     let p = load_pending(app, pending_id).await?;
     app.state.pending_delete(&p.id).await?;
-    let e = OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request");
-    Ok(error_redirect(&p.redirect_uri, &e, p.state.as_deref()))
+    Ok(error_redirect(&p.redirect_uri, e, p.state.as_deref()))
 }
 
 /// EHR launch: mints a single-use launch context for `client_id` and returns

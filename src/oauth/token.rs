@@ -19,7 +19,7 @@ use smart_launch::{
     OAuthError, OAuthErrorCode,
 };
 
-use super::{clients, now};
+use super::{authorize::TIERED_SCOPE, clients, now};
 use crate::{
     state::oauth::{ClientRecord, Redeemed, RefreshRecord},
     AppState,
@@ -397,8 +397,13 @@ async fn issue(
             app.config.public_url.as_str().trim_end_matches('/')
         ));
     }
-    if scopes.has(&SmartScope::OpenId) && scopes.has(&SmartScope::FhirUser) {
-        if let (Some(user), Some(fu)) = (s("username"), s("fhir_user")) {
+    // an id_token for `openid` with `fhirUser` (SMART), or with `udap` (a
+    // data holder's Tiered OAuth sign-in: who the user is, without fhirUser)
+    let fhir_user_scope = scopes.has(&SmartScope::FhirUser);
+    let udap_scope = scopes.has(&SmartScope::Other(TIERED_SCOPE.to_owned()));
+    if scopes.has(&SmartScope::OpenId) && (fhir_user_scope || udap_scope) {
+        let fhir_user = s("fhir_user").filter(|_| fhir_user_scope);
+        if let (Some(user), true) = (s("username"), fhir_user.is_some() || udap_scope) {
             let id = IdTokenClaims {
                 iss: base.clone(),
                 sub: user,
@@ -407,7 +412,7 @@ async fn issue(
                 iat: t,
                 auth_time: grant["auth_time"].as_i64(),
                 nonce: if from_code { s("nonce") } else { None },
-                fhir_user: Some(format!("{base}/{fu}")),
+                fhir_user: fhir_user.map(|fu| format!("{base}/{fu}")),
                 name: None,
                 preferred_username: None,
             };

@@ -3,8 +3,6 @@
 //! `https` URL, or `http` to a loopback address only, for local
 //! subscribers and tests), payload MIME type and content, and headers.
 
-use std::net::IpAddr;
-
 use axum::http::{HeaderName, HeaderValue};
 use serde_json::Value;
 
@@ -73,20 +71,11 @@ pub fn endpoint(raw: &str) -> Result<url::Url, String> {
     }
     match u.scheme() {
         "https" if u.host().is_some() => Ok(u),
-        "http" if is_loopback(&u) => Ok(u),
+        "http" if crate::net::is_loopback(&u) => Ok(u),
         "http" => Err(format!(
             "'{raw}' is not allowed: notifications go over https (plain http only to a loopback address)"
         )),
         s => Err(format!("scheme '{s}' is not allowed; use https")),
-    }
-}
-
-fn is_loopback(u: &url::Url) -> bool {
-    match u.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
     }
 }
 

@@ -7,6 +7,7 @@
 //! certificate = "udap/server.pem"   # PEM chain, leaf first; SAN URI = the FHIR base
 //! key = "udap/server.key"           # its RSA private key (PKCS#8 or PKCS#1 PEM)
 //! crl_cache_seconds = 3600
+//! contact = "mailto:security@example.org"  # in fhirgate's own registrations (Tiered OAuth)
 //!
 //! [[udap.communities]]
 //! name = "https://community.example.org"  # the `?community=` URI (and its label)
@@ -45,6 +46,11 @@ pub struct UdapConfig {
     /// How long a fetched CRL is trusted at most, seconds.
     #[serde(default = "hour")]
     pub crl_cache_seconds: u64,
+    /// The `mailto:` address fhirgate gives when it registers itself with a
+    /// Tiered OAuth identity provider (default `mailto:udap-admin@` + the
+    /// public host).
+    #[serde(default)]
+    pub contact: Option<String>,
     /// Trust communities; the first is the default.
     #[serde(default)]
     pub communities: Vec<CommunityConfig>,
@@ -78,6 +84,7 @@ impl Default for UdapConfig {
             certificate: None,
             key: None,
             crl_cache_seconds: hour(),
+            contact: None,
             communities: Vec::new(),
         }
     }

@@ -7,8 +7,10 @@
 //! workflows in the context of that community", as the IG allows); UDAP off
 //! answers 404.
 //!
-//! `udap_to` (Tiered OAuth) is not advertised: it is not offered yet, and
-//! the metadata tells only the truth.
+//! `udap_to`: fhirgate does Tiered OAuth both ways: as a data holder it
+//! sends users to the IdP a client names (`crate::udap::tiered`), and as an
+//! IdP it answers `openid udap` requests with an id_token (hence `udap` in
+//! `scopes_supported`, which the IG requires of IdPs).
 
 use axum::{
     extract::{Query, State},
@@ -64,12 +66,12 @@ pub fn metadata(
     };
     let mut doc = json!({
         "udap_versions_supported": ["1"],
-        "udap_profiles_supported": ["udap_dcr", "udap_authn", "udap_authz"],
+        "udap_profiles_supported": ["udap_dcr", "udap_authn", "udap_authz", "udap_to"],
         "udap_authorization_extensions_supported": [crate::udap::B2B],
         "udap_authorization_extensions_required": required,
         "udap_certifications_supported": community.certifications_supported,
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "scopes_supported": ["openid", "fhirUser", "launch", "launch/patient", "offline_access",
+        "scopes_supported": ["openid", "udap", "fhirUser", "launch", "launch/patient", "offline_access",
             "patient/*.rs", "user/*.rs", "system/*.rs", "patient/*.read", "user/*.read", "system/*.read"],
         "authorization_endpoint": ep.authorization,
         "token_endpoint": ep.token,

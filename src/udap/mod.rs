@@ -9,7 +9,10 @@
 //!   `POST /auth/register` (a body with `software_statement`).
 //! - [`authn`]: `x5c` client assertions at the token endpoint for clients
 //!   registered by UDAP, with the community's `hl7-b2b` requirement.
-//! - [`cli`]: `fhirgate udap client-cert` (a certificate from the demo CA).
+//! - [`tiered`]: Tiered OAuth, fhirgate sending users to the OpenID
+//!   Connect identity provider a client names (`udap` scope, `idp`).
+//! - [`cli`]: `fhirgate udap client-cert` (a certificate from the demo CA)
+//!   and `fhirgate udap link-identity` (an IdP's subject to a local user).
 //! - [`trust`], [`crl`], [`x5c_jwt`], [`error`]: X.509 chains to a
 //!   community's anchors (validity, key usage, CA constraints, CRLs) and
 //!   JWTs signed by a chain's leaf.
@@ -27,6 +30,7 @@ pub mod error;
 pub mod pki;
 pub mod registration;
 pub mod setup;
+pub mod tiered;
 pub mod trust;
 pub mod x5c_jwt;
 

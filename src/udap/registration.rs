@@ -10,8 +10,9 @@
 //! else `invalid_software_statement`). Its metadata (`client_name`,
 //! `contacts` with a `mailto:`, `grant_types` with exactly one of
 //! `authorization_code` and `client_credentials`, `refresh_token` only with
-//! the former, `redirect_uris` (https), `response_types = ["code"]` and an
-//! https `logo_uri` for the authorization code grant and absent otherwise,
+//! the former, `redirect_uris` (https; plain http only to a loopback host),
+//! `response_types = ["code"]` and an https (or loopback) `logo_uri` for
+//! the authorization code grant and absent otherwise,
 //! `token_endpoint_auth_method = private_key_jwt`, a `scope`) is checked
 //! (`invalid_client_metadata`). Errors are 400 with RFC 7591 error JSON.
 //!
@@ -285,8 +286,10 @@ fn grant_types(c: &Map<String, Value>) -> Result<Vec<String>, OAuthError> {
     Ok(grants)
 }
 
+/// `https`, or `http` to a loopback host (RFC 8252 §7.3: local apps and
+/// a data holder on this machine registering for Tiered OAuth).
 fn https(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| u.scheme() == "https" && u.host().is_some())
+    crate::net::https_or_loopback(url)
 }
 
 /// The metadata to register, checked against the grant.
@@ -333,7 +336,7 @@ fn registered_metadata(c: &Map<String, Value>, grants: &[String]) -> Result<Valu
         if redirects.is_empty() || !redirects.iter().all(|u| https(u)) {
             return Err(OAuthError::new(
                 OAuthErrorCode::InvalidRedirectUri,
-                "redirect_uris (https) are required for the authorization_code grant",
+                "redirect_uris (https, or http to a loopback host) are required for the authorization_code grant",
             ));
         }
         match c.get("response_types") {

@@ -17,6 +17,9 @@ use super::{
     trust::Anchors,
 };
 
+/// Timeout of each call to a Tiered OAuth identity provider.
+const IDP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The server's signing identity for UDAP metadata.
 pub struct ServerIdentity {
     /// `x5c`: standard base64 DER, leaf first.
@@ -47,6 +50,10 @@ pub struct Udap {
     pub communities: Vec<Community>,
     /// Fetched CRLs.
     pub crls: CrlCache,
+    /// Calls to Tiered OAuth identity providers (no redirects followed).
+    pub http: reqwest::Client,
+    /// The `mailto:` contact of fhirgate's own registrations.
+    pub contact: String,
 }
 
 impl Udap {
@@ -100,10 +107,28 @@ impl Udap {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let ttl = Duration::from_secs(cfg.crl_cache_seconds.max(1));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(IDP_TIMEOUT)
+            .build()
+            .map_err(|e| anyhow::anyhow!("[udap] HTTP client: {e}"))?;
+        let contact = match &cfg.contact {
+            Some(c) if c.starts_with("mailto:") && c.len() > 8 => c.clone(),
+            Some(c) => anyhow::bail!("[udap] contact must be a mailto: URI, not {c}"),
+            None => {
+                let host = url::Url::parse(fhir_base)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_else(|| "localhost".to_owned());
+                format!("mailto:udap-admin@{host}")
+            }
+        };
         Ok(Some(Self {
             server,
             communities,
             crls: CrlCache::new(Duration::from_secs(10), ttl),
+            http,
+            contact,
         }))
     }
 

@@ -8,7 +8,8 @@
 //!   [`portal`]: the patient consent portal's page and rows.
 //! - [`secrets`]: the UI session and CSRF primitives (SHA-256 of a session
 //!   id, HMAC-derived form tokens, constant-time comparison).
-//! - [`STYLESHEET`]: the one stylesheet, served at `/ui/static/fhirgate.css`.
+//! - [`STYLESHEET`]: the one stylesheet, served at `/ui/static/fhirgate.css`;
+//!   [`LOGO_PNG`], the logo at `/ui/static/fhirgate.png`.
 //!
 //! The labels and button texts browser tests rely on (ARCHITECTURE.md,
 //! "Interface contract") live in the templates: `Username`, `Password`,
@@ -26,6 +27,10 @@ pub use prior_auth::*;
 
 /// The stylesheet every page links to (`/ui/static/fhirgate.css`).
 pub const STYLESHEET: &str = include_str!("../static/fhirgate.css");
+
+/// The logo (`/ui/static/fhirgate.png`; the `logo_uri` of fhirgate's own
+/// UDAP registrations).
+pub const LOGO_PNG: &[u8] = include_bytes!("../static/fhirgate.png");
 
 /// Renders a page to HTML.
 pub fn render<T: Template>(page: &T) -> Result<String, askama::Error> {

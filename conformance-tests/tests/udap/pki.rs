@@ -336,9 +336,55 @@ impl Pki {
     }
 }
 
+/// Which root issues a leaf made by [`Pki::issue_servers`].
+// Used by the Tiered OAuth suite only (`udap.rs` includes this file too).
+#[allow(dead_code)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum By {
+    /// The community's anchor.
+    Root,
+    /// The rogue root (not an anchor of the community).
+    RogueRoot,
+}
+
+// Used by the Tiered OAuth suite only (`udap.rs` includes this file too).
+#[allow(dead_code)]
+impl Pki {
+    /// More server certificates (SAN URI = a FHIR base, no CRL URL, fresh
+    /// RSA keys made in parallel), one per `(fhir_base, serial, issuer)`:
+    /// a second server of the community (Tiered OAuth's identity
+    /// provider), or the signer of a stand-in server's metadata.
+    pub fn issue_servers(&self, specs: &[(&str, u64, By)]) -> Vec<Leaf> {
+        rsa_keys(specs.len())
+            .into_iter()
+            .zip(specs)
+            .map(|(key, &(san, serial, by))| {
+                let ca = match by {
+                    By::Root => &self.root,
+                    By::RogueRoot => &self.rogue_root,
+                };
+                leaf(
+                    ca,
+                    &LeafSpec {
+                        san,
+                        serial,
+                        valid: (0, 30),
+                        crl_url: None,
+                    },
+                    key,
+                    false,
+                )
+            })
+            .collect()
+    }
+}
+
 /// A tiny HTTP/1.1 server for the CRLs (`GET /root.crl`,
 /// `GET /intermediate.crl`), one thread, `Connection: close`. It lives as
-/// long as the test process.
+/// long as the test process. It serves any other file of the map too: a
+/// request path with a query that names no file is looked up without its
+/// query; files whose path ends in `/.well-known/udap` or `.json` are sent
+/// as `application/json`, the rest as `application/pkix-crl`.
 pub struct CrlServer;
 
 impl CrlServer {
@@ -370,12 +416,22 @@ fn answer(mut stream: TcpStream, files: &HashMap<String, Vec<u8>>) {
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .unwrap_or("/");
+    let path = if files.contains_key(path) {
+        path
+    } else {
+        path.split('?').next().unwrap_or(path)
+    };
     let (status, body): (&str, &[u8]) = match files.get(path) {
         Some(b) => ("200 OK", b),
         None => ("404 Not Found", b""),
     };
+    let content_type = if path.ends_with("/.well-known/udap") || path.ends_with(".json") {
+        "application/json"
+    } else {
+        "application/pkix-crl"
+    };
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let _ = stream.write_all(head.as_bytes());

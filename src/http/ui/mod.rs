@@ -16,7 +16,10 @@
 //!   its extension and appeal forms: [`prior_auth_review`]).
 //! - `GET /portal`, `POST /portal/consents`, `POST /portal/consents/{id}/revoke`:
 //!   the patient consent portal ([`portal`]).
-//! - `GET /ui/static/fhirgate.css`: the stylesheet.
+//! - `GET /auth/udap/callback`: back from a Tiered OAuth identity provider
+//!   ([`tiered`]).
+//! - `GET /ui/static/fhirgate.css`, `GET /ui/static/fhirgate.png`: the
+//!   stylesheet and the logo.
 //! - `GET /dtr/launch`, `GET /dtr/app`, `GET /dtr/app.js`: the DTR SMART
 //!   app CRD cards link to ([`dtr_app`]).
 //!
@@ -48,6 +51,7 @@ pub mod prior_auth;
 pub mod prior_auth_review;
 pub mod scopes;
 pub mod session;
+pub mod tiered;
 
 /// The baseline Content-Security-Policy (pages that post to a form whose
 /// answer redirects off-site widen `form-action`, see [`with_form_targets`]).
@@ -88,6 +92,8 @@ pub fn router() -> Router<AppState> {
         .route("/portal/consents", post(portal::grant_post))
         .route("/portal/consents/{id}/revoke", post(portal::revoke_post))
         .route("/ui/static/fhirgate.css", get(stylesheet))
+        .route("/ui/static/fhirgate.png", get(logo))
+        .route(crate::udap::tiered::CALLBACK_PATH, get(tiered::callback))
         .route("/dtr/launch", get(dtr_app::launch_get))
         .route("/dtr/app", get(dtr_app::app_get))
         .route("/dtr/app.js", get(dtr_app::script_get))
@@ -304,6 +310,18 @@ async fn landing(State(app): State<AppState>, headers: HeaderMap) -> Result<Resp
             patient: signed.as_ref().is_some_and(|s| s.own_patient().is_some()),
         },
     )
+}
+
+/// `GET /ui/static/fhirgate.png`.
+async fn logo() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        ui::LOGO_PNG,
+    )
+        .into_response()
 }
 
 /// `GET /ui/static/fhirgate.css`.

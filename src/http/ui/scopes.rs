@@ -86,10 +86,7 @@ impl Plan {
         let mut items: Vec<PlanItem> = Vec::new();
         let mut identity: Option<usize> = None;
         for s in set.iter() {
-            if matches!(
-                s,
-                SmartScope::OpenId | SmartScope::FhirUser | SmartScope::Profile
-            ) {
+            if is_identity(s) {
                 if let Some(i) = identity {
                     items[i].scopes.push(s.clone());
                     continue;
@@ -205,8 +202,21 @@ fn narrowings(s: &SmartScope) -> Vec<(String, String, Option<ResourceScope>)> {
     out
 }
 
+/// Whether `s` only tells the app who the user is (`openid`, `fhirUser`,
+/// `profile`, and `udap`, a data holder's Tiered OAuth sign-in).
+fn is_identity(s: &SmartScope) -> bool {
+    match s {
+        SmartScope::OpenId | SmartScope::FhirUser | SmartScope::Profile => true,
+        SmartScope::Other(t) => t == crate::oauth::authorize::TIERED_SCOPE,
+        _ => false,
+    }
+}
+
 /// One scope in words.
 pub fn words(s: &SmartScope, is_self: bool) -> String {
+    if is_identity(s) {
+        return "Know who you are".to_owned();
+    }
     match s {
         SmartScope::Resource(r) => resource_words(r, is_self),
         SmartScope::OpenId | SmartScope::FhirUser | SmartScope::Profile => {

@@ -1,0 +1,1303 @@
+//! UDAP Tiered OAuth for User Authentication (HL7 UDAP Security IG STU2,
+//! "Tiered OAuth"), black-box against two real `fhirgate` processes of one
+//! trust community: the data holder H (where the app registers and gets its
+//! token) and the identity provider I (where the user signs in), both in
+//! demo mode (users `pat.jones`, `dr.lee`), each with a server certificate
+//! the community root issued for its own FHIR base. H's user `pat.jones` is
+//! linked to I's identity `pat.jones` before the flows
+//! (`fhirgate udap link-identity`); `dr.lee` is not. The browser is two
+//! cookie jars that follow redirects by hand (one per server, so H's and
+//! I's cookies never mix on 127.0.0.1); the stand-in identity providers
+//! are documents served by the suite's tiny HTTP server (`pki::CrlServer`).
+//!
+//! Cases, each checked and reported on its own (the run fails listing every
+//! failed case):
+//! - discovery: H and I advertise `udap_to` and the `openid` and `udap`
+//!   scopes;
+//! - the app registers at H with an `authorization_code` statement (201);
+//! - the full tiered flow: authorize at H with `idp` = I's base → 302 to
+//!   I's authorization endpoint (H's client at I, I's redirect to H's
+//!   `/auth/udap/callback`, `openid udap`, PKCE S256, nonce, the
+//!   `fhirgate_tiered` cookie) → sign in at I as `pat.jones` and approve →
+//!   back at H (a session for the linked user) → approve → the app's code;
+//!   the code redeems (x5c client assertion) for a token with `patient`,
+//!   whose `id_token` H issued (`iss` = H's base), and reads that Patient;
+//! - a second tiered authorize reuses H's registration at I (same
+//!   `client_id`);
+//! - refusals before leaving H, each `error=invalid_idp` with the app's
+//!   `state` and an `error_description` naming the reason: an IdP whose
+//!   metadata a rogue root signed, an IdP whose (properly signed) metadata
+//!   lacks the `udap` scope, an unreachable IdP;
+//! - refusals after the IdP, to the app with its `state`: a tampered
+//!   `state` at H's callback (`server_error`), the user denying at I
+//!   (`access_denied`), an IdP identity linked to no local user (`dr.lee`
+//!   at I; `access_denied`).
+//!
+//! Each flow uses fresh cookie jars. Two fhirgate starts (demo seeding of 3
+//! patients) and 12 RSA keys make up most of the ~5 s run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+// The suite uses part of the shared PKI helper only.
+#[allow(dead_code)]
+#[path = "udap/pki.rs"]
+mod pki;
+
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, HashMap},
+    fs::File,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use conformance_tests::{fhirgate_bin, free_port, TestResult};
+use pki::{By, Leaf, Pki, APP_URI};
+use reqwest::{
+    blocking::{Client, RequestBuilder},
+    header, Url,
+};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// The trust community both servers belong to.
+const COMMUNITY: &str = "urn:test:community";
+/// The app's registered redirect URI.
+const APP_REDIRECT: &str = "https://app.example.org/callback";
+/// What the app asks H for.
+const APP_SCOPE: &str = "openid fhirUser udap launch/patient patient/*.rs";
+/// Password of the demo users.
+const DEMO_PASSWORD: &str = "demo";
+/// How long a start may take.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// Most requests one browser run may make.
+const MAX_STEPS: usize = 16;
+
+/// A `Command` for the fhirgate binary with a clean `FHIRGATE_*`
+/// environment, configured like the server of `dir`.
+fn gate_command(bin: &Path, dir: &Path, config: &Path, public_url: &str, port: u16) -> Command {
+    let mut cmd = Command::new(bin);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("FHIRGATE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("FHIRGATE_CONFIG", config)
+        .env("FHIRGATE_DATA_DIR", dir.join("data"))
+        .env("FHIRGATE_PUBLIC_URL", public_url)
+        .env("FHIRGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FHIRGATE_DEMO", "1")
+        .env("FHIRGATE_LOG_LEVEL", "warn")
+        .current_dir(dir)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A running fhirgate in demo mode, member of the test community, killed on drop.
+struct Gate {
+    /// "H" (data holder) or "I" (identity provider), for messages.
+    name: &'static str,
+    child: Child,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    config: PathBuf,
+    port: u16,
+    public_url: String,
+}
+
+impl Gate {
+    /// Starts `fhirgate serve --seed-patients 3` (does not wait).
+    fn spawn(name: &'static str, port: u16, server: &Leaf, root_pem: &str) -> TestResult<Self> {
+        let bin = fhirgate_bin()?;
+        let dir = tempfile::tempdir()?;
+        let public_url = format!("http://127.0.0.1:{port}");
+        let d = dir.path();
+        let write = |file: &str, text: &str| -> TestResult<PathBuf> {
+            let path = d.join(file);
+            std::fs::write(&path, text)?;
+            Ok(path)
+        };
+        let server_pem = write("server.pem", &server.pem)?.display().to_string();
+        let server_key = write("server.key", &server.key_pem)?.display().to_string();
+        let root = write("root.pem", root_pem)?.display().to_string();
+        let config = write(
+            "fhirgate.toml",
+            &format!(
+                "[udap]\ncertificate = {server_pem:?}\nkey = {server_key:?}\n\n\
+                 [[udap.communities]]\nname = \"{COMMUNITY}\"\nanchors = [{root:?}]\n\
+                 require_b2b = false\n"
+            ),
+        )?;
+        let log = File::create(d.join("fhirgate.log"))?;
+        let child = gate_command(&bin, d, &config, &public_url, port)
+            .args(["serve", "--seed-patients", "3"])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        Ok(Self {
+            name,
+            child,
+            dir,
+            bin,
+            config,
+            port,
+            public_url,
+        })
+    }
+
+    fn wait_ready(&mut self, http: &Client) -> TestResult {
+        let url = format!("{}/metadata", self.base());
+        let start = Instant::now();
+        while start.elapsed() < START_TIMEOUT {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(format!(
+                    "fhirgate {} exited ({status}):\n{}",
+                    self.name,
+                    self.log_tail()
+                )
+                .into());
+            }
+            if http
+                .get(&url)
+                .send()
+                .is_ok_and(|r| r.status().as_u16() == 200)
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!(
+            "fhirgate {} did not become ready:\n{}",
+            self.name,
+            self.log_tail()
+        )
+        .into())
+    }
+
+    /// Runs a CLI command against this server's data dir and configuration.
+    fn cli(&self, args: &[&str]) -> Result<String, String> {
+        let out = gate_command(
+            &self.bin,
+            self.dir.path(),
+            &self.config,
+            &self.public_url,
+            self.port,
+        )
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run fhirgate {args:?}: {e}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "fhirgate {args:?} failed ({}): {stdout}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("{}/fhir", self.public_url)
+    }
+
+    fn register_url(&self) -> String {
+        format!("{}/auth/register", self.public_url)
+    }
+
+    fn token_url(&self) -> String {
+        format!("{}/auth/token", self.public_url)
+    }
+
+    fn authorize_url(&self) -> String {
+        format!("{}/auth/authorize", self.public_url)
+    }
+
+    fn callback_url(&self) -> String {
+        format!("{}/auth/udap/callback", self.public_url)
+    }
+
+    fn log_tail(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("fhirgate.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+fn now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+fn jti(tag: &str) -> String {
+    format!("{tag}-{}", rand::random::<u64>())
+}
+
+/// A JWT signed by `leaf` (RS256) with `x5c` = [leaf, chain…].
+fn signed(leaf: &Leaf, chain: &[String], claims: &Value) -> String {
+    let mut h = jsonwebtoken::Header::new(leaf.alg());
+    let mut x5c = vec![leaf.b64()];
+    x5c.extend(chain.iter().cloned());
+    h.x5c = Some(x5c);
+    jsonwebtoken::encode(&h, claims, &leaf.encoding_key()).unwrap()
+}
+
+/// A text for a failure message, cut to 400 characters.
+fn short(text: &str) -> String {
+    match text.char_indices().nth(400) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+fn ensure(ok: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(msg())
+    }
+}
+
+/// The PKCE S256 challenge of `verifier` (RFC 7636 §4.2).
+fn challenge_of(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// A fresh PKCE verifier (43+ unreserved characters).
+fn new_verifier() -> String {
+    let bytes: [u8; 32] = rand::random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+// --- a browser: one cookie jar, redirects followed by hand ----------------
+
+/// One response as the browser saw it.
+struct Page {
+    url: String,
+    status: u16,
+    /// `Location`, made absolute.
+    location: Option<String>,
+    /// Raw `Set-Cookie` values.
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl Page {
+    fn is_redirect(&self) -> bool {
+        matches!(self.status, 301 | 302 | 303 | 307 | 308) && self.location.is_some()
+    }
+
+    /// `status` and where it sends the browser, or its text.
+    fn describe(&self) -> String {
+        match &self.location {
+            Some(l) => format!("{} → {}", self.status, l),
+            None => format!("{}: {}", self.status, short(&page_text(&self.body))),
+        }
+    }
+}
+
+/// A user agent talking to one server: its own cookie jar (name → value;
+/// paths and ports ignored, fine for one server), no automatic redirects.
+struct Browser {
+    /// Whose server, for messages.
+    at: &'static str,
+    http: Client,
+    jar: RefCell<BTreeMap<String, String>>,
+    /// What it did (`GET url → status …`), for failure messages.
+    trail: RefCell<Vec<String>>,
+}
+
+impl Browser {
+    fn new(at: &'static str) -> Self {
+        Self {
+            at,
+            http: http_client(),
+            jar: RefCell::default(),
+            trail: RefCell::default(),
+        }
+    }
+
+    fn send(&self, method: &str, url: &str, req: RequestBuilder) -> Result<Page, String> {
+        let cookies = self
+            .jar
+            .borrow()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let req = if cookies.is_empty() {
+            req
+        } else {
+            req.header(header::COOKIE, cookies)
+        };
+        let resp = req
+            .send()
+            .map_err(|e| format!("{} {method} {url}: request failed: {e}", self.at))?;
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| {
+                Url::parse(url)
+                    .and_then(|u| u.join(l))
+                    .map_or_else(|_| l.to_owned(), String::from)
+            });
+        let set_cookies: Vec<String> = resp
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for c in &set_cookies {
+            self.store(c);
+        }
+        let body = resp.text().unwrap_or_default();
+        let page = Page {
+            url: url.to_owned(),
+            status,
+            location,
+            set_cookies,
+            body,
+        };
+        self.trail.borrow_mut().push(format!(
+            "{} {method} {} → {}",
+            self.at,
+            cut_url(url),
+            match &page.location {
+                Some(l) => format!("{status} {}", cut_url(l)),
+                None => status.to_string(),
+            }
+        ));
+        Ok(page)
+    }
+
+    fn store(&self, set_cookie: &str) {
+        let mut parts = set_cookie.split(';');
+        let Some((name, value)) = parts.next().and_then(|nv| nv.split_once('=')) else {
+            return;
+        };
+        let expired = parts.any(|a| {
+            let a = a.trim().to_ascii_lowercase();
+            a == "max-age=0" || a.starts_with("max-age=-")
+        });
+        let mut jar = self.jar.borrow_mut();
+        if expired || value.trim().is_empty() {
+            jar.remove(name.trim());
+        } else {
+            jar.insert(name.trim().to_owned(), value.trim().to_owned());
+        }
+    }
+
+    fn get(&self, url: &str) -> Result<Page, String> {
+        self.send("GET", url, self.http.get(url))
+    }
+
+    fn post(&self, url: &str, form: &[(String, String)]) -> Result<Page, String> {
+        self.send("POST", url, self.http.post(url).form(form))
+    }
+
+    fn has_cookie(&self, name: &str) -> bool {
+        self.jar.borrow().contains_key(name)
+    }
+
+    /// The last requests, for a failure message.
+    fn trail(&self) -> String {
+        let t = self.trail.borrow();
+        t[t.len().saturating_sub(8)..].join("\n    ")
+    }
+
+    /// Follows redirects on this server from `start`, signing in as `login`
+    /// when asked and answering the approval page with `decision`, until a
+    /// redirect leaves this server: returns where it points.
+    fn drive(
+        &self,
+        start: &str,
+        login: Option<(&str, &str)>,
+        decision: &str,
+    ) -> Result<String, String> {
+        let home = origin(start)?;
+        let mut page = self.get(start)?;
+        let mut signed_in = false;
+        for _ in 0..MAX_STEPS {
+            if page.is_redirect() {
+                let to = page.location.clone().unwrap_or_default();
+                if origin(&to)? != home {
+                    return Ok(to);
+                }
+                page = self.get(&to)?;
+                continue;
+            }
+            let fail = |why: &str| {
+                Err(format!(
+                    "{why} at {}: {}\n    trail:\n    {}",
+                    self.at,
+                    page.describe(),
+                    self.trail()
+                ))
+            };
+            if page.status != 200 {
+                return fail("unexpected answer");
+            }
+            if let Some(form) = Form::find(&page.body, "/login") {
+                let Some((user, password)) = login else {
+                    return fail("unexpectedly asked to sign in");
+                };
+                if signed_in {
+                    return fail("sign-in refused");
+                }
+                signed_in = true;
+                let mut fields = form.fields;
+                fields.push(("username".into(), user.into()));
+                fields.push(("password".into(), password.into()));
+                page = self.post(&join(&page.url, &form.action)?, &fields)?;
+                continue;
+            }
+            if let Some(form) = Form::find(&page.body, "/auth/continue").filter(|f| f.has_decision)
+            {
+                let mut fields = form.fields;
+                fields.push(("decision".into(), decision.into()));
+                page = self.post(&join(&page.url, &form.action)?, &fields)?;
+                continue;
+            }
+            return fail("neither a sign-in nor an approval page");
+        }
+        Err(format!(
+            "more than {MAX_STEPS} steps at {}:\n    {}",
+            self.at,
+            self.trail()
+        ))
+    }
+}
+
+/// `scheme://host:port` of `url`.
+fn origin(url: &str) -> Result<String, String> {
+    Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|e| format!("not a URL ({e}): {url}"))
+}
+
+fn join(base: &str, rel: &str) -> Result<String, String> {
+    Url::parse(base)
+        .and_then(|u| u.join(rel))
+        .map(String::from)
+        .map_err(|e| format!("cannot resolve {rel} against {base}: {e}"))
+}
+
+/// `url` without a long query (for trails).
+fn cut_url(url: &str) -> String {
+    match url.char_indices().nth(140) {
+        Some((i, _)) => format!("{}…", &url[..i]),
+        None => url.to_owned(),
+    }
+}
+
+/// The query parameters of `url` (the last value of each name).
+fn query(url: &str) -> Result<HashMap<String, String>, String> {
+    let u = Url::parse(url).map_err(|e| format!("not a URL ({e}): {url}"))?;
+    Ok(u.query_pairs().into_owned().collect())
+}
+
+/// `url` without its query (and fragment).
+fn without_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or(url).to_owned()
+}
+
+/// A page's visible text, roughly (tags dropped, whitespace squeezed).
+fn page_text(html: &str) -> String {
+    let body = html
+        .find("<main")
+        .or_else(|| html.find("<body"))
+        .map_or(html, |i| &html[i..]);
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in body.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(ch),
+            _ => {}
+        }
+    }
+    unescape(&out.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Decodes the HTML character references a template escapes with.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';').filter(|e| *e <= 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..end];
+        let ch = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match ch {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The attributes of one tag (`<input a="b" c>`), values unescaped.
+fn attributes(tag: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let inner = tag
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim_end_matches('/');
+    let mut rest = inner.split_once(char::is_whitespace).map_or("", |(_, r)| r);
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        let name_end = rest
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let name = rest[..name_end].to_ascii_lowercase();
+        rest = rest[name_end..].trim_start();
+        let value = if let Some(r) = rest.strip_prefix('=') {
+            let r = r.trim_start();
+            let (v, after) = match r.chars().next() {
+                Some(q @ ('"' | '\'')) => {
+                    let r = &r[1..];
+                    let end = r.find(q).unwrap_or(r.len());
+                    (&r[..end], r.get(end + 1..).unwrap_or(""))
+                }
+                _ => {
+                    let end = r.find(char::is_whitespace).unwrap_or(r.len());
+                    (&r[..end], &r[end..])
+                }
+            };
+            rest = after;
+            unescape(v)
+        } else {
+            String::new()
+        };
+        if !name.is_empty() {
+            out.insert(name, value);
+        }
+    }
+    out
+}
+
+/// What a browser would submit of a form (hidden inputs, ticked boxes and
+/// radios), its action, and whether it has `decision` buttons.
+struct Form {
+    action: String,
+    fields: Vec<(String, String)>,
+    has_decision: bool,
+}
+
+impl Form {
+    /// The first form of `html` posting to `action`.
+    fn find(html: &str, action: &str) -> Option<Self> {
+        let mut from = 0;
+        while let Some(i) = html[from..].find("<form") {
+            let start = from + i;
+            let end = html[start..]
+                .find("</form>")
+                .map_or(html.len(), |e| start + e);
+            let body = &html[start..end];
+            from = end;
+            let open_end = body.find('>')?;
+            let attrs = attributes(&body[..=open_end]);
+            let act = attrs.get("action").cloned().unwrap_or_default();
+            if without_query(&act) != action {
+                continue;
+            }
+            let mut fields = Vec::new();
+            let mut rest = &body[open_end..];
+            while let Some(j) = rest.find("<input") {
+                let tag_end = rest[j..].find('>').map_or(rest.len(), |e| j + e + 1);
+                let a = attributes(&rest[j..tag_end]);
+                rest = &rest[tag_end..];
+                let (Some(name), value) = (a.get("name"), a.get("value")) else {
+                    continue;
+                };
+                let kind = a.get("type").map_or("text", String::as_str);
+                let take = match kind {
+                    "hidden" => true,
+                    "checkbox" | "radio" => a.contains_key("checked"),
+                    _ => false,
+                };
+                if take {
+                    let v = value.cloned().unwrap_or_else(|| "on".to_owned());
+                    fields.push((name.clone(), v));
+                }
+            }
+            let has_decision = body.contains("name=\"decision\"");
+            return Some(Self {
+                action: act,
+                fields,
+                has_decision,
+            });
+        }
+        None
+    }
+}
+
+// --- the app ---------------------------------------------------------------
+
+/// The app's authorization_code software statement for H.
+fn code_statement(h: &Gate) -> Value {
+    let t = now();
+    json!({"iss": APP_URI, "sub": APP_URI, "aud": h.register_url(), "iat": t, "exp": t + 240,
+        "jti": jti("ss"), "client_name": "Tiered OAuth conformance app",
+        "contacts": ["mailto:ops@b2b.example.org"], "redirect_uris": [APP_REDIRECT],
+        "logo_uri": "https://b2b.example.org/logo.png",
+        "grant_types": ["authorization_code"], "response_types": ["code"],
+        "token_endpoint_auth_method": "private_key_jwt", "scope": APP_SCOPE})
+}
+
+/// Registers the app at H; its client_id.
+fn register_app(h: &Gate, pki: &Pki, http: &Client) -> Result<String, String> {
+    let st = signed(&pki.app, &[pki.intermediate.b64()], &code_statement(h));
+    let body = json!({"software_statement": st, "udap": "1"});
+    let (status, reg) = send_json(http.post(h.register_url()).json(&body))?;
+    ensure(status == 201, || {
+        format!(
+            "registration at H answered {status}: {}",
+            short(&reg.to_string())
+        )
+    })?;
+    ensure(reg["grant_types"] == json!(["authorization_code"]), || {
+        format!("grant_types: {}", short(&reg.to_string()))
+    })?;
+    reg["client_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no client_id: {}", short(&reg.to_string())))
+}
+
+/// `(status, JSON body)` of a request.
+fn send_json(req: RequestBuilder) -> Result<(u16, Value), String> {
+    let resp = req.send().map_err(|e| format!("request failed: {e}"))?;
+    let status = resp.status().as_u16();
+    let text = resp.text().map_err(|e| format!("body unreadable: {e}"))?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(json!(text))))
+}
+
+/// One tiered authorization the app starts at H.
+struct Flow {
+    state: String,
+    verifier: String,
+    /// H's browser (holds `fhirgate_tiered` after the first step).
+    at_h: Browser,
+    /// I's browser.
+    at_i: Browser,
+}
+
+impl Flow {
+    fn new() -> Self {
+        Self {
+            state: jti("state"),
+            verifier: new_verifier(),
+            at_h: Browser::new("H"),
+            at_i: Browser::new("I"),
+        }
+    }
+
+    /// `GET /auth/authorize` at H with `idp`: H's first answer.
+    fn authorize(&self, h: &Gate, client_id: &str, idp: &str) -> Result<Page, String> {
+        let challenge = challenge_of(&self.verifier);
+        let base = h.base();
+        let url = Url::parse_with_params(
+            &h.authorize_url(),
+            [
+                ("response_type", "code"),
+                ("client_id", client_id),
+                ("redirect_uri", APP_REDIRECT),
+                ("scope", APP_SCOPE),
+                ("state", self.state.as_str()),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                ("aud", base.as_str()),
+                ("idp", idp),
+            ],
+        )
+        .map_err(|e| e.to_string())?;
+        self.at_h.get(url.as_str())
+    }
+
+    /// H's first answer must send the browser to I's authorization
+    /// endpoint with a well-formed request; its parameters.
+    fn expect_to_idp(
+        &self,
+        first: &Page,
+        h: &Gate,
+        i: &Gate,
+    ) -> Result<HashMap<String, String>, String> {
+        let to = first.location.clone().unwrap_or_default();
+        ensure(first.status == 302 || first.status == 303, || {
+            format!(
+                "authorize with idp at H: expected 302 to I, got {}",
+                first.describe()
+            )
+        })?;
+        ensure(without_query(&to) == i.authorize_url(), || {
+            format!(
+                "H should redirect to I's authorization endpoint {}, got {to}",
+                i.authorize_url()
+            )
+        })?;
+        let q = query(&to)?;
+        let get = |k: &str| q.get(k).map_or("", String::as_str);
+        ensure(get("response_type") == "code", || {
+            format!("response_type at I: {to}")
+        })?;
+        ensure(!get("client_id").is_empty(), || {
+            format!("no client_id at I: {to}")
+        })?;
+        ensure(get("redirect_uri") == h.callback_url(), || {
+            format!("redirect_uri at I should be {}, got {to}", h.callback_url())
+        })?;
+        let scopes: Vec<&str> = get("scope").split(' ').collect();
+        ensure(
+            scopes.contains(&"openid") && scopes.contains(&"udap"),
+            || format!("scope at I must contain openid and udap: {to}"),
+        )?;
+        for k in ["state", "nonce", "code_challenge"] {
+            ensure(!get(k).is_empty(), || format!("no {k} at I: {to}"))?;
+        }
+        ensure(get("state") != self.state, || {
+            format!("H must not pass the app's state on to I: {to}")
+        })?;
+        ensure(get("code_challenge_method") == "S256", || {
+            format!("code_challenge_method at I: {to}")
+        })?;
+        let cookie = first
+            .set_cookies
+            .iter()
+            .find(|c| c.starts_with("fhirgate_tiered="));
+        ensure(
+            cookie.is_some_and(|c| {
+                c.split(';')
+                    .any(|a| a.trim().eq_ignore_ascii_case("path=/auth/udap"))
+            }),
+            || {
+                format!(
+                    "H should set the fhirgate_tiered cookie with Path=/auth/udap, got {:?}",
+                    first.set_cookies
+                )
+            },
+        )?;
+        Ok(q)
+    }
+
+    /// `last` is the app's redirect URI with `error`, the app's `state`,
+    /// no code, and an `error_description` mentioning one of `why` (the
+    /// reason, so a refusal for another reason does not pass; empty: any).
+    fn expect_app_error(&self, last: &str, error: &str, why: &[&str]) -> Result<(), String> {
+        ensure(without_query(last) == APP_REDIRECT, || {
+            format!("expected a redirect to the app with error={error}, went to {last}")
+        })?;
+        let q = query(last)?;
+        ensure(q.get("error").map(String::as_str) == Some(error), || {
+            format!("expected error={error} at the app, got {last}")
+        })?;
+        ensure(q.get("state") == Some(&self.state), || {
+            format!("the app's state {} is not returned: {last}", self.state)
+        })?;
+        ensure(!q.contains_key("code"), || {
+            format!("an error redirect carries a code: {last}")
+        })?;
+        let d = q
+            .get("error_description")
+            .map(|d| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        ensure(why.is_empty() || why.iter().any(|w| d.contains(w)), || {
+            format!("error_description should mention one of {why:?}: {last}")
+        })
+    }
+
+    /// Authorize at H, then at I as `user` answering `decision`: the URL I
+    /// sends the browser to (H's callback) and I's request parameters.
+    fn through_idp(
+        &self,
+        h: &Gate,
+        i: &Gate,
+        client_id: &str,
+        user: &str,
+        decision: &str,
+    ) -> Result<(String, HashMap<String, String>), String> {
+        let first = self.authorize(h, client_id, &i.base())?;
+        let at_i = self.expect_to_idp(&first, h, i)?;
+        let start = first.location.clone().unwrap_or_default();
+        let back = self
+            .at_i
+            .drive(&start, Some((user, DEMO_PASSWORD)), decision)?;
+        ensure(without_query(&back) == h.callback_url(), || {
+            format!(
+                "I should send the browser to H's callback {}, went to {back}\n    trail:\n    {}",
+                h.callback_url(),
+                self.at_i.trail()
+            )
+        })?;
+        Ok((back, at_i))
+    }
+}
+
+/// Redeems `code` at H's token endpoint with an x5c client assertion.
+fn redeem(
+    h: &Gate,
+    pki: &Pki,
+    http: &Client,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+) -> Result<Value, String> {
+    let t = now();
+    let claims = json!({"iss": client_id, "sub": client_id, "aud": h.token_url(),
+        "iat": t, "exp": t + 240, "jti": jti("ca")});
+    let assertion = signed(&pki.app, &[pki.intermediate.b64()], &claims);
+    let (status, tok) = send_json(http.post(h.token_url()).form(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", APP_REDIRECT),
+        ("code_verifier", verifier),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", &assertion),
+    ]))?;
+    ensure(status == 200, || {
+        format!("token at H answered {status}: {}", short(&tok.to_string()))
+    })?;
+    Ok(tok)
+}
+
+/// The claims of a JWT (not verified).
+fn jwt_claims(jwt: &str) -> Result<Value, String> {
+    let payload = jwt.split('.').nth(1).ok_or("id_token is not a JWT")?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|e| format!("id_token payload not base64url: {e}"))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("id_token payload not JSON: {e}"))
+}
+
+// --- stand-in identity providers ------------------------------------------
+
+/// UDAP metadata of a stand-in IdP at `idp_base` (under the tiny server),
+/// signed by `leaf` with `x5c` = [leaf, chain…].
+fn idp_metadata(idp_base: &str, leaf: &Leaf, chain: &[String], scopes: &[&str]) -> Vec<u8> {
+    let root = idp_base.trim_end_matches("/fhir");
+    let (authz, token, reg) = (
+        format!("{root}/auth/authorize"),
+        format!("{root}/auth/token"),
+        format!("{root}/auth/register"),
+    );
+    let t = now();
+    let jwt = signed(
+        leaf,
+        chain,
+        &json!({"iss": idp_base, "sub": idp_base, "iat": t, "exp": t + 3600, "jti": jti("md"),
+            "authorization_endpoint": authz, "token_endpoint": token,
+            "registration_endpoint": reg}),
+    );
+    json!({"udap_versions_supported": ["1"],
+        "udap_profiles_supported": ["udap_dcr", "udap_authn", "udap_authz", "udap_to"],
+        "udap_authorization_extensions_supported": [],
+        "udap_authorization_extensions_required": [],
+        "udap_certifications_supported": [], "udap_certifications_required": [],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "scopes_supported": scopes,
+        "authorization_endpoint": authz, "token_endpoint": token,
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "registration_endpoint": reg,
+        "registration_endpoint_jwt_signing_alg_values_supported": ["RS256"],
+        "signed_metadata": jwt})
+    .to_string()
+    .into_bytes()
+}
+
+/// Runs named cases, collecting failures.
+#[derive(Default)]
+struct Cases {
+    failed: Vec<String>,
+    passed: Vec<String>,
+}
+
+impl Cases {
+    fn run<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T, String>) -> Option<T> {
+        let started = Instant::now();
+        match f() {
+            Ok(v) => {
+                println!("case {name}: ok ({:.1?})", started.elapsed());
+                self.passed.push(name.to_owned());
+                Some(v)
+            }
+            Err(e) => {
+                println!("case {name}: FAILED: {e}");
+                self.failed.push(format!("{name}: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// Discovery of `gate` advertises Tiered OAuth.
+fn discovery(gate: &Gate, http: &Client) -> Result<(), String> {
+    let (status, m) = send_json(http.get(format!("{}/.well-known/udap", gate.base())))?;
+    ensure(status == 200, || {
+        format!(
+            "{} discovery answered {status}: {}",
+            gate.name,
+            short(&m.to_string())
+        )
+    })?;
+    let has = |field: &str, v: &str| {
+        m[field]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == v))
+    };
+    ensure(has("scopes_supported", "openid"), || {
+        format!(
+            "{}: scopes_supported lacks openid: {}",
+            gate.name, m["scopes_supported"]
+        )
+    })?;
+    ensure(has("scopes_supported", "udap"), || {
+        format!(
+            "{}: scopes_supported lacks udap: {}",
+            gate.name, m["scopes_supported"]
+        )
+    })?;
+    ensure(has("udap_profiles_supported", "udap_to"), || {
+        format!(
+            "{}: udap_profiles_supported lacks udap_to: {}",
+            gate.name, m["udap_profiles_supported"]
+        )
+    })
+}
+
+#[test]
+fn udap_tiered_oauth_black_box() {
+    let started = Instant::now();
+    let files_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let files_base = format!("http://{}", files_listener.local_addr().unwrap());
+    let port_h = free_port().unwrap();
+    let mut port_i = free_port().unwrap();
+    while port_i == port_h {
+        port_i = free_port().unwrap();
+    }
+    let h_base = format!("http://127.0.0.1:{port_h}/fhir");
+    let i_base = format!("http://127.0.0.1:{port_i}/fhir");
+    let rogue_idp = format!("{files_base}/rogue-idp/fhir");
+    let no_udap_idp = format!("{files_base}/no-udap-idp/fhir");
+    let unreachable_idp = format!("http://127.0.0.1:{}/fhir", free_port().unwrap());
+
+    let pki = Pki::make(&h_base, &files_base);
+    let mut more = pki
+        .issue_servers(&[
+            (&i_base, 20, By::Root),
+            (&no_udap_idp, 21, By::Root),
+            (&rogue_idp, 22, By::RogueRoot),
+        ])
+        .into_iter();
+    let (i_cert, no_udap_cert, rogue_cert) = (
+        more.next().unwrap(),
+        more.next().unwrap(),
+        more.next().unwrap(),
+    );
+    let mut files = pki.crls.clone();
+    files.insert(
+        "/rogue-idp/fhir/.well-known/udap".to_owned(),
+        idp_metadata(
+            &rogue_idp,
+            &rogue_cert,
+            &[pki.rogue_root.b64()],
+            &["openid", "fhirUser", "udap"],
+        ),
+    );
+    files.insert(
+        "/no-udap-idp/fhir/.well-known/udap".to_owned(),
+        idp_metadata(&no_udap_idp, &no_udap_cert, &[], &["openid", "fhirUser"]),
+    );
+    pki::CrlServer::serve(files_listener, files);
+    println!("PKI and stand-in IdPs ready in {:.1?}", started.elapsed());
+
+    let http = http_client();
+    let mut h =
+        Gate::spawn("H", port_h, &pki.server, &pki.root.pem).unwrap_or_else(|e| panic!("{e}"));
+    let mut i = Gate::spawn("I", port_i, &i_cert, &pki.root.pem).unwrap_or_else(|e| panic!("{e}"));
+    h.wait_ready(&http).unwrap_or_else(|e| panic!("{e}"));
+    i.wait_ready(&http).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(h.base(), h_base);
+    assert_eq!(i.base(), i_base);
+    println!("H and I ready in {:.1?}", started.elapsed());
+    let linked = h
+        .cli(&[
+            "udap",
+            "link-identity",
+            "--idp",
+            &i_base,
+            "--sub",
+            "pat.jones",
+            "--user",
+            "pat.jones",
+        ])
+        .unwrap_or_else(|e| panic!("linking pat.jones at H: {e}\n{}", h.log_tail()));
+    assert!(
+        serde_json::from_str::<Value>(linked.trim()).is_ok(),
+        "link-identity should print JSON: {linked}"
+    );
+
+    let rs = &mut Cases::default();
+    rs.run(
+        "discovery: H and I advertise udap_to and the openid and udap scopes",
+        || {
+            discovery(&h, &http)?;
+            discovery(&i, &http)
+        },
+    );
+    let client_id = rs.run(
+        "the app registers at H with an authorization_code statement (201)",
+        || register_app(&h, &pki, &http),
+    );
+    let app = client_id.as_deref().unwrap_or("(not registered)");
+    let first_at_i = rs.run(
+        "tiered flow: H → I (pat.jones signs in, approves) → H (linked user approves) → code → token → own Patient",
+        || {
+            let flow = Flow::new();
+            let (callback, at_i) = flow.through_idp(&h, &i, app, "pat.jones", "allow")?;
+            let cb = query(&callback)?;
+            ensure(cb.contains_key("code") && cb.contains_key("state"), || {
+                format!("I's answer lacks code or state: {callback}")
+            })?;
+            let back = flow.at_h.get(&callback)?;
+            let to = back.location.clone().unwrap_or_default();
+            ensure(
+                back.is_redirect()
+                    && without_query(&to) == format!("{}/auth/continue", h.public_url),
+                || {
+                    format!(
+                        "H's callback should send the browser to /auth/continue, got {}\n    trail:\n    {}",
+                        back.describe(),
+                        flow.at_h.trail()
+                    )
+                },
+            )?;
+            ensure(flow.at_h.has_cookie("fhirgate_session"), || {
+                format!(
+                    "H's callback should sign the linked user in (fhirgate_session), Set-Cookie: {:?}",
+                    back.set_cookies
+                )
+            })?;
+            let last = flow.at_h.drive(&to, None, "allow")?;
+            ensure(without_query(&last) == APP_REDIRECT, || {
+                format!(
+                    "H should end at the app's redirect, went to {last}\n    trail:\n    {}",
+                    flow.at_h.trail()
+                )
+            })?;
+            let q = query(&last)?;
+            ensure(q.get("state") == Some(&flow.state), || {
+                format!("the app's state is not returned: {last}")
+            })?;
+            let code = q
+                .get("code")
+                .ok_or_else(|| format!("no code at the app: {last}"))?;
+            let tok = redeem(&h, &pki, &http, app, code, &flow.verifier)?;
+            let access = tok["access_token"]
+                .as_str()
+                .ok_or_else(|| format!("no access_token: {}", short(&tok.to_string())))?;
+            let patient = tok["patient"]
+                .as_str()
+                .ok_or_else(|| format!("no patient in the token response: {}", short(&tok.to_string())))?;
+            let granted = tok["scope"].as_str().unwrap_or_default();
+            if granted.split(' ').any(|s| s == "openid") {
+                let id_token = tok["id_token"].as_str().ok_or_else(|| {
+                    format!("openid was granted ({granted}) but no id_token")
+                })?;
+                let c = jwt_claims(id_token)?;
+                ensure(c["iss"] == h.base(), || {
+                    format!("the id_token's iss should be H's base {}, got {}", h.base(), c["iss"])
+                })?;
+                ensure(c["aud"] == app || c["aud"].as_array().is_some_and(|a| a.iter().any(|x| x == app)), || {
+                    format!("the id_token's aud should be the app {app}: {}", c["aud"])
+                })?;
+                let fhir_user = c["fhirUser"].as_str().unwrap_or_default();
+                ensure(!fhir_user.starts_with(&i.public_url), || {
+                    format!("the id_token's fhirUser names a resource at I: {fhir_user}")
+                })?;
+            }
+            let (status, body) = send_json(
+                http.get(format!("{}/Patient/{patient}", h.base()))
+                    .bearer_auth(access),
+            )?;
+            ensure(status == 200 && body["id"] == patient, || {
+                format!("GET /fhir/Patient/{patient} answered {status}: {}", short(&body.to_string()))
+            })?;
+            Ok(at_i.get("client_id").cloned().unwrap_or_default())
+        },
+    );
+    rs.run(
+        "a second tiered authorize reuses H's registration at I (same client_id)",
+        || {
+            let once = |f: &Flow| -> Result<String, String> {
+                let first = f.authorize(&h, app, &i.base())?;
+                let q = f.expect_to_idp(&first, &h, &i)?;
+                Ok(q.get("client_id").cloned().unwrap_or_default())
+            };
+            let before = match &first_at_i {
+                Some(id) => id.clone(),
+                None => once(&Flow::new())?,
+            };
+            let again = once(&Flow::new())?;
+            ensure(again == before, || {
+                format!("H registered at I again: client_id {before} then {again}")
+            })
+        },
+    );
+    for (label, idp, why) in [
+        (
+            "IdP whose metadata a rogue root signed",
+            &rogue_idp,
+            &["anchor", "trust"][..],
+        ),
+        (
+            "IdP whose signed metadata lacks the udap scope",
+            &no_udap_idp,
+            &["scopes_supported", "scope"][..],
+        ),
+        (
+            "unreachable IdP",
+            &unreachable_idp,
+            &["fetch", "reach", "connect"][..],
+        ),
+    ] {
+        rs.run(
+            &format!("{label}: error=invalid_idp to the app with its state"),
+            || {
+                let flow = Flow::new();
+                let first = flow.authorize(&h, app, idp)?;
+                ensure(first.status == 302 || first.status == 303, || {
+                    format!("expected 302 to the app, got {}", first.describe())
+                })?;
+                flow.expect_app_error(
+                    first.location.as_deref().unwrap_or_default(),
+                    "invalid_idp",
+                    why,
+                )
+            },
+        );
+    }
+    rs.run(
+        "state tampered at H's callback: error=server_error to the app with its state",
+        || {
+            let flow = Flow::new();
+            let (callback, _) = flow.through_idp(&h, &i, app, "pat.jones", "allow")?;
+            let mut u = Url::parse(&callback).map_err(|e| e.to_string())?;
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .into_owned()
+                .map(|(k, v)| {
+                    if k == "state" {
+                        (k, format!("{v}x"))
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect();
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+            let last = flow.at_h.drive(u.as_str(), None, "allow")?;
+            flow.expect_app_error(&last, "server_error", &["state"])
+        },
+    );
+    rs.run(
+        "the user denies at I: error=access_denied to the app with its state",
+        || {
+            let flow = Flow::new();
+            let (callback, _) = flow.through_idp(&h, &i, app, "pat.jones", "deny")?;
+            let q = query(&callback)?;
+            ensure(
+                q.get("error").map(String::as_str) == Some("access_denied"),
+                || format!("I should answer H's callback with error=access_denied: {callback}"),
+            )?;
+            let last = flow.at_h.drive(&callback, None, "allow")?;
+            flow.expect_app_error(&last, "access_denied", &[])
+        },
+    );
+    rs.run(
+        "an IdP identity linked to no local user (dr.lee at I): error=access_denied to the app",
+        || {
+            let flow = Flow::new();
+            let (callback, _) = flow.through_idp(&h, &i, app, "dr.lee", "allow")?;
+            ensure(query(&callback)?.contains_key("code"), || {
+                format!("I should give H a code for dr.lee: {callback}")
+            })?;
+            let last = flow.at_h.drive(&callback, None, "allow")?;
+            flow.expect_app_error(&last, "access_denied", &["account", "link", "local user"])
+        },
+    );
+
+    println!(
+        "{} cases passed, {} failed, in {:.1?}",
+        rs.passed.len(),
+        rs.failed.len(),
+        started.elapsed()
+    );
+    assert!(
+        rs.failed.is_empty(),
+        "UDAP Tiered OAuth cases failed:\n- {}\n\nfhirgate H log:\n{}\n\nfhirgate I log:\n{}",
+        rs.failed.join("\n- "),
+        h.log_tail(),
+        i.log_tail()
+    );
+}
