@@ -100,6 +100,9 @@ pub struct Config {
     /// UDAP (HL7 FAST Security): the server certificate and trust communities.
     #[serde(default)]
     pub udap: crate::udap::config::UdapConfig,
+    /// Profile validation of writes (`$validate` is always offered).
+    #[serde(default)]
+    pub validation: crate::validation::config::ValidationConfig,
 }
 
 /// Federated sign-in (OpenID Connect authorization code flow with PKCE,
@@ -759,6 +762,17 @@ impl Config {
                     "must start with postgres://, postgresql:// or sqlite:",
                 ));
             }
+        }
+        if let Some(unknown) = self
+            .validation
+            .required_profiles
+            .iter()
+            .find(|p| crate::validation::check::known_profile(p).is_none())
+        {
+            return Err(bad(
+                "validation.required_profiles",
+                &format!("{unknown} is not a profile fhirgate knows"),
+            ));
         }
         if self.limits.max_page_size == 0 || self.limits.default_page_size == 0 {
             return Err(bad("limits.max_page_size", "page sizes must be at least 1"));

@@ -46,6 +46,7 @@ pub mod state;
 pub mod subscriptions;
 pub mod udap;
 pub mod upstream;
+pub mod validation;
 
 pub use http::app;
 

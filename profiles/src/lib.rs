@@ -2,14 +2,29 @@
 //!
 //! A [`Profile`] is a list of element constraints (path, cardinality,
 //! must-support, fixed value or pattern, required binding to a small value
-//! set) read from JSON. The Da Vinci PAS 2.0.1 profiles fhirgate enforces
-//! live in `profiles/pas/*.json` and are embedded by [`pas`]; other IGs
-//! (US Core, CARIN, HRex for `$validate`) can add their own directory of
-//! the same shape and reuse [`Profile::check`].
+//! set, allowed types of a choice element, slices by pattern) read from
+//! JSON. One directory per implementation guide holds one file per profile:
+//!
+//! - `pas/`, `pas-2.2/`: Da Vinci PAS 2.0.1 and the 2.2 differences, used by
+//!   `$submit`/`$inquire` through [`pas`] and [`pas_2_2`];
+//! - `us-core/`, `carin-bb/`, `hrex/`: US Core 6.1.0, CARIN Blue Button
+//!   2.0.0 and Da Vinci HRex 1.0.0, for `$validate` and the
+//!   CapabilityStatement.
+//!
+//! Every embedded profile is listed once in the [`catalog`] (by canonical
+//! URL and resource type). The checker lives in `check.rs`.
 //!
 //! Paths are dotted element names relative to the resource; each step walks
-//! every repetition. Issues name the element FHIRPath-style from a caller
-//! supplied root, e.g. `Bundle.entry[0].resource.ofType(Claim).insurance[0].coverage`.
+//! every repetition, and a choice step `value[x]` matches `valueQuantity`,
+//! `valueString`, … Issues name the element FHIRPath-style from a caller
+//! supplied root, e.g. `Bundle.entry[0].resource.ofType(Claim).insurance[0].coverage`,
+//! `Observation.value.ofType(Quantity)`, `Observation.category:us-core`.
+
+mod catalog;
+mod check;
+
+pub use catalog::{catalog, Catalog};
+pub use check::walk;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -24,6 +39,14 @@ pub struct Profile {
     /// The resource type constrained.
     #[serde(rename = "resourceType")]
     pub resource_type: String,
+    /// The IG package and version it comes from (`hl7.fhir.us.core#6.1.0`);
+    /// optional so that profile files without it still parse.
+    #[serde(default)]
+    pub ig: Option<String>,
+    /// Where the constraints were taken from (the IG page of the
+    /// differential), for people reading the data.
+    #[serde(default)]
+    pub source: Option<String>,
     /// Element constraints, parents before children.
     pub elements: Vec<Element>,
 }
@@ -31,7 +54,8 @@ pub struct Profile {
 /// The constraints on one element.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Element {
-    /// Dotted path relative to the resource (`insurance.coverage`).
+    /// Dotted path relative to the resource (`insurance.coverage`,
+    /// `value[x]`).
     pub path: String,
     /// Minimum occurrences per parent instance.
     #[serde(default)]
@@ -39,7 +63,8 @@ pub struct Element {
     /// Maximum occurrences per parent instance (`*` for unbounded).
     #[serde(default = "star")]
     pub max: String,
-    /// Must-support in the IG (reported, not enforced beyond `min`).
+    /// Must-support in the IG (never an error; see
+    /// [`Profile::must_support_gaps`]).
     #[serde(default, rename = "mustSupport")]
     pub must_support: bool,
     /// Every value must equal this.
@@ -51,6 +76,16 @@ pub struct Element {
     /// A required binding to a small value set.
     #[serde(default)]
     pub binding: Option<Binding>,
+    /// Allowed types: for a choice element the type suffix (`Quantity`,
+    /// `string`); for a contained resource its `resourceType`.
+    #[serde(default)]
+    pub types: Option<Vec<String>>,
+    /// Slices of the repetitions, each recognised by pattern and binding.
+    #[serde(default)]
+    pub slices: Vec<Slice>,
+    /// Closed slicing: every repetition must belong to one of `slices`.
+    #[serde(default)]
+    pub closed: bool,
 }
 
 /// A required binding to an enumerated value set.
@@ -63,15 +98,58 @@ pub struct Binding {
     pub codes: Vec<String>,
 }
 
+/// A named slice of a repeating element: the repetitions that contain
+/// `pattern` (JSON subset) and, if given, carry a code of `binding`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Slice {
+    /// Slice name, reported as `path:name`.
+    pub name: String,
+    /// What a repetition must contain to belong to the slice.
+    #[serde(default)]
+    pub pattern: Option<Value>,
+    /// What code a repetition must carry to belong to the slice.
+    #[serde(default)]
+    pub binding: Option<Binding>,
+    /// Minimum repetitions in the slice per parent instance.
+    #[serde(default)]
+    pub min: u32,
+    /// Maximum repetitions in the slice (`*` for unbounded).
+    #[serde(default = "star")]
+    pub max: String,
+    /// Must-support in the IG.
+    #[serde(default, rename = "mustSupport")]
+    pub must_support: bool,
+    /// Constraints on each repetition in the slice, relative to it.
+    #[serde(default)]
+    pub elements: Vec<Element>,
+}
+
 /// What is wrong, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
-    /// FHIR IssueType code: `required`, `structure`, `value`, `code-invalid`.
+    /// FHIR IssueType code: `required`, `structure`, `value`,
+    /// `code-invalid`, `not-found`; `informational` for advice.
     pub code: &'static str,
     /// FHIRPath-like element path.
     pub path: String,
     /// Human-readable text.
     pub message: String,
+}
+
+impl Issue {
+    /// The OperationOutcome severity: `information` for the
+    /// `informational` code, `error` for every violation.
+    pub fn severity(&self) -> &'static str {
+        match self.code {
+            "informational" => "information",
+            _ => "error",
+        }
+    }
+
+    /// Whether this issue is a violation (severity `error`).
+    pub fn is_error(&self) -> bool {
+        self.severity() == "error"
+    }
 }
 
 fn star() -> String {
@@ -82,155 +160,6 @@ impl Profile {
     /// Parses a profile from its JSON text.
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
-    }
-
-    /// Checks `resource` against every constraint; `root` names the
-    /// resource in issue paths (e.g. `Bundle.entry[0].resource.ofType(Claim)`).
-    pub fn check(&self, resource: &Value, root: &str) -> Vec<Issue> {
-        let mut issues = Vec::new();
-        if resource["resourceType"] != self.resource_type.as_str() {
-            issues.push(Issue {
-                code: "structure",
-                path: root.to_owned(),
-                message: format!("{} expects a {} resource", self.name, self.resource_type),
-            });
-            return issues;
-        }
-        for e in &self.elements {
-            e.check(resource, root, &self.name, &mut issues);
-        }
-        issues
-    }
-}
-
-impl Element {
-    fn check(&self, resource: &Value, root: &str, profile: &str, issues: &mut Vec<Issue>) {
-        let (parent, name) = match self.path.rsplit_once('.') {
-            Some((p, n)) => (Some(p), n),
-            None => (None, self.path.as_str()),
-        };
-        let parents = match parent {
-            Some(p) => walk(resource, root, p),
-            None => vec![(root.to_owned(), resource)],
-        };
-        for (ppath, pval) in parents {
-            let values = children(pval, &ppath, name);
-            let n = values.len() as u32;
-            if n < self.min {
-                issues.push(Issue {
-                    code: "required",
-                    path: format!("{ppath}.{name}"),
-                    message: format!(
-                        "{profile}: {name} is required (min {}), found {n}",
-                        self.min
-                    ),
-                });
-            }
-            if let Ok(max) = self.max.parse::<u32>() {
-                if n > max {
-                    issues.push(Issue {
-                        code: "structure",
-                        path: format!("{ppath}.{name}"),
-                        message: format!("{profile}: {name} allows at most {max}, found {n}"),
-                    });
-                }
-            }
-            for (vpath, v) in values {
-                self.check_value(v, &vpath, profile, issues);
-            }
-        }
-    }
-
-    fn check_value(&self, v: &Value, path: &str, profile: &str, issues: &mut Vec<Issue>) {
-        if let Some(fixed) = &self.fixed {
-            if v != fixed {
-                issues.push(Issue {
-                    code: "value",
-                    path: path.to_owned(),
-                    message: format!("{profile}: must be {fixed}, found {v}"),
-                });
-            }
-        }
-        if let Some(pattern) = &self.pattern {
-            if !contains(v, pattern) {
-                issues.push(Issue {
-                    code: "value",
-                    path: path.to_owned(),
-                    message: format!("{profile}: must match the pattern {pattern}"),
-                });
-            }
-        }
-        if let Some(b) = &self.binding {
-            let found = codes_of(v);
-            if !found.iter().any(|c| b.codes.iter().any(|a| a == c)) {
-                issues.push(Issue {
-                    code: "code-invalid",
-                    path: path.to_owned(),
-                    message: format!(
-                        "{profile}: the code is not in the required value set {}",
-                        b.value_set
-                    ),
-                });
-            }
-        }
-    }
-}
-
-/// Every value at a dotted `path` under `v`, with its FHIRPath-like name.
-pub fn walk<'a>(v: &'a Value, root: &str, path: &str) -> Vec<(String, &'a Value)> {
-    let mut current = vec![(root.to_owned(), v)];
-    for step in path.split('.') {
-        current = current
-            .into_iter()
-            .flat_map(|(p, v)| children(v, &p, step))
-            .collect();
-    }
-    current
-}
-
-/// The values of element `name` of `v` (arrays as indexed repetitions).
-fn children<'a>(v: &'a Value, path: &str, name: &str) -> Vec<(String, &'a Value)> {
-    match v.get(name) {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (format!("{path}.{name}[{i}]"), x))
-            .collect(),
-        Some(x) => vec![(format!("{path}.{name}"), x)],
-    }
-}
-
-/// Whether `v` has everything `pattern` has (arrays: each pattern item
-/// matched by some item).
-fn contains(v: &Value, pattern: &Value) -> bool {
-    match (v, pattern) {
-        (Value::Object(a), Value::Object(b)) => b
-            .iter()
-            .all(|(k, pv)| a.get(k).is_some_and(|av| contains(av, pv))),
-        (Value::Array(a), Value::Array(b)) => {
-            b.iter().all(|pv| a.iter().any(|av| contains(av, pv)))
-        }
-        _ => v == pattern,
-    }
-}
-
-/// The codes a value carries: a `code` string, a Coding's `system|code`,
-/// or every coding of a CodeableConcept.
-fn codes_of(v: &Value) -> Vec<String> {
-    let coding = |c: &Value| match (c["system"].as_str(), c["code"].as_str()) {
-        (Some(s), Some(k)) => Some(format!("{s}|{k}")),
-        (None, Some(k)) => Some(k.to_owned()),
-        _ => None,
-    };
-    match v {
-        Value::String(s) => vec![s.clone()],
-        Value::Object(_) if v.get("coding").is_some() => v["coding"]
-            .as_array()
-            .map(|cs| cs.iter().filter_map(coding).collect())
-            .unwrap_or_default(),
-        Value::Object(_) => coding(v).into_iter().collect(),
-        _ => Vec::new(),
     }
 }
 
@@ -247,6 +176,8 @@ const PAS_SOURCES: &[&str] = &[
     include_str!("../pas/servicerequest.json"),
     include_str!("../pas/devicerequest.json"),
     include_str!("../pas/medicationrequest.json"),
+    include_str!("../pas/claimresponse.json"),
+    include_str!("../pas/response-bundle.json"),
 ];
 
 /// The embedded profile texts of Da Vinci PAS 2.2 that differ from 2.0.1
@@ -306,80 +237,4 @@ pub fn pas_2_2() -> &'static Profiles {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn every_pas_profile_parses() {
-        assert_eq!(pas().all().len(), PAS_SOURCES.len());
-        assert!(pas().get("PASClaim").is_some());
-    }
-
-    #[test]
-    fn pas_2_2_replaces_and_adds_profiles() {
-        assert_eq!(
-            pas_2_2().all().len(),
-            PAS_SOURCES.len() + 1,
-            "claim replaced, claim-update added"
-        );
-        let update = pas_2_2().get("PASClaimUpdate").unwrap();
-        let issues = update.check(&json!({"resourceType": "Claim"}), "Claim");
-        assert!(
-            issues.iter().any(|i| i.path == "Claim.related"),
-            "{issues:?}"
-        );
-        let two_ids =
-            json!({"resourceType": "Claim", "identifier": [{"value": "a"}, {"value": "b"}]});
-        let max = |p: &Profile| {
-            p.check(&two_ids, "Claim")
-                .iter()
-                .any(|i| i.path == "Claim.identifier" && i.code == "structure")
-        };
-        assert!(
-            max(pas().get("PASClaim").unwrap()),
-            "2.0.1: identifier 1..1"
-        );
-        assert!(
-            !max(pas_2_2().get("PASClaim").unwrap()),
-            "2.2: identifier 1..2"
-        );
-        assert!(pas().get("PASClaimUpdate").is_none());
-    }
-
-    #[test]
-    fn cardinality_fixed_and_binding_name_the_path() {
-        let p = pas().get("PASClaim").unwrap();
-        let claim = json!({"resourceType": "Claim", "use": "claim", "status": "bogus",
-            "insurance": [{"sequence": 1, "focal": true}], "item": [{"sequence": 1}]});
-        let issues = p.check(&claim, "Claim");
-        let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
-        assert!(paths.contains(&"Claim.identifier"), "{paths:?}");
-        assert!(paths.contains(&"Claim.use"), "{paths:?}");
-        assert!(paths.contains(&"Claim.status"), "{paths:?}");
-        assert!(paths.contains(&"Claim.insurance[0].coverage"), "{paths:?}");
-        assert!(
-            paths.contains(&"Claim.item[0].productOrService"),
-            "{paths:?}"
-        );
-    }
-
-    #[test]
-    fn max_and_pattern_are_checked() {
-        let p = Profile::from_json(
-            r#"{"url":"u","name":"T","resourceType":"Patient","elements":[
-              {"path":"gender","max":"1"},
-              {"path":"identifier","max":"1","pattern":{"system":"s"}}]}"#,
-        )
-        .unwrap();
-        let issues = p.check(
-            &json!({"resourceType":"Patient","identifier":[{"system":"x"},{"system":"s"}]}),
-            "Patient",
-        );
-        assert_eq!(issues.len(), 2, "{issues:?}");
-        assert_eq!(issues[0].path, "Patient.identifier");
-        assert_eq!(issues[1].path, "Patient.identifier[0]");
-        assert!(p.check(&json!({"resourceType":"Claim"}), "X")[0].code == "structure");
-    }
-}
+mod tests;

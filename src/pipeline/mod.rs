@@ -101,6 +101,14 @@ pub async fn handle_as(
     if let Some(op) = crate::dtr::Operation::of(&req) {
         return Box::pin(crate::dtr::run(app, caller, op, req, disclosure)).await;
     }
+    // `$validate` (type and instance level): the validation module.
+    if crate::validation::is_validate(&req) {
+        return Box::pin(crate::validation::run(app, caller, req, &ctx, disclosure)).await;
+    }
+    // Writes checked against profiles on the way in (`[validation] on_write`).
+    if let Some(refused) = crate::validation::on_write(app, &req) {
+        return Ok(refused);
+    }
     // Subscriptions on the PAS topic (Subscriptions R5 Backport): the
     // subscriptions module; never the upstream.
     if crate::subscriptions::applies(&req) {
