@@ -20,150 +20,42 @@
 //!   `unapproved_software_statement`); a token request without the
 //!   required `hl7-b2b` (400 `invalid_grant`); a client assertion signed by
 //!   another valid leaf of the community (401 `invalid_client`).
+//!
+//! The server (`udap/gate.rs`), the case runner and small helpers
+//! (`udap/cases.rs`) and the PKI (`udap/pki.rs`) are shared with the Tiered
+//! OAuth suite (`udap_tiered.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "udap/pki.rs"]
 mod pki;
 
-use std::{
-    fs::File,
-    net::TcpListener,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+#[path = "udap/cases.rs"]
+mod cases;
+#[path = "udap/gate.rs"]
+mod gate;
+
+use std::{net::TcpListener, time::Instant};
 
 use base64::{
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
     Engine,
 };
-use conformance_tests::{fhirgate_bin, free_port, TestResult};
+use cases::{ensure, jti, now, short, signed, Cases};
+use conformance_tests::free_port;
+use gate::{send_json, Gate, Options};
 use pki::{Leaf, Pki, APP_URI, EC_URI, EXPIRED_URI, REVOKED_URI, ROGUE_URI};
 use serde_json::{json, Value};
 use x509_parser::{certificate::X509Certificate, extensions::GeneralName, prelude::FromDer};
 
-/// The trust community fhirgate serves.
-const COMMUNITY: &str = "urn:test:community";
-/// How long a start may take.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A running fhirgate configured for the test community, killed on drop.
-struct Gate {
-    child: Child,
-    dir: tempfile::TempDir,
-    public_url: String,
-    http: reqwest::blocking::Client,
-}
-
+/// The UDAP endpoints the suite calls on the shared [`Gate`].
 impl Gate {
-    fn start(dir: tempfile::TempDir, port: u16, pki: &Pki) -> TestResult<Self> {
-        let bin = fhirgate_bin()?;
-        let public_url = format!("http://127.0.0.1:{port}");
-        let d = dir.path();
-        let write = |name: &str, text: &str| -> TestResult<String> {
-            let path = d.join(name);
-            std::fs::write(&path, text)?;
-            Ok(path.display().to_string())
-        };
-        let server_pem = write("server.pem", &pki.server.pem)?;
-        let server_key = write("server.key", &pki.server.key_pem)?;
-        let root_pem = write("root.pem", &pki.root.pem)?;
-        let config = write(
-            "fhirgate.toml",
-            &format!(
-                "[udap]\ncertificate = {server_pem:?}\nkey = {server_key:?}\n\n\
-                 [[udap.communities]]\nname = \"{COMMUNITY}\"\nanchors = [{root_pem:?}]\n\
-                 require_b2b = true\n"
-            ),
-        )?;
-        let log = File::create(d.join("fhirgate.log"))?;
-        let mut cmd = Command::new(&bin);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("FHIRGATE_") {
-                cmd.env_remove(k);
-            }
-        }
-        let child = cmd
-            .arg("serve")
-            .env("FHIRGATE_CONFIG", &config)
-            .env("FHIRGATE_DATA_DIR", d.join("data"))
-            .env("FHIRGATE_PUBLIC_URL", &public_url)
-            .env("FHIRGATE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("FHIRGATE_DEMO", "0")
-            .env("FHIRGATE_LOG_LEVEL", "warn")
-            .current_dir(d)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let mut gate = Self {
-            child,
-            dir,
-            public_url,
-            http,
-        };
-        gate.wait_ready()?;
-        Ok(gate)
-    }
-
-    fn wait_ready(&mut self) -> TestResult {
-        let url = format!("{}/metadata", self.base());
-        let start = Instant::now();
-        while start.elapsed() < START_TIMEOUT {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(format!("fhirgate exited ({status}):\n{}", self.log_tail()).into());
-            }
-            if self
-                .http
-                .get(&url)
-                .send()
-                .is_ok_and(|r| r.status().as_u16() == 200)
-            {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Err(format!("fhirgate did not become ready:\n{}", self.log_tail()).into())
-    }
-
-    fn base(&self) -> String {
-        format!("{}/fhir", self.public_url)
-    }
-
-    fn register_url(&self) -> String {
-        format!("{}/auth/register", self.public_url)
-    }
-
-    fn token_url(&self) -> String {
-        format!("{}/auth/token", self.public_url)
-    }
-
-    fn log_tail(&self) -> String {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("fhirgate.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    /// `(status, JSON body)` of a request.
-    fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<(u16, Value), String> {
-        let resp = req.send().map_err(|e| format!("request failed: {e}"))?;
-        let status = resp.status().as_u16();
-        let text = resp.text().map_err(|e| format!("body unreadable: {e}"))?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(json!(text))))
-    }
-
     fn register(&self, statement: &str) -> Result<(u16, Value), String> {
         let body = json!({"software_statement": statement, "udap": "1"});
-        self.send(self.http.post(self.register_url()).json(&body))
+        send_json(self.http.post(self.register_url()).json(&body))
     }
 
     fn token(&self, assertion: &str, scope: &str) -> Result<(u16, Value), String> {
-        self.send(self.http.post(self.token_url()).form(&[
+        send_json(self.http.post(self.token_url()).form(&[
             ("grant_type", "client_credentials"),
             ("scope", scope),
             (
@@ -173,36 +65,6 @@ impl Gate {
             ("client_assertion", assertion),
         ]))
     }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
-
-fn jti(tag: &str) -> String {
-    format!("{tag}-{}", rand::random::<u64>())
-}
-
-/// A JWT signed by `leaf` with `x5c` = [leaf, ca…].
-fn signed(leaf: &Leaf, chain: &[String], claims: &Value) -> String {
-    let mut h = jsonwebtoken::Header::new(leaf.alg());
-    let mut x5c = vec![leaf.b64()];
-    x5c.extend(chain.iter().cloned());
-    h.x5c = Some(x5c);
-    jsonwebtoken::encode(&h, claims, &leaf.encoding_key()).unwrap()
 }
 
 /// A software statement for a client_credentials client `iss`.
@@ -230,15 +92,6 @@ fn assertion(gate: &Gate, client_id: &str, ext: Option<Value>) -> Value {
         c["extensions"] = e;
     }
     c
-}
-
-/// A body for a failure message, cut to 400 characters.
-fn short(body: &Value) -> String {
-    let text = body.to_string();
-    match text.char_indices().nth(400) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text,
-    }
 }
 
 /// `(status, body)` must be `status` with `error` = `code`.
@@ -272,41 +125,9 @@ fn description_mentions(body: &Value, words: &[&str]) -> Result<(), String> {
     }
 }
 
-fn ensure(ok: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(msg())
-    }
-}
-
-/// Runs named cases, collecting failures.
-#[derive(Default)]
-struct Cases {
-    failed: Vec<String>,
-    passed: Vec<String>,
-}
-
-impl Cases {
-    fn run<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T, String>) -> Option<T> {
-        match f() {
-            Ok(v) => {
-                println!("case {name}: ok");
-                self.passed.push(name.to_owned());
-                Some(v)
-            }
-            Err(e) => {
-                println!("case {name}: FAILED: {e}");
-                self.failed.push(format!("{name}: {e}"));
-                None
-            }
-        }
-    }
-}
-
 /// Discovery: signed metadata verified against the community root.
 fn discovery(gate: &Gate, pki: &Pki) -> Result<(), String> {
-    let (status, m) = gate.send(gate.http.get(format!("{}/.well-known/udap", gate.base())))?;
+    let (status, m) = send_json(gate.http.get(format!("{}/.well-known/udap", gate.base())))?;
     ensure(status == 200, || {
         format!("discovery answered {status}: {}", short(&m))
     })?;
@@ -390,7 +211,7 @@ fn discovery(gate: &Gate, pki: &Pki) -> Result<(), String> {
         || format!("signed registration_endpoint: {claims}"),
     )?;
     // an unknown community: 204
-    let (status, _) = gate.send(
+    let (status, _) = send_json(
         gate.http
             .get(format!("{}/.well-known/udap", gate.base()))
             .query(&[("community", "urn:test:unknown")]),
@@ -427,7 +248,7 @@ fn register_and_read(gate: &Gate, pki: &Pki, leaf: &Leaf, iss: &str) -> Result<S
     let access = tok["access_token"]
         .as_str()
         .ok_or_else(|| format!("no access_token: {}", short(&tok)))?;
-    let (status, body) = gate.send(
+    let (status, body) = send_json(
         gate.http
             .get(format!("{}/Patient", gate.base()))
             .bearer_auth(access),
@@ -450,8 +271,13 @@ fn udap_trust_community_black_box() {
     let fhir_base = format!("http://127.0.0.1:{port}/fhir");
     let pki = Pki::make(&fhir_base, &crl_base);
     pki::CrlServer::serve(crl_listener, pki.crls.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let gate = Gate::start(dir, port, &pki).unwrap_or_else(|e| panic!("{e}"));
+    let options = Options {
+        require_b2b: true,
+        ..Options::default()
+    };
+    let mut gate = Gate::new("fhirgate", port, &pki.server, &pki.root.pem, options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    gate.start().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(gate.base(), fhir_base);
     let chain = [pki.intermediate.b64()];
     let rs = &mut Cases::default();
@@ -581,16 +407,5 @@ fn udap_trust_community_black_box() {
         },
     );
 
-    println!(
-        "{} cases passed, {} failed, in {:.1?}",
-        rs.passed.len(),
-        rs.failed.len(),
-        started.elapsed()
-    );
-    assert!(
-        rs.failed.is_empty(),
-        "UDAP cases failed:\n- {}\n\nfhirgate log:\n{}",
-        rs.failed.join("\n- "),
-        gate.log_tail()
-    );
+    rs.finish("UDAP", started, &[("fhirgate log", gate.log_tail())]);
 }

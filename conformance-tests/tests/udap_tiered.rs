@@ -34,7 +34,9 @@
 //!   at I; `access_denied`).
 //!
 //! Each flow uses fresh cookie jars. Two fhirgate starts (demo seeding of 3
-//! patients) and 12 RSA keys make up most of the ~5 s run.
+//! patients) and 12 RSA keys make up most of the ~5 s run. The servers
+//! (`udap/gate.rs`), the case runner and small helpers (`udap/cases.rs`) and
+//! the PKI (`udap/pki.rs`) are shared with the UDAP trust suite (`udap.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 // The suite uses part of the shared PKI helper only.
@@ -42,18 +44,22 @@
 #[path = "udap/pki.rs"]
 mod pki;
 
+#[path = "udap/cases.rs"]
+mod cases;
+#[path = "udap/gate.rs"]
+mod gate;
+
 use std::{
     cell::RefCell,
     collections::{BTreeMap, HashMap},
-    fs::File,
     net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::Instant,
 };
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use conformance_tests::{fhirgate_bin, free_port, TestResult};
+use cases::{ensure, jti, now, short, signed, Cases};
+use conformance_tests::free_port;
+use gate::{http_client, send_json, Gate, Options};
 use pki::{By, Leaf, Pki, APP_URI};
 use reqwest::{
     blocking::{Client, RequestBuilder},
@@ -62,226 +68,14 @@ use reqwest::{
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-/// The trust community both servers belong to.
-const COMMUNITY: &str = "urn:test:community";
 /// The app's registered redirect URI.
 const APP_REDIRECT: &str = "https://app.example.org/callback";
 /// What the app asks H for.
 const APP_SCOPE: &str = "openid fhirUser udap launch/patient patient/*.rs";
 /// Password of the demo users.
 const DEMO_PASSWORD: &str = "demo";
-/// How long a start may take.
-const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// Most requests one browser run may make.
 const MAX_STEPS: usize = 16;
-
-/// A `Command` for the fhirgate binary with a clean `FHIRGATE_*`
-/// environment, configured like the server of `dir`.
-fn gate_command(bin: &Path, dir: &Path, config: &Path, public_url: &str, port: u16) -> Command {
-    let mut cmd = Command::new(bin);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("FHIRGATE_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("FHIRGATE_CONFIG", config)
-        .env("FHIRGATE_DATA_DIR", dir.join("data"))
-        .env("FHIRGATE_PUBLIC_URL", public_url)
-        .env("FHIRGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("FHIRGATE_DEMO", "1")
-        .env("FHIRGATE_LOG_LEVEL", "warn")
-        .current_dir(dir)
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// A running fhirgate in demo mode, member of the test community, killed on drop.
-struct Gate {
-    /// "H" (data holder) or "I" (identity provider), for messages.
-    name: &'static str,
-    child: Child,
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    config: PathBuf,
-    port: u16,
-    public_url: String,
-}
-
-impl Gate {
-    /// Starts `fhirgate serve --seed-patients 3` (does not wait).
-    fn spawn(name: &'static str, port: u16, server: &Leaf, root_pem: &str) -> TestResult<Self> {
-        let bin = fhirgate_bin()?;
-        let dir = tempfile::tempdir()?;
-        let public_url = format!("http://127.0.0.1:{port}");
-        let d = dir.path();
-        let write = |file: &str, text: &str| -> TestResult<PathBuf> {
-            let path = d.join(file);
-            std::fs::write(&path, text)?;
-            Ok(path)
-        };
-        let server_pem = write("server.pem", &server.pem)?.display().to_string();
-        let server_key = write("server.key", &server.key_pem)?.display().to_string();
-        let root = write("root.pem", root_pem)?.display().to_string();
-        let config = write(
-            "fhirgate.toml",
-            &format!(
-                "[udap]\ncertificate = {server_pem:?}\nkey = {server_key:?}\n\n\
-                 [[udap.communities]]\nname = \"{COMMUNITY}\"\nanchors = [{root:?}]\n\
-                 require_b2b = false\n"
-            ),
-        )?;
-        let log = File::create(d.join("fhirgate.log"))?;
-        let child = gate_command(&bin, d, &config, &public_url, port)
-            .args(["serve", "--seed-patients", "3"])
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        Ok(Self {
-            name,
-            child,
-            dir,
-            bin,
-            config,
-            port,
-            public_url,
-        })
-    }
-
-    fn wait_ready(&mut self, http: &Client) -> TestResult {
-        let url = format!("{}/metadata", self.base());
-        let start = Instant::now();
-        while start.elapsed() < START_TIMEOUT {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(format!(
-                    "fhirgate {} exited ({status}):\n{}",
-                    self.name,
-                    self.log_tail()
-                )
-                .into());
-            }
-            if http
-                .get(&url)
-                .send()
-                .is_ok_and(|r| r.status().as_u16() == 200)
-            {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Err(format!(
-            "fhirgate {} did not become ready:\n{}",
-            self.name,
-            self.log_tail()
-        )
-        .into())
-    }
-
-    /// Runs a CLI command against this server's data dir and configuration.
-    fn cli(&self, args: &[&str]) -> Result<String, String> {
-        let out = gate_command(
-            &self.bin,
-            self.dir.path(),
-            &self.config,
-            &self.public_url,
-            self.port,
-        )
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run fhirgate {args:?}: {e}"))?;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() {
-            Ok(stdout)
-        } else {
-            Err(format!(
-                "fhirgate {args:?} failed ({}): {stdout}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    }
-
-    fn base(&self) -> String {
-        format!("{}/fhir", self.public_url)
-    }
-
-    fn register_url(&self) -> String {
-        format!("{}/auth/register", self.public_url)
-    }
-
-    fn token_url(&self) -> String {
-        format!("{}/auth/token", self.public_url)
-    }
-
-    fn authorize_url(&self) -> String {
-        format!("{}/auth/authorize", self.public_url)
-    }
-
-    fn callback_url(&self) -> String {
-        format!("{}/auth/udap/callback", self.public_url)
-    }
-
-    fn log_tail(&self) -> String {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("fhirgate.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http_client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("HTTP client")
-}
-
-fn now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
-
-fn jti(tag: &str) -> String {
-    format!("{tag}-{}", rand::random::<u64>())
-}
-
-/// A JWT signed by `leaf` (RS256) with `x5c` = [leaf, chain…].
-fn signed(leaf: &Leaf, chain: &[String], claims: &Value) -> String {
-    let mut h = jsonwebtoken::Header::new(leaf.alg());
-    let mut x5c = vec![leaf.b64()];
-    x5c.extend(chain.iter().cloned());
-    h.x5c = Some(x5c);
-    jsonwebtoken::encode(&h, claims, &leaf.encoding_key()).unwrap()
-}
-
-/// A text for a failure message, cut to 400 characters.
-fn short(text: &str) -> String {
-    match text.char_indices().nth(400) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_owned(),
-    }
-}
-
-fn ensure(ok: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(msg())
-    }
-}
 
 /// The PKCE S256 challenge of `verifier` (RFC 7636 §4.2).
 fn challenge_of(verifier: &str) -> String {
@@ -316,7 +110,7 @@ impl Page {
     fn describe(&self) -> String {
         match &self.location {
             Some(l) => format!("{} → {}", self.status, l),
-            None => format!("{}: {}", self.status, short(&page_text(&self.body))),
+            None => format!("{}: {}", self.status, short(page_text(&self.body))),
         }
     }
 }
@@ -709,26 +503,15 @@ fn register_app(h: &Gate, pki: &Pki, http: &Client) -> Result<String, String> {
     let body = json!({"software_statement": st, "udap": "1"});
     let (status, reg) = send_json(http.post(h.register_url()).json(&body))?;
     ensure(status == 201, || {
-        format!(
-            "registration at H answered {status}: {}",
-            short(&reg.to_string())
-        )
+        format!("registration at H answered {status}: {}", short(&reg))
     })?;
     ensure(reg["grant_types"] == json!(["authorization_code"]), || {
-        format!("grant_types: {}", short(&reg.to_string()))
+        format!("grant_types: {}", short(&reg))
     })?;
     reg["client_id"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| format!("no client_id: {}", short(&reg.to_string())))
-}
-
-/// `(status, JSON body)` of a request.
-fn send_json(req: RequestBuilder) -> Result<(u16, Value), String> {
-    let resp = req.send().map_err(|e| format!("request failed: {e}"))?;
-    let status = resp.status().as_u16();
-    let text = resp.text().map_err(|e| format!("body unreadable: {e}"))?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(json!(text))))
+        .ok_or_else(|| format!("no client_id: {}", short(&reg)))
 }
 
 /// One tiered authorization the app starts at H.
@@ -916,7 +699,7 @@ fn redeem(
         ("client_assertion", &assertion),
     ]))?;
     ensure(status == 200, || {
-        format!("token at H answered {status}: {}", short(&tok.to_string()))
+        format!("token at H answered {status}: {}", short(&tok))
     })?;
     Ok(tok)
 }
@@ -966,40 +749,11 @@ fn idp_metadata(idp_base: &str, leaf: &Leaf, chain: &[String], scopes: &[&str]) 
     .into_bytes()
 }
 
-/// Runs named cases, collecting failures.
-#[derive(Default)]
-struct Cases {
-    failed: Vec<String>,
-    passed: Vec<String>,
-}
-
-impl Cases {
-    fn run<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T, String>) -> Option<T> {
-        let started = Instant::now();
-        match f() {
-            Ok(v) => {
-                println!("case {name}: ok ({:.1?})", started.elapsed());
-                self.passed.push(name.to_owned());
-                Some(v)
-            }
-            Err(e) => {
-                println!("case {name}: FAILED: {e}");
-                self.failed.push(format!("{name}: {e}"));
-                None
-            }
-        }
-    }
-}
-
 /// Discovery of `gate` advertises Tiered OAuth.
 fn discovery(gate: &Gate, http: &Client) -> Result<(), String> {
     let (status, m) = send_json(http.get(format!("{}/.well-known/udap", gate.base())))?;
     ensure(status == 200, || {
-        format!(
-            "{} discovery answered {status}: {}",
-            gate.name,
-            short(&m.to_string())
-        )
+        format!("{} discovery answered {status}: {}", gate.name, short(&m))
     })?;
     let has = |field: &str, v: &str| {
         m[field]
@@ -1073,11 +827,23 @@ fn udap_tiered_oauth_black_box() {
     println!("PKI and stand-in IdPs ready in {:.1?}", started.elapsed());
 
     let http = http_client();
-    let mut h =
-        Gate::spawn("H", port_h, &pki.server, &pki.root.pem).unwrap_or_else(|e| panic!("{e}"));
-    let mut i = Gate::spawn("I", port_i, &i_cert, &pki.root.pem).unwrap_or_else(|e| panic!("{e}"));
-    h.wait_ready(&http).unwrap_or_else(|e| panic!("{e}"));
-    i.wait_ready(&http).unwrap_or_else(|e| panic!("{e}"));
+    let options = Options {
+        require_b2b: false,
+        demo: true,
+        seed_patients: Some(3),
+    };
+    let mut h = Gate::new("H", port_h, &pki.server, &pki.root.pem, options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut i =
+        Gate::new("I", port_i, &i_cert, &pki.root.pem, options).unwrap_or_else(|e| panic!("{e}"));
+    // both start side by side
+    let (started_h, started_i) = std::thread::scope(|s| {
+        let at_h = s.spawn(|| h.start());
+        let at_i = i.start();
+        (at_h.join().expect("starting H"), at_i)
+    });
+    started_h.unwrap_or_else(|e| panic!("{e}"));
+    started_i.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(h.base(), h_base);
     assert_eq!(i.base(), i_base);
     println!("H and I ready in {:.1?}", started.elapsed());
@@ -1124,7 +890,7 @@ fn udap_tiered_oauth_black_box() {
             let to = back.location.clone().unwrap_or_default();
             ensure(
                 back.is_redirect()
-                    && without_query(&to) == format!("{}/auth/continue", h.public_url),
+                    && without_query(&to) == format!("{}/auth/continue", h.public_url()),
                 || {
                     format!(
                         "H's callback should send the browser to /auth/continue, got {}\n    trail:\n    {}",
@@ -1156,10 +922,10 @@ fn udap_tiered_oauth_black_box() {
             let tok = redeem(&h, &pki, &http, app, code, &flow.verifier)?;
             let access = tok["access_token"]
                 .as_str()
-                .ok_or_else(|| format!("no access_token: {}", short(&tok.to_string())))?;
+                .ok_or_else(|| format!("no access_token: {}", short(&tok)))?;
             let patient = tok["patient"]
                 .as_str()
-                .ok_or_else(|| format!("no patient in the token response: {}", short(&tok.to_string())))?;
+                .ok_or_else(|| format!("no patient in the token response: {}", short(&tok)))?;
             let granted = tok["scope"].as_str().unwrap_or_default();
             if granted.split(' ').any(|s| s == "openid") {
                 let id_token = tok["id_token"].as_str().ok_or_else(|| {
@@ -1173,7 +939,7 @@ fn udap_tiered_oauth_black_box() {
                     format!("the id_token's aud should be the app {app}: {}", c["aud"])
                 })?;
                 let fhir_user = c["fhirUser"].as_str().unwrap_or_default();
-                ensure(!fhir_user.starts_with(&i.public_url), || {
+                ensure(!fhir_user.starts_with(i.public_url()), || {
                     format!("the id_token's fhirUser names a resource at I: {fhir_user}")
                 })?;
             }
@@ -1182,7 +948,7 @@ fn udap_tiered_oauth_black_box() {
                     .bearer_auth(access),
             )?;
             ensure(status == 200 && body["id"] == patient, || {
-                format!("GET /fhir/Patient/{patient} answered {status}: {}", short(&body.to_string()))
+                format!("GET /fhir/Patient/{patient} answered {status}: {}", short(&body))
             })?;
             Ok(at_i.get("client_id").cloned().unwrap_or_default())
         },
@@ -1287,17 +1053,12 @@ fn udap_tiered_oauth_black_box() {
         },
     );
 
-    println!(
-        "{} cases passed, {} failed, in {:.1?}",
-        rs.passed.len(),
-        rs.failed.len(),
-        started.elapsed()
-    );
-    assert!(
-        rs.failed.is_empty(),
-        "UDAP Tiered OAuth cases failed:\n- {}\n\nfhirgate H log:\n{}\n\nfhirgate I log:\n{}",
-        rs.failed.join("\n- "),
-        h.log_tail(),
-        i.log_tail()
+    rs.finish(
+        "UDAP Tiered OAuth",
+        started,
+        &[
+            ("fhirgate H log", h.log_tail()),
+            ("fhirgate I log", i.log_tail()),
+        ],
     );
 }
