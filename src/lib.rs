@@ -25,6 +25,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod audit;
 pub mod bulk;
+pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod consent;

@@ -1,11 +1,33 @@
-//! Builds fhirgate's CapabilityStatement from what is actually enabled.
+//! Builds fhirgate's CapabilityStatement from what is actually enabled:
+//! pure functions, every input passed in, no server types.
 //!
-//! The embedded store's search-parameter table is described with
-//! [`SearchParamDef`] (defined here so this crate needs nothing from the
-//! server); the statement lists exactly those parameters per resource type.
-//! Later capabilities (SMART, operations, profiles) add their parts here.
+//! Module map (in the order a statement is built):
+//! - [`model`]: the `rest` part, typed just enough (standard R4 elements only);
+//! - [`embedded`]: the embedded store's own capability, from its
+//!   search-parameter table ([`SearchParamDef`], defined here so this crate
+//!   needs nothing from the server);
+//! - [`forwarding`]: the intersection of a store's capability (embedded or
+//!   an HTTP upstream's statement) and what fhirgate forwards;
+//! - [`local`], [`operations`]: the types and operations fhirgate answers
+//!   itself, each gated on its feature;
+//! - [`conformance`]: `instantiates` / `implementationGuide`, claimed only
+//!   when the statement meets each claim's checklist;
+//! - [`smart`]: SMART discovery and the `rest.security` block (SMART, UDAP);
+//! - [`statement`]: [`statement::build`] puts it together (and `mode`).
 
+pub mod conformance;
+pub mod embedded;
+pub mod forwarding;
+pub mod local;
+pub mod model;
+pub mod operations;
 pub mod smart;
+pub mod statement;
+
+pub use forwarding::Forwarding;
+pub use model::Rest;
+pub use operations::Features;
+pub use statement::{build, Inputs, Mode};
 
 use serde_json::{json, Value};
 
@@ -58,70 +80,23 @@ pub struct SearchParamDef {
     pub targets: &'static [&'static str],
 }
 
-/// Statement for the embedded store at `base`, listing `params`.
-pub fn embedded_statement(base: &str, params: &[SearchParamDef]) -> Value {
-    let mut types: Vec<&str> = params.iter().map(|p| p.resource).collect();
-    types.sort_unstable();
-    types.dedup();
-    let resources: Vec<Value> = types
-        .iter()
-        .map(|t| {
-            let search: Vec<Value> = params
-                .iter()
-                .filter(|p| p.resource == *t)
-                .map(|p| {
-                    json!({
-                        "name": p.name,
-                        "definition": format!("http://hl7.org/fhir/SearchParameter/{}-{}", p.resource, p.name),
-                        "type": p.kind.code(),
-                    })
-                })
-                .collect();
-            let includes: Vec<String> = params
-                .iter()
-                .filter(|p| p.resource == *t && p.kind == ParamType::Reference)
-                .map(|p| format!("{}:{}", p.resource, p.name))
-                .collect();
-            let revincludes: Vec<String> = params
-                .iter()
-                .filter(|p| p.kind == ParamType::Reference && p.targets.contains(t))
-                .map(|p| format!("{}:{}", p.resource, p.name))
-                .collect();
-            json!({
-                "type": t,
-                "interaction": [
-                    {"code": "read"}, {"code": "vread"}, {"code": "update"}, {"code": "delete"},
-                    {"code": "history-instance"}, {"code": "history-type"}, {"code": "create"},
-                    {"code": "search-type"}
-                ],
-                "versioning": "versioned-update",
-                "readHistory": true,
-                "updateCreate": true,
-                "conditionalCreate": true,
-                "conditionalUpdate": true,
-                "conditionalDelete": "single",
-                "searchInclude": includes,
-                "searchRevInclude": revincludes,
-                "searchParam": search,
-            })
-        })
-        .collect();
+/// The embedded store's own statement at `base` (what `GET metadata` on
+/// the store itself would say), listing `params` and the `common` ones;
+/// the facade's statement is [`statement::build`] on its `rest`.
+pub fn embedded_statement(
+    base: &str,
+    params: &[SearchParamDef],
+    common: &[SearchParamDef],
+) -> Value {
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": "2026-11-22",
-        "publisher": "fhirgate",
         "kind": "instance",
-        "software": {"name": "fhirgate", "version": env!("CARGO_PKG_VERSION")},
-        "implementation": {"description": "fhirgate FHIR R4 facade (embedded store)", "url": base},
+        "software": {"name": "fhirgate embedded store"},
+        "implementation": {"description": "fhirgate embedded FHIR R4 store", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["json"],
-        "rest": [{
-            "mode": "server",
-            "resource": resources,
-            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "search-system"}, {"code": "history-system"}],
-            "operation": [{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}],
-        }]
+        "rest": [embedded::rest(params, common).to_json()],
     })
 }
 
@@ -147,7 +122,7 @@ mod tests {
                 targets: &[],
             },
         ];
-        let s = embedded_statement("http://x/fhir", &params);
+        let s = embedded_statement("http://x/fhir", &params, &[]);
         assert_eq!(s["fhirVersion"], "4.0.1");
         let res = s["rest"][0]["resource"]
             .as_array()

@@ -130,6 +130,16 @@ pub fn security(u: &OAuthUris) -> Value {
     })
 }
 
+/// The UDAP `rest.security.service` (UDAP Security IG, "Discovery": the
+/// CapabilityStatement SHALL include this code when UDAP is supported;
+/// HL7's restful-security-service code system has no UDAP code).
+pub fn udap_service() -> Value {
+    json!({
+        "coding": [{"system": "http://fhir.udap.org/CodeSystem/capability-rest-security-service", "code": "UDAP", "display": "UDAP"}],
+        "text": "UDAP JWT-based client authentication and dynamic registration (HL7 UDAP Security)"
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,25 +126,12 @@ pub async fn handle_as(
     Ok(resp)
 }
 
-/// `GET /fhir/metadata`: public; the upstream's statement with fhirgate's
-/// SMART security block (oauth-uris extension and service).
+/// `GET /fhir/metadata`: public; the statement of what this instance
+/// serves, built from its configuration and its store (`capabilities`).
 async fn capabilities(
     app: &AppState,
     req: &FhirRequest,
     request_id: &str,
 ) -> FhirResult<FhirResponse> {
-    let ctx = app.request_context(request_id);
-    let mut resp = app.upstream.execute(req, &ctx).await?;
-    if let Some(rest) = resp
-        .body
-        .as_mut()
-        .and_then(|b| b.get_mut("rest"))
-        .and_then(|r| r.as_array_mut())
-    {
-        let uris = capability::smart::OAuthUris::under(app.config.public_url.as_str(), &ctx.base);
-        for r in rest.iter_mut().filter(|r| r["mode"] == "server") {
-            r["security"] = capability::smart::security(&uris);
-        }
-    }
-    Ok(resp)
+    crate::capabilities::statement(app, req, request_id).await
 }

@@ -136,6 +136,7 @@ impl Upstream for EmbeddedStore {
             Interaction::Capabilities => Ok(FhirResponse::ok(capability::embedded_statement(
                 &ctx.base,
                 crate::search::params::SEARCH_PARAMS_FOR_CAPABILITY,
+                crate::search::params::COMMON_PARAMS,
             ))),
             Interaction::Read => instance::read(self, req, ctx).await,
             Interaction::Vread => instance::vread(self, req, ctx).await,
