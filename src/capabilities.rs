@@ -100,8 +100,7 @@ pub fn features(app: &AppState) -> Features {
         prior_auth: true,
         payer: true,
         dtr: true,
-        // `$validate` (type and instance level) is being added to the route
-        // stage; declared as requested in issue 9.
+        // `$validate`, type and instance level (`crate::validation`)
         validate: true,
         subscriptions: true,
         audit_read: true,

@@ -12,11 +12,11 @@
 //!   ties up), laid out per ECMA-262 `Number::toString`
 //!   (plain notation for exponents in -6..21, else `d.ddde±n`); `-0` is `0`.
 //!
-//! Limits: serde_json (without `arbitrary_precision`; with `float_roundtrip`
-//! so that parsing is exact) has already parsed
-//! every number to `i64`, `u64` or `f64`; integers whose magnitude exceeds
-//! 2^53 are converted to the nearest IEEE 754 double first, as an ECMAScript
-//! parser would, so they canonicalize like RFC 8785 says (e.g.
+//! Limits: serde_json keeps each number's digits (`arbitrary_precision`,
+//! which fhirbolt turns on for the workspace, so FHIR decimals keep theirs);
+//! a number is read here as `i64`, `u64` or, else, the `f64` its digits
+//! parse to exactly; integers whose magnitude exceeds 2^53 are converted to
+//! the nearest IEEE 754 double first, as an ECMAScript parser would, so they canonicalize like RFC 8785 says (e.g.
 //! `18446744073709551615` → `18446744073709552000`). NaN and ±Infinity
 //! cannot occur in a `Value`. Duplicate member names cannot occur either
 //! (the map keeps one), so I-JSON's "no duplicates" rule holds trivially.

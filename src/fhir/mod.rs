@@ -7,6 +7,7 @@ pub mod request;
 pub mod response;
 pub mod subset;
 pub mod types;
+pub mod xml;
 
 pub use request::{FhirRequest, Interaction, Prefer, PreferHandling, PreferReturn};
 pub use response::FhirResponse;

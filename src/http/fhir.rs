@@ -1,6 +1,7 @@
 //! The `/fhir` handler: turns HTTP into a `FhirRequest` (path, query, form
 //! body of `_search`, conditional headers, `Prefer`, content negotiation,
-//! body size limit) and hands it to the pipeline. Every failure here is an
+//! body size limit; an XML body becomes FHIR JSON here, before any stage
+//! sees it) and hands it to the pipeline. Every failure here is an
 //! OperationOutcome with the right status. Last, the request's audit events
 //! are appended to the ledger before the response is released (receipt
 //! header `X-Ledger-Seq`; 503 when the ledger cannot write).
@@ -18,7 +19,7 @@ use super::render::{self, Format};
 use crate::{
     audit,
     error::{FhirError, FhirResult},
-    fhir::{request::parse_etag, FhirRequest, Prefer},
+    fhir::{request::parse_etag, xml, FhirRequest, Prefer},
     pipeline, AppState,
 };
 
@@ -83,7 +84,7 @@ async fn respond(
         })
         .unwrap_or_default();
     let (format, pretty) = match render::negotiate(req.headers(), &query) {
-        Ok(f) => f,
+        Ok((f, pretty)) => (render::follow_body(req.headers(), &query, f), pretty),
         Err(e) => return render::error(&e, Format::FhirJson, false, request_id),
     };
     match build(app, req, query).await {
@@ -153,19 +154,13 @@ async fn build(
                         .map(|(k, v)| (k.into_owned(), v.into_owned())),
                 );
             }
-            BodyKind::Json => {
+            kind @ (BodyKind::Json | BodyKind::Xml) => {
                 if fhir.interaction.is_search() {
                     return Err(FhirError::unsupported_media(
                         "_search takes application/x-www-form-urlencoded parameters",
                     ));
                 }
-                let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                    FhirError::bad_request(format!("the body is not valid JSON: {e}"))
-                })?;
-                if !v.is_object() {
-                    return Err(FhirError::bad_request("the body must be a JSON object"));
-                }
-                fhir.body = Some(v);
+                fhir.body = Some(parse_resource(matches!(kind, BodyKind::Xml), &bytes)?);
             }
         }
     }
@@ -194,6 +189,24 @@ async fn build(
     Ok(fhir)
 }
 
+/// A JSON or XML body as FHIR JSON (the XML was bounded by the same
+/// `max_body_bytes` as JSON before it got here).
+fn parse_resource(is_xml: bool, bytes: &[u8]) -> FhirResult<Value> {
+    let v: Value = if is_xml {
+        xml::from_xml(bytes).map_err(|e| match e {
+            xml::XmlError::Internal => FhirError::internal("the XML converter panicked"),
+            e => FhirError::bad_request(format!("the body is not valid FHIR XML: {e}")),
+        })?
+    } else {
+        serde_json::from_slice(bytes)
+            .map_err(|e| FhirError::bad_request(format!("the body is not valid JSON: {e}")))?
+    };
+    if !v.is_object() {
+        return Err(FhirError::bad_request("the body must be a JSON object"));
+    }
+    Ok(v)
+}
+
 fn too_large(limit: usize) -> FhirError {
     FhirError::too_large(format!(
         "the request body exceeds the limit of {limit} bytes"
@@ -202,6 +215,7 @@ fn too_large(limit: usize) -> FhirError {
 
 enum BodyKind {
     Json,
+    Xml,
     Form,
 }
 
@@ -221,13 +235,9 @@ fn body_kind(headers: &HeaderMap) -> FhirResult<BodyKind> {
             Ok(BodyKind::Json)
         }
         "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
-        "application/fhir+xml" | "application/xml" | "text/xml" | "application/xml+fhir" => {
-            Err(FhirError::unsupported_media(
-                "XML bodies are not accepted yet; send application/fhir+json",
-            ))
-        }
+        m if m != "xml" && render::is_xml_mime(m) => Ok(BodyKind::Xml),
         other => Err(FhirError::unsupported_media(format!(
-            "unsupported Content-Type '{other}'; send application/fhir+json"
+            "unsupported Content-Type '{other}'; send application/fhir+json or application/fhir+xml"
         ))),
     }
 }

@@ -1,6 +1,10 @@
 //! Renders `FhirResponse`s and `FhirError`s as HTTP: content negotiation
-//! (`_format`, `Accept`), `ETag: W/"n"`, `Last-Modified` (HTTP-date),
-//! `Location`, `Content-Location`, and `Prefer: return=` (R4 http.html §3.1.0.8).
+//! (`_format`, `Accept`; JSON by default, FHIR XML on request), `ETag: W/"n"`,
+//! `Last-Modified` (HTTP-date), `Location`, `Content-Location`, and
+//! `Prefer: return=` (R4 http.html §3.1.0.8, §3.1.0.1.2 for the formats).
+//! Serializing the body is the last step: everything before it (consent
+//! filtering, `_summary`/`_elements`) worked on JSON; XML is made here by
+//! `fhir::xml`, and a body it cannot express becomes a 406 OperationOutcome.
 
 use axum::{
     body::Body,
@@ -11,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::{
     error::FhirError,
-    fhir::{types::parse_instant, FhirResponse, Interaction, Prefer, PreferReturn},
+    fhir::{types::parse_instant, xml, FhirResponse, Interaction, Prefer, PreferReturn},
 };
 
 /// The media type answered.
@@ -21,6 +25,9 @@ pub enum Format {
     FhirJson,
     /// `application/json` (when the client asked for exactly that).
     Json,
+    /// `application/fhir+xml` (asked for as that, `application/xml`,
+    /// `text/xml` or `_format=xml`).
+    FhirXml,
 }
 
 impl Format {
@@ -28,8 +35,18 @@ impl Format {
         match self {
             Self::FhirJson => "application/fhir+json; charset=utf-8",
             Self::Json => "application/json; charset=utf-8",
+            Self::FhirXml => "application/fhir+xml; charset=utf-8",
         }
     }
+}
+
+/// The XML media types (R4 http.html §3.1.0.1.2: `xml`, `text/xml`,
+/// `application/xml`, `application/fhir+xml`; the R3 spelling too).
+pub fn is_xml_mime(mime: &str) -> bool {
+    matches!(
+        mime,
+        "xml" | "text/xml" | "application/xml" | "application/fhir+xml" | "application/xml+fhir"
+    )
 }
 
 /// Picks the answer format from `_format` (wins) or `Accept`; also `_pretty`.
@@ -45,13 +62,7 @@ pub fn negotiate(
                 Ok((Format::FhirJson, pretty))
             }
             "application/json" => Ok((Format::Json, pretty)),
-            "xml"
-            | "text/xml"
-            | "application/xml"
-            | "application/fhir+xml"
-            | "application/xml+fhir" => Err(FhirError::not_acceptable(
-                "XML is not produced yet; ask for _format=json",
-            )),
+            f if is_xml_mime(f) => Ok((Format::FhirXml, pretty)),
             other => Err(FhirError::not_acceptable(format!(
                 "unsupported _format '{other}'"
             ))),
@@ -68,17 +79,23 @@ pub fn negotiate(
     }
     let mut json_only = false;
     for item in accept.split(',') {
-        let mime = item
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let mut params = item.split(';');
+        let mime = params.next().unwrap_or("").trim().to_ascii_lowercase();
+        let refused = params.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        if refused {
+            continue;
+        }
         match mime.as_str() {
             "application/fhir+json" | "application/json+fhir" | "*/*" | "application/*" => {
                 return Ok((Format::FhirJson, pretty))
             }
             "application/json" => json_only = true,
+            m if is_xml_mime(m) => return Ok((Format::FhirXml, pretty)),
             _ => {}
         }
     }
@@ -86,8 +103,40 @@ pub fn negotiate(
         Ok((Format::Json, pretty))
     } else {
         Err(FhirError::not_acceptable(format!(
-            "cannot produce any of Accept: {accept}; fhirgate answers application/fhir+json"
+            "cannot produce any of Accept: {accept}; fhirgate answers application/fhir+json or application/fhir+xml"
         )))
+    }
+}
+
+/// With no `_format` and no `Accept` preference (none, or only `*/*`), an
+/// XML request body gets an XML answer (R4 leaves the format open then; the
+/// sender evidently reads XML).
+pub fn follow_body(headers: &HeaderMap, query: &[(String, String)], format: Format) -> Format {
+    let accept_open = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .all(|m| matches!(m.split(';').next().unwrap_or("").trim(), "" | "*/*"));
+    let sent_xml = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| m != "xml" && is_xml_mime(&m));
+    if format == Format::FhirJson
+        && accept_open
+        && sent_xml
+        && !query.iter().any(|(k, _)| k == "_format")
+    {
+        Format::FhirXml
+    } else {
+        format
     }
 }
 
@@ -183,14 +232,10 @@ fn build(
     head: bool,
 ) -> Response {
     let bytes = match body {
-        Some(b) => {
-            let s = if pretty {
-                serde_json::to_vec_pretty(b)
-            } else {
-                serde_json::to_vec(b)
-            };
-            s.unwrap_or_default()
-        }
+        Some(b) => match serialize(b, format, pretty) {
+            Ok(bytes) => bytes,
+            Err(e) => return unrepresentable(&e, pretty, head),
+        },
         None => Vec::new(),
     };
     if body.is_some() {
@@ -207,6 +252,46 @@ fn build(
     *res.status_mut() = status;
     *res.headers_mut() = headers;
     res
+}
+
+/// The body's bytes in `format` (XML is always indented: fhirbolt's writer).
+fn serialize(body: &Value, format: Format, pretty: bool) -> Result<Vec<u8>, xml::XmlError> {
+    match format {
+        Format::FhirXml => xml::to_xml(body).map(String::into_bytes),
+        Format::FhirJson | Format::Json if pretty => {
+            Ok(serde_json::to_vec_pretty(body).unwrap_or_default())
+        }
+        Format::FhirJson | Format::Json => Ok(serde_json::to_vec(body).unwrap_or_default()),
+    }
+}
+
+/// 406 for an answer that XML cannot express (fhirbolt's strict R4 model
+/// refused it): an OperationOutcome in XML, or in JSON when even that fails.
+/// The answer's own headers (ETag, Location) are not sent with it.
+fn unrepresentable(e: &xml::XmlError, pretty: bool, head: bool) -> Response {
+    // The detail may quote resource content: it goes to the client (who
+    // was allowed to see it), not to the log.
+    let kind = match e {
+        xml::XmlError::Internal => "converter panic",
+        _ => "refused by the strict R4 model",
+    };
+    tracing::warn!(kind, "answer not expressible as FHIR XML; 406");
+    let error = FhirError::not_acceptable(format!(
+        "the answer cannot be sent as FHIR XML ({e}); ask for _format=json"
+    ));
+    let body = error.outcome(None);
+    let format = match xml::to_xml(&body) {
+        Ok(_) => Format::FhirXml,
+        Err(_) => Format::FhirJson,
+    };
+    build(
+        error.status,
+        HeaderMap::new(),
+        Some(&body),
+        format,
+        pretty,
+        head,
+    )
 }
 
 /// A FHIR instant as an RFC 9110 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -260,7 +345,23 @@ mod tests {
             Format::FhirJson
         );
         assert_eq!(
-            negotiate(&accept("application/fhir+xml"), &[])
+            negotiate(&accept("application/fhir+xml"), &[]).unwrap().0,
+            Format::FhirXml
+        );
+        assert_eq!(
+            negotiate(&accept("text/xml;q=0.9, application/json"), &[])
+                .unwrap()
+                .0,
+            Format::FhirXml
+        );
+        assert_eq!(
+            negotiate(&accept("application/xml;q=0, application/json"), &[])
+                .unwrap()
+                .0,
+            Format::Json
+        );
+        assert_eq!(
+            negotiate(&accept("image/png"), &[])
                 .unwrap_err()
                 .status
                 .as_u16(),
@@ -272,8 +373,17 @@ mod tests {
                 .0,
             Format::FhirJson
         );
+        for f in ["xml", "text/xml", "application/xml", "application/fhir+xml"] {
+            assert_eq!(
+                negotiate(&accept("application/fhir+json"), &q(&[("_format", f)]))
+                    .unwrap()
+                    .0,
+                Format::FhirXml,
+                "{f}"
+            );
+        }
         assert_eq!(
-            negotiate(&HeaderMap::new(), &q(&[("_format", "xml")]))
+            negotiate(&HeaderMap::new(), &q(&[("_format", "turtle")]))
                 .unwrap_err()
                 .status
                 .as_u16(),
@@ -283,6 +393,36 @@ mod tests {
             negotiate(&HeaderMap::new(), &q(&[("_pretty", "true")]))
                 .unwrap()
                 .1
+        );
+    }
+
+    #[test]
+    fn xml_answers_are_converted_last_and_refusals_are_406() {
+        let ok = build(
+            StatusCode::OK,
+            HeaderMap::new(),
+            Some(&json!({"resourceType": "Patient", "id": "p1"})),
+            Format::FhirXml,
+            false,
+            false,
+        );
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(
+            ok.headers()[header::CONTENT_TYPE],
+            "application/fhir+xml; charset=utf-8"
+        );
+        let refused = build(
+            StatusCode::OK,
+            HeaderMap::new(),
+            Some(&json!({"resourceType": "Patient", "colour": "blue"})),
+            Format::FhirXml,
+            false,
+            false,
+        );
+        assert_eq!(refused.status(), StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(
+            refused.headers()[header::CONTENT_TYPE],
+            "application/fhir+xml; charset=utf-8"
         );
     }
 
