@@ -22,6 +22,20 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("FHIRGATE_UPSTREAM_URL", "upstream.url"),
     ("FHIRGATE_UPSTREAM_AUTH", "upstream.auth"),
     ("FHIRGATE_UPSTREAM_BEARER_TOKEN", "upstream.bearer_token"),
+    (
+        "FHIRGATE_UPSTREAM_ENTRA_TOKEN_URL",
+        "upstream.entra.token_url",
+    ),
+    (
+        "FHIRGATE_UPSTREAM_ENTRA_CLIENT_ID",
+        "upstream.entra.client_id",
+    ),
+    (
+        "FHIRGATE_UPSTREAM_ENTRA_CLIENT_SECRET",
+        "upstream.entra.client_secret",
+    ),
+    ("FHIRGATE_UPSTREAM_ENTRA_SCOPE", "upstream.entra.scope"),
+    ("FHIRGATE_BULK_STORAGE_URL", "bulk.storage_url"),
     ("FHIRGATE_DATABASE_URL", "database_url"),
     ("FHIRGATE_DEMO", "demo.enabled"),
     ("FHIRGATE_LOG_FORMAT", "log.format"),
@@ -949,6 +963,38 @@ mod tests {
         )
         .unwrap();
         assert!(!c.demo_enabled(), "a production database leaves demo mode");
+    }
+
+    /// A container deployment (deploy/azure/) configures the AHDS upstream's
+    /// Entra credentials and the bulk storage from the environment alone
+    /// (Key Vault references become environment variables).
+    #[test]
+    fn an_ahds_deployment_needs_no_config_file() {
+        let c = load(
+            "",
+            &[
+                (
+                    "FHIRGATE_UPSTREAM_URL",
+                    "https://ws-fhir.fhir.azurehealthcareapis.com",
+                ),
+                ("FHIRGATE_UPSTREAM_AUTH", "entra"),
+                (
+                    "FHIRGATE_UPSTREAM_ENTRA_TOKEN_URL",
+                    "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+                ),
+                ("FHIRGATE_UPSTREAM_ENTRA_CLIENT_ID", "app"),
+                ("FHIRGATE_UPSTREAM_ENTRA_CLIENT_SECRET", "s3cret"),
+                (
+                    "FHIRGATE_UPSTREAM_ENTRA_SCOPE",
+                    "https://ws-fhir.fhir.azurehealthcareapis.com/.default",
+                ),
+                ("FHIRGATE_BULK_STORAGE_URL", "az://exports/fhirgate"),
+            ],
+        )
+        .unwrap();
+        let entra = c.upstream.entra.unwrap();
+        assert_eq!(entra.client_secret, "s3cret");
+        assert_eq!(c.bulk.storage_url.as_deref(), Some("az://exports/fhirgate"));
     }
 
     #[test]
