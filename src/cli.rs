@@ -314,14 +314,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     tracing::info!(listen = %bound, upstream = app.upstream.name(), state = app.state.backend(), "fhirgate listening");
     print_banner(&app, demo_info.as_ref());
-    let router = crate::app(app);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    Ok(())
+    // Drains on SIGTERM/SIGINT, then checkpoints the ledger and closes the stores.
+    crate::shutdown::serve(app, embedded, listener, shutdown_signal()).await
 }
 
 fn print_banner(app: &AppState, demo: Option<&demo::DemoInfo>) {

@@ -117,6 +117,9 @@ pub struct Config {
     /// Profile validation of writes (`$validate` is always offered).
     #[serde(default)]
     pub validation: crate::validation::config::ValidationConfig,
+    /// `/metrics` access and readiness-check timeout.
+    #[serde(default)]
+    pub observability: crate::observability::ObservabilityConfig,
 }
 
 /// Federated sign-in (OpenID Connect authorization code flow with PKCE,
@@ -185,6 +188,20 @@ pub struct UpstreamConfig {
     /// Idle pooled connections kept per upstream host.
     #[serde(default = "default_pool_idle")]
     pub pool_max_idle_per_host: usize,
+    /// Consecutive upstream failures (connect errors, timeouts, 5xx) that
+    /// open the circuit breaker; 0 turns the breaker off.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open breaker answers 503 before letting one probe through, seconds.
+    #[serde(default = "default_breaker_cooldown")]
+    pub breaker_cooldown_secs: u64,
+    /// Extra tries of an idempotent read (read, vread, search, history,
+    /// metadata) after a transient failure; writes and operations never retry.
+    #[serde(default = "default_read_retries")]
+    pub read_retries: u32,
+    /// Wait before the first retry, milliseconds (doubled for each next one).
+    #[serde(default = "default_retry_backoff")]
+    pub retry_backoff_ms: u64,
 }
 
 impl Default for UpstreamConfig {
@@ -197,6 +214,10 @@ impl Default for UpstreamConfig {
             timeout_secs: default_upstream_timeout(),
             connect_timeout_secs: default_connect_timeout(),
             pool_max_idle_per_host: default_pool_idle(),
+            breaker_failures: default_breaker_failures(),
+            breaker_cooldown_secs: default_breaker_cooldown(),
+            read_retries: default_read_retries(),
+            retry_backoff_ms: default_retry_backoff(),
         }
     }
 }
@@ -400,6 +421,24 @@ pub struct Limits {
     /// Largest page size; a bigger `_count` is capped and the cap reported.
     #[serde(default = "default_max_page")]
     pub max_page_size: u32,
+    /// Sustained FHIR requests per second one OAuth client may make (token
+    /// bucket per client id, per replica); 0 turns the rate limit off.
+    #[serde(default)]
+    pub rate_per_second: f64,
+    /// Requests a client may make at once above the sustained rate (bucket size).
+    #[serde(default = "default_rate_burst")]
+    pub rate_burst: u32,
+    /// Client ids the rate limit does not apply to (none by default).
+    #[serde(default)]
+    pub rate_exempt_clients: Vec<String>,
+    /// Longest a FHIR request may take before it is answered 503
+    /// (`timeout`), seconds; 0 means no limit.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// On SIGTERM/SIGINT, how long in-flight requests may finish before
+    /// `serve` stops waiting for them, seconds.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for Limits {
@@ -408,6 +447,11 @@ impl Default for Limits {
             max_body_bytes: default_max_body(),
             default_page_size: default_page(),
             max_page_size: default_max_page(),
+            rate_per_second: 0.0,
+            rate_burst: default_rate_burst(),
+            rate_exempt_clients: Vec::new(),
+            request_timeout_secs: default_request_timeout(),
+            shutdown_grace_secs: default_shutdown_grace(),
         }
     }
 }
@@ -598,6 +642,27 @@ fn default_connect_timeout() -> u64 {
 }
 fn default_pool_idle() -> usize {
     32
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_cooldown() -> u64 {
+    30
+}
+fn default_read_retries() -> u32 {
+    1
+}
+fn default_retry_backoff() -> u64 {
+    100
+}
+fn default_rate_burst() -> u32 {
+    50
+}
+fn default_request_timeout() -> u64 {
+    120
+}
+fn default_shutdown_grace() -> u64 {
+    30
 }
 fn default_seed_patients() -> u32 {
     100
@@ -799,6 +864,18 @@ impl Config {
         }
         if self.upstream.timeout_secs == 0 {
             return Err(bad("upstream.timeout_secs", "must be at least 1"));
+        }
+        if self.upstream.breaker_failures > 0 && self.upstream.breaker_cooldown_secs == 0 {
+            return Err(bad("upstream.breaker_cooldown_secs", "must be at least 1"));
+        }
+        if !self.limits.rate_per_second.is_finite() || self.limits.rate_per_second < 0.0 {
+            return Err(bad(
+                "limits.rate_per_second",
+                "must be a non-negative number (0: no rate limit)",
+            ));
+        }
+        if self.limits.rate_per_second > 0.0 && self.limits.rate_burst == 0 {
+            return Err(bad("limits.rate_burst", "must be at least 1"));
         }
         if self.audit.checkpoint_every == 0 {
             return Err(bad("audit.checkpoint_every", "must be at least 1"));
@@ -1027,6 +1104,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("public_url"), "{e}");
+    }
+
+    #[test]
+    fn limits_and_fault_keys_have_defaults_and_are_checked() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.limits.rate_per_second, 0.0, "no rate limit by default");
+        assert_eq!(c.limits.rate_burst, 50);
+        assert!(c.limits.rate_exempt_clients.is_empty());
+        assert_eq!(c.limits.request_timeout_secs, 120);
+        assert_eq!(c.limits.shutdown_grace_secs, 30);
+        let u = &c.upstream;
+        assert_eq!((u.breaker_failures, u.breaker_cooldown_secs), (5, 30));
+        assert_eq!((u.read_retries, u.retry_backoff_ms), (1, 100));
+        let c = load("[limits]\nrate_per_second = 5\nrate_burst = 10\n", &[]).unwrap();
+        assert_eq!((c.limits.rate_per_second, c.limits.rate_burst), (5.0, 10));
+        for (text, key) in [
+            ("[limits]\nrate_per_second = -1\n", "limits.rate_per_second"),
+            (
+                "[limits]\nrate_per_second = 1\nrate_burst = 0\n",
+                "limits.rate_burst",
+            ),
+            (
+                "[upstream]\nbreaker_cooldown_secs = 0\n",
+                "upstream.breaker_cooldown_secs",
+            ),
+        ] {
+            let e = load(text, &[]).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]

@@ -10,10 +10,12 @@
 //! - [`search`]: the search-parameter table the store indexes and the
 //!   CapabilityStatement advertises.
 //! - [`state`]: the facade's own state store (SQLite or PostgreSQL).
+//! - [`observability`]: `/metrics` (Prometheus), `/readyz`, route templates.
 //! - [`federation`]: sign-in through an external OpenID Provider (relying party).
 //! - [`seed`], [`demo`]: the deterministic demo population and demo users.
 //! - [`error`]: the one error type and its OperationOutcome face.
 //! - [`cli`]: the `fhirgate` command line (`serve`, `seed`).
+//! - [`shutdown`]: `serve`'s graceful stop (drain, checkpoint, close stores).
 
 use std::sync::Arc;
 
@@ -38,11 +40,13 @@ pub mod fhir;
 pub mod http;
 pub mod net;
 pub mod oauth;
+pub mod observability;
 pub mod payer;
 pub mod pipeline;
 pub mod prior_auth;
 pub mod search;
 pub mod seed;
+pub mod shutdown;
 pub mod state;
 pub mod subscriptions;
 pub mod udap;
@@ -76,6 +80,8 @@ pub struct AppState {
     pub bulk: Arc<bulk::Bulk>,
     /// UDAP trust (signing identity, communities), unless `[udap]` is off.
     pub udap: Option<Arc<udap::Udap>>,
+    /// Per-client token buckets of the FHIR API (`[limits] rate_per_second`).
+    pub rate: Arc<pipeline::ratelimit::RateLimiter>,
 }
 
 impl AppState {
@@ -130,6 +136,7 @@ impl AppState {
                     (Arc::new(store.clone()), Some(store))
                 }
             };
+        let upstream: Arc<dyn Upstream> = Arc::new(observability::Timed::new(upstream));
         let consent = consent::engine::ConsentEngine::open(
             config.consent.policy(),
             state.clone(),
@@ -142,6 +149,7 @@ impl AppState {
         Ok((
             Self {
                 bulk: Arc::new(bulk),
+                rate: Arc::new(pipeline::ratelimit::RateLimiter::new(&config.limits)),
                 audit: Arc::new(audit),
                 consent: Arc::new(consent),
                 config: Arc::new(config),

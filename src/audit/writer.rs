@@ -91,7 +91,10 @@ async fn run(mut rx: mpsc::Receiver<Job>, ledger: Ledger, vault: Vault, batch_ma
         }
         let started = Instant::now();
         let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
-        match commit(&ledger, &vault, &events).await {
+        let result = commit(&ledger, &vault, &events).await;
+        let appended = result.as_ref().ok().map(Vec::len);
+        crate::observability::metrics::registry().ledger_append(started.elapsed(), appended);
+        match result {
             Ok(seqs) => {
                 tracing::debug!(
                     events = seqs.len(),

@@ -38,7 +38,12 @@ async fn handle(app: AppState, req: Request) -> Response {
     let http = audit::middleware::http_facts(&req);
     let mut disclosure = pipeline::Disclosure::default();
     let mut facts = None;
-    let mut res = respond(&app, req, &request_id, &mut disclosure, &mut facts).await;
+    // The whole request runs within `[limits] request_timeout_secs` (503).
+    let work = respond(&app, req, &request_id, &mut disclosure, &mut facts);
+    let mut res = match pipeline::limits::deadline(&app.config.limits, work).await {
+        Ok(res) => res,
+        Err(e) => render::error(&e, Format::FhirJson, false, &request_id),
+    };
     // Stage "audit": the request's BALP events (one per patient touched)
     // are durable on the ledger before the response leaves; the receipt is
     // `X-Ledger-Seq`. If the ledger cannot write: 503, nothing else.

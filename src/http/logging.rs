@@ -2,7 +2,8 @@
 //! `X-Request-Id` is never trusted, so audit records cannot be spoofed); it is
 //! on the request's tracing span, in the `X-Request-Id` response header and
 //! in OperationOutcomes for server errors. Access lines carry method, path,
-//! status and latency, never query strings, bodies or tokens (they may hold PHI).
+//! route template (`observability::Route`), status and latency, never query
+//! strings, bodies or tokens (they may hold PHI).
 
 use std::time::Instant;
 
@@ -57,8 +58,12 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
+    let route = res
+        .extensions()
+        .get::<crate::observability::Route>()
+        .map_or("", |r| r.as_str());
     span.in_scope(|| {
-        tracing::info!(%method, %path, status, micros = started.elapsed().as_micros() as u64, "request");
+        tracing::info!(%method, %path, %route, status, micros = started.elapsed().as_micros() as u64, "request");
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID.clone(), v);

@@ -30,12 +30,14 @@ pub fn app(state: AppState) -> Router {
         .layer(cors());
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(crate::observability::router())
         .merge(api)
         .merge(crate::http::ui::router().route_layer(audited(&state)))
         .merge(admin_api::router().route_layer(audited(&state)))
         .merge(consent_api::router().route_layer(audited(&state)))
         .merge(crate::audit::admin_api::router().route_layer(audited(&state)))
         .with_state(state)
+        .layer(axum::middleware::from_fn(crate::observability::track))
         .layer(axum::middleware::from_fn(logging::request_id))
 }
 

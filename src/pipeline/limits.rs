@@ -1,13 +1,49 @@
-//! Paging limits: `_count` must be a non-negative integer and is capped at
-//! the configured maximum page size; a capped request is told so in an
-//! OperationOutcome entry of the Bundle (`search.mode = outcome`).
+//! Request limits of the FHIR API:
+//! - paging: `_count` must be a non-negative integer and is capped at the
+//!   configured maximum page size; a capped request is told so in an
+//!   OperationOutcome entry of the Bundle (`search.mode = outcome`);
+//! - time: a whole request (pipeline and rendering, not the audit append
+//!   after it) gets `[limits] request_timeout_secs`, else 503 `timeout`
+//!   ([`deadline`]; the request is still audited, with that status);
+//! - size: bodies above `max_body_bytes` are refused 413 while parsing
+//!   (`http::fhir`); the per-client rate limit is [`super::ratelimit`].
 
+use std::{future::Future, time::Duration};
+
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::{
-    error::{FhirError, FhirResult},
+    config::Limits,
+    error::{FhirError, FhirResult, IssueType},
     fhir::{FhirRequest, FhirResponse},
 };
+
+/// Runs `work` within the configured request time limit (none when 0).
+pub async fn deadline<T>(limits: &Limits, work: impl Future<Output = T>) -> FhirResult<T> {
+    if limits.request_timeout_secs == 0 {
+        return Ok(work.await);
+    }
+    within(Duration::from_secs(limits.request_timeout_secs), work).await
+}
+
+/// Runs `work` for at most `limit`.
+async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> FhirResult<T> {
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| timed_out(limit.as_secs()))
+}
+
+/// The answer to a request that ran out of time.
+pub fn timed_out(secs: u64) -> FhirError {
+    let mut e = FhirError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        IssueType::Timeout,
+        format!("the request did not complete within {secs} seconds"),
+    );
+    e.internal = Some("request time limit reached".into());
+    e
+}
 
 /// Validates and caps `_count` in place; returns the asked value when capped.
 pub fn cap_count(req: &mut FhirRequest, max: u32) -> FhirResult<Option<u64>> {
@@ -68,6 +104,21 @@ mod tests {
         assert_eq!(cap_count(&mut r, 1000).unwrap_err().status.as_u16(), 400);
         r.params = vec![("_count".into(), "ten".into())];
         assert!(cap_count(&mut r, 1000).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_deadline_answers_503_timeout_and_zero_means_none() {
+        let slow = tokio::time::sleep(Duration::from_secs(3));
+        let e = within(Duration::from_millis(20), slow).await.unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code.code()), (503, "timeout"));
+        let limits = Limits::default();
+        assert_eq!(deadline(&limits, async { 7 }).await.unwrap(), 7);
+        let off = Limits {
+            request_timeout_secs: 0,
+            ..Limits::default()
+        };
+        let quick = tokio::time::sleep(Duration::from_millis(20));
+        assert!(deadline(&off, quick).await.is_ok());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //!    interaction, never by HTTP method);
 //! 2. authenticate: bearer token → `AccessContext`, or 401 (`authenticate`);
 //!    the CapabilityStatement alone is public;
-//! 3. limits: `_count` validated and capped, the cap reported (`limits`);
+//! 3. limits: the client's rate limit (429, `ratelimit`), then `_count`
+//!    validated and capped, the cap reported (`limits`); the whole request
+//!    runs within `limits::deadline` (set by `http::fhir`);
 //! 4. authorize: SMART scopes by type and interaction, patient compartment,
 //!    granular constraints; may refuse (403) or narrow the request (`authorize`);
 //! 5. route: the request goes to the configured `Upstream` (embedded store or
@@ -37,6 +39,7 @@ pub mod authorize;
 pub mod consent;
 pub mod disclosure;
 pub mod limits;
+pub mod ratelimit;
 
 pub use disclosure::Disclosure;
 
@@ -64,6 +67,7 @@ pub async fn handle(
     }
     let caller = authenticate::authenticate(app, authorization).await?;
     disclosure.caller = Some(disclosure::Caller::of(&caller));
+    app.rate.check(&caller.client_id)?;
     handle_as(app, req, &caller, request_id, disclosure).await
 }
 

@@ -311,6 +311,7 @@ impl<'a> Session<'a> {
 
 /// Records a judgement in the request's disclosure.
 pub fn record(d: &mut Disclosure, j: &Judged, reference: Option<&str>) {
+    crate::observability::metrics::registry().consent_decision(j.effect);
     let note = |resources| ConsentNote {
         effect: j.effect.to_owned(),
         basis: j.basis.clone(),

@@ -8,8 +8,16 @@
 //! facade's base ([`rewrite`]). Failures follow R4 http.html §3.1.0.4 and
 //! the facade's rule that upstream detail stays in the log: connection errors
 //! and garbage are 502, timeouts 504.
+//!
+//! Faults: every exchange passes the circuit [`breaker`] (open: 503 with
+//! `Retry-After` at once, the upstream untouched). Idempotent reads (read,
+//! vread, search, history, metadata) are tried again after a transient
+//! failure (connect error, reset, upstream 502/503/504), at most
+//! `[upstream] read_retries` times with a doubling backoff; timeouts are not
+//! retried (the client has waited a whole timeout already), and writes,
+//! batches and operations never are.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use url::Url;
@@ -17,11 +25,12 @@ use url::Url;
 use super::{RequestContext, Upstream};
 use crate::{
     config::UpstreamConfig,
-    error::{FhirError, FhirResult},
-    fhir::{FhirRequest, FhirResponse},
+    error::{FhirError, FhirResult, IssueType},
+    fhir::{FhirRequest, FhirResponse, Interaction},
 };
 
 pub(crate) mod auth;
+mod breaker;
 mod request;
 mod response;
 mod rewrite;
@@ -41,6 +50,23 @@ pub struct HttpUpstream {
     rewrite: UpstreamBase,
     /// Credentials for the upstream.
     auth: auth::Auth,
+    /// Fails fast while the upstream is down (per process).
+    breaker: breaker::Breaker,
+    /// Extra tries of an idempotent read after a transient failure.
+    read_retries: u32,
+    /// Wait before the first retry (doubled for each next one).
+    retry_backoff: Duration,
+}
+
+/// How one exchange went, for the breaker and the retry decision.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// The upstream answered (below 500, or too big: our limit, not its health).
+    None,
+    /// A failure worth one more try of an idempotent read.
+    Transient,
+    /// A failure (timeout, 500, …) that is not retried.
+    Lasting,
 }
 
 impl HttpUpstream {
@@ -67,27 +93,35 @@ impl HttpUpstream {
             rewrite: UpstreamBase::new(&base),
             base,
             auth,
+            breaker: breaker::Breaker::new(
+                cfg.breaker_failures,
+                Duration::from_secs(cfg.breaker_cooldown_secs.max(1)),
+            ),
+            read_retries: cfg.read_retries,
+            retry_backoff: Duration::from_millis(cfg.retry_backoff_ms),
         })
     }
-}
 
-#[async_trait]
-impl Upstream for HttpUpstream {
-    async fn execute(&self, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
-        let out = request::build(&self.base, req, &ctx.request_id)?;
+    /// One exchange: the raw answer, or the transport failure and its kind.
+    async fn send(
+        &self,
+        out: &request::Outgoing,
+        authorization: Option<reqwest::header::HeaderValue>,
+    ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), (FhirError, Fault)>
+    {
         let mut builder = self
             .client
-            .request(out.method, out.url)
-            .headers(out.headers);
-        if let Some(authorization) = self.auth.header().await? {
+            .request(out.method.clone(), out.url.clone())
+            .headers(out.headers.clone());
+        if let Some(authorization) = authorization {
             builder = builder.header(reqwest::header::AUTHORIZATION, authorization);
         }
-        builder = match out.body {
-            Some(request::Body::Json(bytes)) => builder.body(bytes),
-            Some(request::Body::Form(form)) => builder.body(form),
+        builder = match &out.body {
+            Some(request::Body::Json(bytes)) => builder.body(bytes.clone()),
+            Some(request::Body::Form(form)) => builder.body(form.clone()),
             None => builder,
         };
-        let answer = builder.send().await.map_err(transport_error)?;
+        let answer = builder.send().await.map_err(transport_fault)?;
         let status = answer.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
             // The token may have been revoked early: fetch a fresh one next time.
@@ -95,6 +129,78 @@ impl Upstream for HttpUpstream {
         }
         let headers = answer.headers().clone();
         let body = read_capped(answer).await?;
+        Ok((status, headers, body))
+    }
+}
+
+/// Whether a failed exchange of `interaction` may be tried again: only
+/// reads, which change nothing upstream.
+fn idempotent(interaction: Interaction) -> bool {
+    matches!(
+        interaction,
+        Interaction::Capabilities
+            | Interaction::Read
+            | Interaction::Vread
+            | Interaction::SearchType
+            | Interaction::SearchSystem
+            | Interaction::SearchCompartment
+            | Interaction::HistoryInstance
+            | Interaction::HistoryType
+            | Interaction::HistorySystem
+    )
+}
+
+/// The fast answer of an open breaker.
+fn breaker_open(r: breaker::Rejected) -> FhirError {
+    let mut e = FhirError::new(
+        reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        IssueType::Transient,
+        format!(
+            "the upstream FHIR server is unavailable; retry after {} seconds",
+            r.retry_after
+        ),
+    )
+    .retry_after(r.retry_after);
+    e.internal = Some("upstream circuit breaker open".into());
+    e
+}
+
+#[async_trait]
+impl Upstream for HttpUpstream {
+    async fn execute(&self, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
+        let out = request::build(&self.base, req, &ctx.request_id)?;
+        let retries = if idempotent(req.interaction) {
+            self.read_retries
+        } else {
+            0
+        };
+        let mut tries = 0;
+        let (status, headers, body) = loop {
+            let authorization = self.auth.header().await?;
+            let ticket = self.breaker.admit(Instant::now()).map_err(breaker_open)?;
+            let sent = self.send(&out, authorization).await;
+            let fault = match &sent {
+                Ok((status, ..)) => status_fault(*status),
+                Err((_, fault)) => *fault,
+            };
+            let transient = matches!(fault, Fault::Transient);
+            match fault {
+                Fault::None => ticket.success(),
+                Fault::Transient | Fault::Lasting => ticket.failure(Instant::now()),
+            }
+            if transient && tries < retries {
+                let wait = self.retry_backoff.saturating_mul(1 << tries.min(16));
+                tries += 1;
+                tracing::info!(
+                    request_id = %ctx.request_id,
+                    attempt = tries + 1,
+                    "transient upstream failure; retrying the read"
+                );
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            break sent.map_err(|(e, _)| e)?;
+        };
         let mapped = response::map(status, &headers, &body, &self.rewrite, &ctx.base);
         if let Err(e) = &mapped {
             if e.status.is_server_error() {
@@ -117,9 +223,34 @@ impl Upstream for HttpUpstream {
 /// Largest upstream answer accepted (a bigger one is a 502, not an out-of-memory).
 const MAX_UPSTREAM_BODY: usize = 256 * 1024 * 1024;
 
+/// How an answer's status counts: 5xx is a failure, 502/503/504 a transient one.
+fn status_fault(status: reqwest::StatusCode) -> Fault {
+    match status.as_u16() {
+        502..=504 => Fault::Transient,
+        500..=599 => Fault::Lasting,
+        _ => Fault::None,
+    }
+}
+
+/// A transport failure and its kind: timeouts last, the rest (refused,
+/// reset, truncated) is transient.
+fn transport_fault(e: reqwest::Error) -> (FhirError, Fault) {
+    let fault = if e.is_timeout() {
+        Fault::Lasting
+    } else {
+        Fault::Transient
+    };
+    (transport_error(e), fault)
+}
+
 /// Reads the whole answer body, refusing more than [`MAX_UPSTREAM_BODY`].
-async fn read_capped(mut answer: reqwest::Response) -> FhirResult<Vec<u8>> {
-    let too_big = || FhirError::bad_gateway("upstream answer exceeds the size limit");
+async fn read_capped(mut answer: reqwest::Response) -> Result<Vec<u8>, (FhirError, Fault)> {
+    let too_big = || {
+        (
+            FhirError::bad_gateway("upstream answer exceeds the size limit"),
+            Fault::None,
+        )
+    };
     if answer
         .content_length()
         .is_some_and(|n| n > MAX_UPSTREAM_BODY as u64)
@@ -127,7 +258,7 @@ async fn read_capped(mut answer: reqwest::Response) -> FhirResult<Vec<u8>> {
         return Err(too_big());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = answer.chunk().await.map_err(transport_error)? {
+    while let Some(chunk) = answer.chunk().await.map_err(transport_fault)? {
         if body.len() + chunk.len() > MAX_UPSTREAM_BODY {
             return Err(too_big());
         }
