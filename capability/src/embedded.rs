@@ -31,6 +31,16 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
 pub const SYSTEM_INTERACTIONS: &[&str] =
     &["transaction", "batch", "search-system", "history-system"];
 
+/// Reference parameters on a `canonical` element (a URL, not `Type/id`):
+/// searchable by that URL, but the embedded store's `_include` and
+/// `_revinclude` follow `Type/id` references only, so they are not declared
+/// as include values.
+const CANONICAL_REFERENCES: &[(&str, &str)] = &[("QuestionnaireResponse", "questionnaire")];
+
+fn is_canonical(p: &SearchParamDef) -> bool {
+    CANONICAL_REFERENCES.contains(&(p.resource, p.name))
+}
+
 /// R4's Patient compartment.
 pub const PATIENT_COMPARTMENT: &str = "http://hl7.org/fhir/CompartmentDefinition/patient";
 
@@ -166,7 +176,7 @@ pub fn rest(params: &[SearchParamDef], common: &[SearchParamDef]) -> Rest {
             }
         }
         let refs: Vec<String> = own
-            .filter(|p| p.kind == ParamType::Reference)
+            .filter(|p| p.kind == ParamType::Reference && !is_canonical(p))
             .map(|p| format!("{t}:{}", p.name))
             .collect();
         if !refs.is_empty() {
@@ -175,7 +185,9 @@ pub fn rest(params: &[SearchParamDef], common: &[SearchParamDef]) -> Rest {
         }
         r.revincludes = params
             .iter()
-            .filter(|p| p.kind == ParamType::Reference && p.targets.contains(&t))
+            .filter(|p| {
+                p.kind == ParamType::Reference && !is_canonical(p) && p.targets.contains(&t)
+            })
             .map(|p| format!("{}:{}", p.resource, p.name))
             .collect();
         if t == "Patient" {

@@ -3,8 +3,9 @@
 //! `$validate?profile=` resolves against.
 //!
 //! The catalog holds Da Vinci PAS 2.0.1 (plus the 2.2-only Claim Update),
-//! US Core 6.1.0, CARIN Blue Button 2.0.0 and Da Vinci HRex 1.0.0, one
-//! profile per canonical URL. The PAS 2.2 variants of 2.0.1 profiles share
+//! US Core 6.1.0, CARIN Blue Button 2.0.0, Da Vinci HRex 1.0.0 and the
+//! Subscriptions R5 Backport 1.1.0 Subscription, one profile per canonical
+//! URL. The PAS 2.2 variants of 2.0.1 profiles share
 //! their URLs and stay reachable through [`crate::pas_2_2`] only.
 
 use std::sync::OnceLock;
@@ -61,6 +62,9 @@ pub(crate) const HREX_SOURCES: &[&str] = &[
     include_str!("../hrex/member-match-out.json"),
 ];
 
+/// Subscriptions R5 Backport 1.1.0 (`profiles/backport/README.md`).
+pub(crate) const BACKPORT_SOURCES: &[&str] = &[include_str!("../backport/subscription.json")];
+
 /// Every embedded profile, one per canonical URL.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -68,7 +72,7 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// All profiles, PAS first, then US Core, CARIN BB and HRex.
+    /// All profiles, PAS first, then US Core, CARIN BB, HRex and Backport.
     pub fn all(&self) -> &[Profile] {
         &self.profiles
     }
@@ -121,7 +125,12 @@ pub fn catalog() -> &'static Catalog {
             .cloned()
             .collect();
         profiles.extend(added);
-        for sources in [US_CORE_SOURCES, CARIN_BB_SOURCES, HREX_SOURCES] {
+        for sources in [
+            US_CORE_SOURCES,
+            CARIN_BB_SOURCES,
+            HREX_SOURCES,
+            BACKPORT_SOURCES,
+        ] {
             profiles.extend(sources.iter().filter_map(|t| Profile::from_json(t).ok()));
         }
         Catalog { profiles }

@@ -200,14 +200,30 @@ fn instant(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The agent identities of a caller: `client:<id>` and the fhirUser.
-fn agent_keys(client_id: Option<&str>, user: Option<&str>) -> Vec<String> {
+/// The agent identities of a caller: `client:<id>`, the fhirUser and the
+/// organization it acts for.
+fn agent_keys(
+    client_id: Option<&str>,
+    user: Option<&str>,
+    organization: Option<&str>,
+) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(c) = client_id {
         out.push(format!("client:{c}"));
     }
     if let Some(u) = user {
         out.push(u.to_owned());
+    }
+    // the responsible organization (RESP agent) is an agent too (R4
+    // AuditEvent `agent` = `AuditEvent.agent.who`, every agent)
+    // (by `Type/id`, as `agent=` is searched: an absolute URL's last two
+    // segments)
+    if let Some(o) = organization {
+        let parts: Vec<&str> = o.rsplitn(3, '/').collect();
+        match parts.as_slice() {
+            [id, ty, ..] => out.push(format!("{ty}/{id}")),
+            _ => out.push(o.to_owned()),
+        }
     }
     out
 }
@@ -489,6 +505,7 @@ impl Builder {
         let keys = agent_keys(
             caller.map(|c| c.client_id.as_str()),
             caller.and_then(|c| c.fhir_user.as_deref()),
+            caller.and_then(|c| c.organization.as_deref()),
         );
         self.finish(request_id, patient, entry, payload, &keys)
     }
@@ -626,6 +643,7 @@ impl Builder {
         let keys = agent_keys(
             caller.map(|c| c.client_id.as_str()),
             caller.and_then(|c| c.fhir_user.as_deref()),
+            caller.and_then(|c| c.organization.as_deref()),
         );
         self.finish(request_id, Some(patient), entry, payload, &keys)
     }
@@ -714,7 +732,7 @@ impl Builder {
         if let Some(r) = &note.role {
             entry.insert("role".into(), json!(r));
         }
-        let keys = agent_keys(note.client_id.as_deref(), note.user.as_deref());
+        let keys = agent_keys(note.client_id.as_deref(), note.user.as_deref(), None);
         let patient = note.patient.as_deref().map(patient_reference);
         self.finish(request_id, patient.as_deref(), entry, payload, &keys)
     }

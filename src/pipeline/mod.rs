@@ -81,9 +81,18 @@ pub async fn handle_as(
 ) -> FhirResult<FhirResponse> {
     let ctx = app.request_context(request_id);
     let capped = limits::cap_count(&mut req, ctx.max_page_size)?;
-    // AuditEvents are served from the ledger, never from the upstream.
-    if req.resource_type.as_deref() == Some("AuditEvent") && req.compartment.is_none() {
-        return crate::audit::read::search_audit(app, caller, &req).await;
+    // AuditEvents are served from the ledger, never from the upstream; a
+    // Patient-compartment search (`Patient/[id]/AuditEvent`) is the ledger's
+    // `patient` search (R4: AuditEvent's compartment parameter is `patient`).
+    if req.resource_type.as_deref() == Some("AuditEvent") {
+        if let Some((ty, id)) = req.compartment.take_if(|(ty, _)| ty == "Patient") {
+            req.interaction = Interaction::SearchType;
+            req.params
+                .push(("patient".to_owned(), format!("{ty}/{id}")));
+        }
+        if req.compartment.is_none() {
+            return crate::audit::read::search_audit(app, caller, &req).await;
+        }
     }
     // Bulk Data `$export` kick-offs are run by the bulk module.
     if crate::bulk::is_export(&req) {

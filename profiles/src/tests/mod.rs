@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backport;
 mod carin_bb;
 mod checker;
 mod hrex;
@@ -14,7 +15,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use crate::catalog::{CARIN_BB_SOURCES, HREX_SOURCES, US_CORE_SOURCES};
+use crate::catalog::{BACKPORT_SOURCES, CARIN_BB_SOURCES, HREX_SOURCES, US_CORE_SOURCES};
 use crate::*;
 
 /// The catalog profile with canonical `url`.
@@ -63,16 +64,21 @@ fn valid_instances() -> Vec<(String, Value)> {
     all.extend(us_core::valid());
     all.extend(carin_bb::valid());
     all.extend(hrex::valid());
+    all.extend(backport::valid());
     all
 }
 
 #[test]
 fn every_embedded_profile_parses_and_has_a_unique_url() {
-    let sources = US_CORE_SOURCES.len() + CARIN_BB_SOURCES.len() + HREX_SOURCES.len();
+    let sources = US_CORE_SOURCES.len()
+        + CARIN_BB_SOURCES.len()
+        + HREX_SOURCES.len()
+        + BACKPORT_SOURCES.len();
     for text in US_CORE_SOURCES
         .iter()
         .chain(CARIN_BB_SOURCES)
         .chain(HREX_SOURCES)
+        .chain(BACKPORT_SOURCES)
     {
         let p = Profile::from_json(text).unwrap();
         assert!(p.ig.is_some(), "{} names its IG", p.url);

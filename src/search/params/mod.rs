@@ -217,7 +217,11 @@ pub const SEARCH_PARAMS: &[SearchParamDef] = &[
     tok("Device", "type", &["type"]),
     tok("Device", "status", &["status"]),
     tok("Device", "identifier", &["identifier"]),
-    st("Device", "device-name", &["deviceName.name"]),
+    st(
+        "Device",
+        "device-name",
+        &["deviceName.name", "type.coding.display", "type.text"],
+    ),
     st("Device", "manufacturer", &["manufacturer"]),
     st("Device", "model", &["modelNumber"]),
     // Location
