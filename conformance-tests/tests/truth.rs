@@ -61,5 +61,9 @@ fn everything_the_capability_statement_declares_works() {
     behaviours::run(&t, &mut cases);
     search::run(&t, &mut cases);
     operations::run(&t, &mut cases);
-    cases.finish(started, &t.process.log_tail());
+    cases.finish(
+        "truth: the CapabilityStatement declares what does not work",
+        started,
+        &[("server log tail", t.process.log_tail())],
+    );
 }
