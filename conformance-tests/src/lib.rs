@@ -21,6 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod browser;
 pub mod cases;
 pub mod check;
 pub mod client;
