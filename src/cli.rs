@@ -271,6 +271,19 @@ async fn client(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
+    // Transport first: no data is opened for a server that may not start.
+    crate::tls::check_plain_http(&config)?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(crate::tls::TlsServer::load)
+        .transpose()?;
+    if tls.is_some() && config.public_url.scheme() != "https" {
+        tracing::warn!(
+            public_url = %config.public_url,
+            "[tls] is on but public_url is not https: the URLs fhirgate emits will be wrong"
+        );
+    }
     let demo_mode = config.demo_enabled();
     let patients = config.demo.seed_patients;
     let (app, embedded) = AppState::open(config).await?;
@@ -312,10 +325,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let bound = listener.local_addr()?;
-    tracing::info!(listen = %bound, upstream = app.upstream.name(), state = app.state.backend(), "fhirgate listening");
+    tracing::info!(listen = %bound, tls = tls.is_some(), upstream = app.upstream.name(), state = app.state.backend(), "fhirgate listening");
     print_banner(&app, demo_info.as_ref());
     // Drains on SIGTERM/SIGINT, then checkpoints the ledger and closes the stores.
-    crate::shutdown::serve(app, embedded, listener, shutdown_signal()).await
+    crate::shutdown::serve_with(app, embedded, listener, tls, shutdown_signal()).await
 }
 
 fn print_banner(app: &AppState, demo: Option<&demo::DemoInfo>) {

@@ -52,6 +52,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ),
     ("FHIRGATE_CONSENT_BASE_POLICY", "consent.base_policy"),
     ("FHIRGATE_CONSENT_POLL_SECONDS", "consent.poll_seconds"),
+    ("FHIRGATE_TLS_CERTIFICATE", "tls.certificate"),
+    ("FHIRGATE_TLS_KEY", "tls.key"),
+    ("FHIRGATE_TRUSTED_PROXIES", "http.trusted_proxies"),
+    ("FHIRGATE_ALLOW_PLAIN_HTTP", "http.allow_plain_http"),
 ];
 
 /// The whole configuration. Every field has a documented default except secrets.
@@ -120,6 +124,85 @@ pub struct Config {
     /// `/metrics` access and readiness-check timeout.
     #[serde(default)]
     pub observability: crate::observability::ObservabilityConfig,
+    /// TLS terminated by fhirgate itself (`src/tls/`); unset: plain HTTP,
+    /// which `serve` allows on a loopback address only unless `[http]` says
+    /// a TLS-terminating proxy is in front.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Plain HTTP behind a TLS-terminating proxy or ingress.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// `[tls]`: the certificate fhirgate serves (`src/tls/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file: the server certificate, then its chain
+    /// (`FHIRGATE_TLS_CERTIFICATE`).
+    pub certificate: PathBuf,
+    /// PEM file: the certificate's private key, PKCS#8, PKCS#1 or SEC1
+    /// (`FHIRGATE_TLS_KEY`).
+    pub key: PathBuf,
+    /// Lowest TLS version accepted: `"1.3"` (default) or `"1.2"`.
+    #[serde(default)]
+    pub min_version: TlsVersion,
+    /// Seconds between looks at the two files; a changed, valid pair is
+    /// served to new connections without a restart (0: never reload).
+    #[serde(default = "default_tls_reload")]
+    pub reload_seconds: u64,
+}
+
+/// `tls.min_version`.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
+    #[serde(rename = "1.2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[default]
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+/// `[http]`: who may speak plain HTTP to fhirgate when it does not
+/// terminate TLS itself (the policy is in `tls::transport`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Addresses of the TLS-terminating proxies in front (CIDRs such as
+    /// `10.0.0.0/8`, or single addresses) (`FHIRGATE_TRUSTED_PROXIES`,
+    /// comma-separated). Plain HTTP is then answered only to them and to
+    /// loopback, and their `X-Forwarded-Proto: https` turns on HSTS.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Serve plain HTTP on a non-loopback address to anyone
+    /// (`FHIRGATE_ALLOW_PLAIN_HTTP`); off by default.
+    #[serde(default)]
+    pub allow_plain_http: bool,
+}
+
+impl HttpConfig {
+    /// The parsed `trusted_proxies` (entries that do not parse are refused
+    /// at load, so none is dropped here).
+    pub fn proxies(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| parse_net(p))
+            .collect()
+    }
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`10.1.2.3`, a /32 or /128).
+fn parse_net(raw: &str) -> Option<ipnet::IpNet> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+fn default_tls_reload() -> u64 {
+    60
 }
 
 /// Federated sign-in (OpenID Connect authorization code flow with PKCE,
@@ -898,6 +981,28 @@ impl Config {
         self.consent
             .validate()
             .map_err(|(key, message)| bad(key, &message))?;
+        if let Some(p) = self
+            .http
+            .trusted_proxies
+            .iter()
+            .find(|p| parse_net(p).is_none())
+        {
+            return Err(bad(
+                "http.trusted_proxies",
+                &format!("{p:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)"),
+            ));
+        }
+        if let Some(t) = &self.tls {
+            if t.certificate.as_os_str().is_empty() || t.key.as_os_str().is_empty() {
+                return Err(bad("tls", "certificate and key must name files"));
+            }
+            if t.reload_seconds > 86_400 {
+                return Err(bad(
+                    "tls.reload_seconds",
+                    "must be at most 86400 (one day); 0 turns reloading off",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -965,11 +1070,18 @@ impl FederationConfig {
 /// Environment values are strings; typed keys are converted so serde sees the right type.
 fn env_value(key: &str, raw: &str) -> toml::Value {
     match key {
-        "demo.enabled" => match raw {
+        "demo.enabled" | "http.allow_plain_http" => match raw {
             "1" | "true" | "on" | "yes" => toml::Value::Boolean(true),
             "0" | "false" | "off" | "no" => toml::Value::Boolean(false),
             _ => toml::Value::String(raw.to_owned()),
         },
+        "http.trusted_proxies" => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| toml::Value::String(p.to_owned()))
+                .collect(),
+        ),
         "consent.poll_seconds" => raw
             .parse::<i64>()
             .map(toml::Value::Integer)

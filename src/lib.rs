@@ -16,6 +16,7 @@
 //! - [`error`]: the one error type and its OperationOutcome face.
 //! - [`cli`]: the `fhirgate` command line (`serve`, `seed`).
 //! - [`shutdown`]: `serve`'s graceful stop (drain, checkpoint, close stores).
+//! - [`tls`]: TLS termination (rustls, reloaded certificate) and the plain-HTTP rule.
 
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ pub mod seed;
 pub mod shutdown;
 pub mod state;
 pub mod subscriptions;
+pub mod tls;
 pub mod udap;
 pub mod upstream;
 pub mod validation;

@@ -12,34 +12,74 @@
 //! Then `serve` returns `Ok` and the process exits 0. Background tasks
 //! (checkpoint timer, bulk worker, consent poller) stop with the runtime;
 //! an export job cut short is resumed by the next start.
+//!
+//! The connections are plain TCP, or TLS when `[tls]` is configured
+//! (`crate::tls`: the same axum server over a listener that completes the
+//! handshakes); either way handlers see the TCP peer as
+//! `ConnectInfo<SocketAddr>` and every request carries its `tls::Transport`.
 
 use std::{future::Future, future::IntoFuture, net::SocketAddr, time::Duration};
 
+use axum::{
+    extract::connect_info::Connected,
+    middleware,
+    serve::{IncomingStream, Listener, ListenerExt},
+    Router,
+};
 use tokio::{net::TcpListener, sync::watch};
 
-use crate::{state::StateStore, upstream::embedded::EmbeddedStore, AppState};
+use crate::{
+    state::StateStore,
+    tls::{listener::TlsListener, TlsServer, Transport},
+    upstream::embedded::EmbeddedStore,
+    AppState,
+};
 
 /// Longest wait for the final checkpoint and for each pool to close.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// Serves `app` on `listener` until `signal` resolves, then drains and
-/// closes as the module docs say.
+/// closes as the module docs say. With `[tls]` in the configuration, the
+/// certificate is loaded here (see [`serve_with`] to load it earlier).
 pub async fn serve(
     app: AppState,
     embedded: Option<EmbeddedStore>,
     listener: TcpListener,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let tls = app.config.tls.as_ref().map(TlsServer::load).transpose()?;
+    serve_with(app, embedded, listener, tls, signal).await
+}
+
+/// [`serve`] with the TLS side already loaded (`None`: plain HTTP).
+pub async fn serve_with(
+    app: AppState,
+    embedded: Option<EmbeddedStore>,
+    listener: TcpListener,
+    tls: Option<TlsServer>,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (stopping, mut stopped) = watch::channel(false);
-    let router = crate::app(app.clone());
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let transport = Transport::new(&app.config, tls.is_some());
+    let router = crate::app(app.clone()).layer(middleware::from_fn_with_state(
+        transport,
+        crate::tls::transport::layer,
+    ));
+    let shutdown = async move {
         signal.await;
         let _ = stopping.send(true);
-    });
+    };
+    let server = async move {
+        match tls {
+            None => drive(listener, router, shutdown).await,
+            Some(tls) => {
+                tls.spawn_reload();
+                let listener = TlsListener::new(listener, tls.acceptor())?;
+                // tap_io: axum's `ConnectInfo<SocketAddr>` for any listener
+                drive(listener.tap_io(|_| {}), router, shutdown).await
+            }
+        }
+    };
     let grace = Duration::from_secs(app.config.limits.shutdown_grace_secs);
     let expired = async move {
         if stopped.wait_for(|s| *s).await.is_err() {
@@ -48,7 +88,7 @@ pub async fn serve(
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        served = server.into_future() => served?,
+        served = server => served?,
         () = expired => tracing::warn!(
             grace_secs = grace.as_secs(),
             "shutdown grace period over: abandoning requests still in flight"
@@ -57,6 +97,25 @@ pub async fn serve(
     close(&app, embedded).await;
     tracing::info!("fhirgate stopped");
     Ok(())
+}
+
+/// Step 1's server on any listener whose peer is a `SocketAddr`.
+async fn drive<L>(
+    listener: L,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: Connected<IncomingStream<'a, L>>,
+{
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .into_future()
+    .await
 }
 
 /// Steps 2 and 3: the last checkpoint, then the pools. Failures are logged;

@@ -26,6 +26,8 @@
 
 @description('Container image, e.g. myregistry.azurecr.io/fhirgate:1.0.0')
 param image string
+@description('CIDRs of the Container Apps ingress (TLS-terminating proxy), comma-separated; the only peers fhirgate answers in plain HTTP')
+param trustedProxies string = '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10'
 @description('Registry server of the image (pulled with the managed identity)')
 param registryServer string
 @description('Public host name clients use (the FHIR base is https://<host>/fhir)')
@@ -93,6 +95,9 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
           env: [
             { name: 'FHIRGATE_PUBLIC_URL', value: 'https://${publicHost}' }
             { name: 'FHIRGATE_LISTEN', value: '0.0.0.0:8080' }
+            // plain HTTP only from the ingress, which terminates TLS (its
+            // envoy sits in the environment's private network; probes too)
+            { name: 'FHIRGATE_TRUSTED_PROXIES', value: trustedProxies }
             { name: 'FHIRGATE_LOG_FORMAT', value: 'json' }
             { name: 'FHIRGATE_DEMO', value: '0' }
             { name: 'FHIRGATE_DATABASE_URL', secretRef: 'database-url' }

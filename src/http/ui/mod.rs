@@ -245,10 +245,19 @@ fn csp_source(raw: &str) -> Option<String> {
 }
 
 /// Middleware: the security headers every UI response carries (a handler's
-/// own `Content-Security-Policy` wins).
+/// own `Content-Security-Policy` wins); HSTS only when the browser reached
+/// fhirgate over TLS (`tls::Transport::https`: fhirgate's own, or a trusted
+/// proxy's).
 async fn security_headers(req: Request, next: Next) -> Response {
+    let https = crate::tls::Transport::https(&req);
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(crate::tls::HSTS),
+        );
+    }
     let defaults: [(HeaderName, &'static str); 4] = [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
