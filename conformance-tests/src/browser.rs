@@ -13,7 +13,7 @@ use std::{
 };
 
 use reqwest::{
-    blocking::{Client, RequestBuilder},
+    blocking::{Client, RequestBuilder, Response},
     header, Url,
 };
 
@@ -41,11 +41,55 @@ pub struct Page {
     pub location: Option<String>,
     /// Raw `Set-Cookie` values.
     pub set_cookies: Vec<String>,
+    /// Every response header (lower-case name, value), in order.
+    pub headers: Vec<(String, String)>,
     /// The body as text.
     pub body: String,
 }
 
 impl Page {
+    /// Reads `resp`, the answer to `url` (which resolves its `Location`;
+    /// it need not be where the request went, e.g. a public URL in front).
+    pub fn read(url: &str, resp: Response) -> Self {
+        let status = resp.status().as_u16();
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                let v = String::from_utf8_lossy(v.as_bytes());
+                (k.as_str().to_owned(), v.into_owned())
+            })
+            .collect();
+        let mut page = Self {
+            url: url.to_owned(),
+            status,
+            location: None,
+            set_cookies: Vec::new(),
+            headers,
+            body: resp.text().unwrap_or_default(),
+        };
+        page.location = page.header("location").map(|l| {
+            Url::parse(url)
+                .and_then(|u| u.join(l))
+                .map_or_else(|_| l.to_owned(), String::from)
+        });
+        page.set_cookies = page
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.clone())
+            .collect();
+        page
+    }
+
+    /// The first value of response header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn is_redirect(&self) -> bool {
         matches!(self.status, 301 | 302 | 303 | 307 | 308) && self.location.is_some()
     }
@@ -80,7 +124,23 @@ impl Browser {
         }
     }
 
+    /// Sends `req` (a request for `url`) with the jar's cookies, keeping
+    /// the cookies it sets.
     pub fn send(&self, method: &str, url: &str, req: RequestBuilder) -> Result<Page, String> {
+        self.send_as(self.at, method, url, req)
+    }
+
+    /// [`Browser::send`], naming the server `at` in the trail and in errors
+    /// (e.g. which replica behind a load balancer answered). `req` may go
+    /// elsewhere than `url` (and carry its own headers): `url` is what the
+    /// page is, and what its `Location` resolves against.
+    pub fn send_as(
+        &self,
+        at: &str,
+        method: &str,
+        url: &str,
+        req: RequestBuilder,
+    ) -> Result<Page, String> {
         let cookies = self
             .jar
             .borrow()
@@ -95,41 +155,17 @@ impl Browser {
         };
         let resp = req
             .send()
-            .map_err(|e| format!("{} {method} {url}: request failed: {e}", self.at))?;
-        let status = resp.status().as_u16();
-        let location = resp
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|l| {
-                Url::parse(url)
-                    .and_then(|u| u.join(l))
-                    .map_or_else(|_| l.to_owned(), String::from)
-            });
-        let set_cookies: Vec<String> = resp
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_owned))
-            .collect();
-        for c in &set_cookies {
+            .map_err(|e| format!("{at} {method} {url}: request failed: {e}"))?;
+        let page = Page::read(url, resp);
+        for c in &page.set_cookies {
             self.store(c);
         }
-        let body = resp.text().unwrap_or_default();
-        let page = Page {
-            url: url.to_owned(),
-            status,
-            location,
-            set_cookies,
-            body,
-        };
         self.trail.borrow_mut().push(format!(
-            "{} {method} {} → {}",
-            self.at,
+            "{at} {method} {} → {}",
             cut_url(url),
             match &page.location {
-                Some(l) => format!("{status} {}", cut_url(l)),
-                None => status.to_string(),
+                Some(l) => format!("{} {}", page.status, cut_url(l)),
+                None => page.status.to_string(),
             }
         ));
         Ok(page)

@@ -7,7 +7,8 @@
 //!
 //! Suites live in `tests/` (one file per kit, like Inferno's test kits);
 //! [`client`] is the leak-checking HTTP client, [`check`] the assertions
-//! they share, [`process`] the restartable servers of the durability suite.
+//! they share, [`process`] the restartable servers of the durability suite,
+//! [`pg`] a fresh PostgreSQL database per test.
 //! Nothing here skips: a missing binary or missing Node packages is an error
 //! that says how to fix it.
 
@@ -26,6 +27,7 @@ pub mod cases;
 pub mod check;
 pub mod client;
 pub mod oauth;
+pub mod pg;
 pub mod process;
 
 pub use client::{Api, Resp};

@@ -26,7 +26,11 @@ use std::{
 };
 
 use conformance_tests::{
-    fhirgate_bin, free_port, oauth::BackendClient, process::Process, TestResult,
+    fhirgate_bin, free_port,
+    oauth::BackendClient,
+    pg::{postgres_url, FreshDb},
+    process::Process,
+    TestResult,
 };
 use rand::Rng;
 use serde_json::{json, Value};
@@ -279,74 +283,12 @@ fn every_response_received_survives_kill_9() -> TestResult {
     Ok(())
 }
 
-/// The shared PostgreSQL URL, or `None` (skip) when the test command did not start one.
-fn postgres_url() -> TestResult<Option<String>> {
-    match std::env::var("FHIRGATE_TEST_DATABASE_URL") {
-        Ok(u) => Ok(Some(u)),
-        Err(_) if std::env::var("FHIRGATE_REQUIRE_POSTGRES").is_ok() => {
-            Err("FHIRGATE_REQUIRE_POSTGRES is set but FHIRGATE_TEST_DATABASE_URL is not".into())
-        }
-        Err(_) => {
-            eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
-            Ok(None)
-        }
-    }
-}
-
-/// A database created for one test and dropped after it.
-struct FreshDb {
-    admin: String,
-    name: String,
-    /// Its URL.
-    url: String,
-}
-
-impl FreshDb {
-    fn run(sql: &str, url: &str) -> TestResult {
-        use sqlx::Connection;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(async {
-            let mut c = sqlx::PgConnection::connect(url).await?;
-            sqlx::query(sql).execute(&mut c).await?;
-            c.close().await?;
-            Ok::<_, sqlx::Error>(())
-        })?;
-        Ok(())
-    }
-
-    fn create(admin: &str) -> TestResult<Self> {
-        let name = format!("fhirgate_scale_{:016x}", rand::random::<u64>());
-        let (main, query) = match admin.split_once('?') {
-            Some((m, q)) => (m, format!("?{q}")),
-            None => (admin, String::new()),
-        };
-        let (prefix, _) = main.rsplit_once('/').ok_or("database URL without a path")?;
-        Self::run(&format!("CREATE DATABASE {name}"), admin)?;
-        Ok(Self {
-            admin: admin.to_owned(),
-            url: format!("{prefix}/{name}{query}"),
-            name,
-        })
-    }
-}
-
-impl Drop for FreshDb {
-    fn drop(&mut self) {
-        let _ = Self::run(
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            &self.admin,
-        );
-    }
-}
-
 #[test]
 fn two_replicas_on_one_postgres_write_one_gap_free_chain() -> TestResult {
     let Some(admin) = postgres_url()? else {
         return Ok(());
     };
-    let db = FreshDb::create(&admin)?;
+    let db = FreshDb::create(&admin, "scale")?;
     let env = [("FHIRGATE_DATABASE_URL", db.url.as_str())];
     let dir = tempfile::tempdir()?;
     // One data dir (keys, embedded FHIR store) as on a shared volume; the
