@@ -233,48 +233,63 @@ impl Ledger {
         let insert =
             "INSERT INTO ledger_entries (seq, created_at, request_id, entry, leaf_hash, chain_hash) ";
         let update = "UPDATE ledger_head SET size = $1, chain_hash = $2 WHERE id = 0";
+        // The transaction runs on a connection held here: if any step fails,
+        // that connection is closed instead of going back to the pool. SQLite
+        // rolls a transaction back by itself on some errors (SQLITE_FULL, a
+        // full disk); the ROLLBACK sqlx then sends fails, its transaction
+        // depth stays at 1, and every later `begin_with` on that pooled
+        // connection would fail, so the ledger stayed down after space was
+        // back.
         let rows = on_pool!(&self.store, |p| {
-            let mut tx = p.begin_with(begin).await?;
-            let (size, head): (i64, String) = sqlx::query_as(lock).fetch_one(&mut *tx).await?;
-            let rows = build_rows(size, &head, batch, now_ms())?;
-            // Multi-row INSERTs (6 binds a row, well under both backends' limits).
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                let mut q = sqlx::QueryBuilder::new(insert);
-                q.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.seq)
-                        .push_bind(r.created_at)
-                        .push_bind(&r.request_id)
-                        .push_bind(&r.entry)
-                        .push_bind(&r.leaf_hash)
-                        .push_bind(&r.chain_hash);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-            let seqs: Vec<u64> = rows.iter().map(|r| r.seq as u64).collect();
-            let extra = sidecar(&seqs).map_err(sqlx::Error::Protocol)?;
-            for s in &extra {
-                let per_row = s.rows.first().map_or(1, Vec::len).max(1);
-                for chunk in s.rows.chunks((SIDECAR_BINDS / per_row).max(1)) {
-                    let mut q = sqlx::QueryBuilder::new(s.insert);
-                    q.push_values(chunk, |mut b, row| {
-                        for v in row {
-                            match v {
-                                SqlValue::Int(i) => b.push_bind(*i),
-                                SqlValue::Text(t) => b.push_bind(t.as_str()),
-                            };
-                        }
+            let mut conn = p.acquire().await?;
+            let result: Result<Vec<StoredEntry>, LedgerError> = async {
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, begin).await?;
+                let (size, head): (i64, String) = sqlx::query_as(lock).fetch_one(&mut *tx).await?;
+                let rows = build_rows(size, &head, batch, now_ms())?;
+                // Multi-row INSERTs (6 binds a row, well under both backends' limits).
+                for chunk in rows.chunks(INSERT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::new(insert);
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.seq)
+                            .push_bind(r.created_at)
+                            .push_bind(&r.request_id)
+                            .push_bind(&r.entry)
+                            .push_bind(&r.leaf_hash)
+                            .push_bind(&r.chain_hash);
                     });
                     q.build().execute(&mut *tx).await?;
                 }
+                let seqs: Vec<u64> = rows.iter().map(|r| r.seq as u64).collect();
+                let extra = sidecar(&seqs).map_err(sqlx::Error::Protocol)?;
+                for s in &extra {
+                    let per_row = s.rows.first().map_or(1, Vec::len).max(1);
+                    for chunk in s.rows.chunks((SIDECAR_BINDS / per_row).max(1)) {
+                        let mut q = sqlx::QueryBuilder::new(s.insert);
+                        q.push_values(chunk, |mut b, row| {
+                            for v in row {
+                                match v {
+                                    SqlValue::Int(i) => b.push_bind(*i),
+                                    SqlValue::Text(t) => b.push_bind(t.as_str()),
+                                };
+                            }
+                        });
+                        q.build().execute(&mut *tx).await?;
+                    }
+                }
+                let last = rows.last().map(|r| r.chain_hash.clone()).unwrap_or(head);
+                sqlx::query(update)
+                    .bind(size + rows.len() as i64)
+                    .bind(&last)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows)
             }
-            let last = rows.last().map(|r| r.chain_hash.clone()).unwrap_or(head);
-            sqlx::query(update)
-                .bind(size + rows.len() as i64)
-                .bind(&last)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            rows
+            .await;
+            if result.is_err() {
+                conn.close_on_drop();
+            }
+            result?
         });
         Ok(rows.iter().map(|r| r.seq as u64).collect())
     }

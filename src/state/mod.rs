@@ -9,7 +9,12 @@
 //! sessions (`oauth`). Later capabilities (consent index, bulk jobs, ledger)
 //! add tables.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{
+    path::Path,
+    str::FromStr,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use sqlx::{
     postgres::PgPoolOptions,
@@ -36,6 +41,14 @@ pub mod users;
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/state/migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
     sqlx::migrate!("src/state/migrations/postgres");
+
+/// Test hook, not configuration: when non-zero, each new SQLite connection
+/// of the state store runs `PRAGMA max_page_count` with this value, so a
+/// test can simulate a full disk without root (`tests/ledger_full.rs`);
+/// the pragma is per connection, and the ledger replaces a connection
+/// after a failed append. Zero, the default, leaves SQLite's own limit.
+#[doc(hidden)]
+pub static SQLITE_MAX_PAGE_COUNT: AtomicU64 = AtomicU64::new(0);
 
 /// The state store, on one of its two backends. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -70,6 +83,17 @@ impl StateStore {
                     .busy_timeout(Duration::from_secs(30));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            let pages = SQLITE_MAX_PAGE_COUNT.load(Ordering::Relaxed);
+                            if pages > 0 {
+                                sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+                                    .execute(conn)
+                                    .await?;
+                            }
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await?;
                 SQLITE_MIGRATIONS.run(&pool).await?;
