@@ -9,6 +9,8 @@
 //   template or the app's configuration) and, through IMDS, to write Bulk
 //   Data files to Blob Storage (fhirgate's object_store client falls back to
 //   the managed identity when no key, SAS or client secret is configured);
+// - a shared Azure Files volume as the data dir, so every replica signs and
+//   verifies tokens with the same keys ({data dir}/keys);
 // - the Container App: ingress on 8080 (TLS terminated by Container Apps,
 //   HTTP/1.1 and 2), at least two replicas sharing PostgreSQL (state, consent
 //   index, bulk jobs, ledger) so any replica can finish a flow another began,
@@ -47,6 +49,8 @@ param bulkStorageUrl string
 @description('Storage account of that container')
 param storageAccountName string
 param location string = resourceGroup().location
+@description('Azure Files storage of the environment (Microsoft.App/managedEnvironments/storages) mounted as the data dir: the replicas must share the token signing keys in {data dir}/keys')
+param dataStorageName string
 param minReplicas int = 2
 param maxReplicas int = 6
 
@@ -116,7 +120,15 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { type: 'Liveness', httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 10 }
             { type: 'Readiness', httpGet: { path: '/readyz', port: 8080 }, periodSeconds: 5 }
           ]
+          // one data dir for every replica: the signing keys (tokens minted by
+          // one replica verify on the others) and the UDAP and CRD demo keys
+          volumeMounts: [
+            { volumeName: 'data', mountPath: '/var/lib/fhirgate' }
+          ]
         }
+      ]
+      volumes: [
+        { name: 'data', storageType: 'AzureFile', storageName: dataStorageName }
       ]
       scale: {
         minReplicas: minReplicas
