@@ -88,11 +88,13 @@ pub fn spawn_reload(certs: &Arc<Certificates>, settings: &TlsConfig) {
     let every = Duration::from_secs(settings.reload_seconds);
     let weak: Weak<Certificates> = Arc::downgrade(certs);
     let settings = settings.clone();
+    // what is served now, read before the task starts: a change made
+    // before its first poll must still count as a change
+    let mut seen = (
+        std::fs::read(&settings.certificate).ok(),
+        std::fs::read(&settings.key).ok(),
+    );
     tokio::spawn(async move {
-        let mut seen = (
-            tokio::fs::read(&settings.certificate).await.ok(),
-            tokio::fs::read(&settings.key).await.ok(),
-        );
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
