@@ -38,6 +38,8 @@ pub enum Need {
     Search(&'static str, &'static str),
     /// A `searchInclude` value on the type.
     Include(&'static str, &'static str),
+    /// A SubscriptionTopic offered on `Subscription` (Backport extension).
+    Topic(&'static str),
 }
 
 impl Need {
@@ -57,6 +59,9 @@ impl Need {
             Self::Include(t, v) => rest
                 .resource(t)
                 .is_some_and(|r| r.includes.iter().any(|i| i == v)),
+            Self::Topic(url) => rest
+                .resource("Subscription")
+                .is_some_and(|r| r.topics.iter().any(|t| t == url)),
         }
     }
 }
@@ -89,11 +94,21 @@ pub const BULK_DATA: Claim = Claim {
     ],
 };
 
-/// Da Vinci PAS Intermediary (server side of a PAS exchange): `Claim/$submit`
-/// and `Claim/$inquire` validate against the PAS profiles of the configured
-/// version, adjudicate, pend and answer PAS Response Bundles, with the PAS
-/// topic subscriptions for pended decisions (`prior_auth`, `subscriptions`).
-/// The version is the configured `pas_version` (see [`claims`]).
+/// Da Vinci PAS Intermediary (server side of a PAS exchange). Checked
+/// against the statement's full text (IG source `ClaimOperation.fsh`,
+/// `IntermediaryCapabilities`): formats json and xml (always declared
+/// here); `Claim` with `$submit` and `$inquire`; `Subscription` with
+/// create, update and delete on `PASSubscriptionTopic`, named by the
+/// Backport `capabilitystatement-subscriptiontopic-canonical` extension.
+/// Nothing else is required. `Claim/$submit` and `Claim/$inquire`
+/// validate against the PAS profiles of the configured version,
+/// adjudicate, pend and answer PAS Response Bundles (`prior_auth`); the
+/// topic's subscriptions notify on pended decisions (`subscriptions`).
+/// One revision of the IG source also `imports` the US Core server
+/// statement; that revision's claim would need US Core, which is not
+/// claimed here (see the module docs), so the checklist is the one the
+/// current source carries. The version is the configured `pas_version`
+/// (see [`claims`]).
 pub const PAS: Claim = Claim {
     canonical: "http://hl7.org/fhir/us/davinci-pas/CapabilityStatement/IntermediaryCapabilities",
     ig: "http://hl7.org/fhir/us/davinci-pas/ImplementationGuide/hl7.fhir.us.davinci-pas",
@@ -101,6 +116,10 @@ pub const PAS: Claim = Claim {
     needs: &[
         Need::Operation("Claim", "submit"),
         Need::Operation("Claim", "inquire"),
+        Need::Interaction("Subscription", "create"),
+        Need::Interaction("Subscription", "update"),
+        Need::Interaction("Subscription", "delete"),
+        Need::Topic(crate::local::PAS_TOPIC),
     ],
 };
 
@@ -149,7 +168,7 @@ pub fn candidates(features: &Features) -> Vec<Claim> {
     if features.bulk_export {
         out.push(BULK_DATA);
     }
-    if features.prior_auth {
+    if features.prior_auth && features.subscriptions {
         out.push(PAS);
     }
     out.push(CARIN_BB);
@@ -226,14 +245,31 @@ mod tests {
     fn pas_is_versioned_by_configuration_and_udap_listed_when_on() {
         let f = Features {
             prior_auth: true,
+            subscriptions: true,
             udap: true,
             ..Features::default()
         };
-        let rest = with_ops(&[("Claim", "submit"), ("Claim", "inquire")]);
+        let mut rest = with_ops(&[("Claim", "submit"), ("Claim", "inquire")]);
+        // the operations alone do not meet the Intermediary statement
+        assert!(claims(&rest, &f, "2.2").0.is_empty());
+        let sub = rest.resource_mut("Subscription");
+        for c in ["create", "update", "delete"] {
+            sub.interactions.push(c.into());
+        }
+        // nor without the PAS topic named
+        assert!(claims(&rest, &f, "2.2").0.is_empty());
+        rest.resource_mut("Subscription")
+            .topics
+            .push(crate::local::PAS_TOPIC.into());
         let (inst, guides) = claims(&rest, &f, "2.2");
         assert_eq!(inst, vec![format!("{}|2.2", PAS.canonical)]);
         assert!(guides.contains(&UDAP_IG.to_owned()));
         assert_eq!(guides[0], SMART_IG);
+        // a Subscription that cannot be deleted loses the claim
+        rest.resource_mut("Subscription")
+            .interactions
+            .retain(|c| c != "delete");
+        assert!(claims(&rest, &f, "2.2").0.is_empty());
     }
 
     #[test]

@@ -14,6 +14,11 @@ use crate::{
     operations::Features,
 };
 
+/// The one SubscriptionTopic the server offers (server
+/// `subscriptions::model`).
+pub const PAS_TOPIC: &str =
+    "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic";
+
 /// The R4 Backport Subscription profile every Subscription here follows.
 pub const BACKPORT_SUBSCRIPTION: &str =
     "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription";
@@ -76,7 +81,41 @@ pub fn resources(features: &Features) -> Vec<Resource> {
         r.interactions = codes(&["read", "update", "delete", "create", "search-type"]);
         r.search = params("Subscription", &[("_id", "token"), ("status", "token")]);
         r.add_profile(BACKPORT_SUBSCRIPTION);
+        r.topics.push(PAS_TOPIC.to_owned());
         out.push(r);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscription_names_the_pas_topic_by_the_backport_extension() {
+        let f = Features {
+            subscriptions: true,
+            ..Features::default()
+        };
+        let sub = resources(&f)
+            .into_iter()
+            .find(|r| r.rtype == "Subscription")
+            .map(|r| r.to_json());
+        let Some(sub) = sub else {
+            panic!("Subscription not declared")
+        };
+        assert_eq!(
+            sub["extension"],
+            serde_json::json!([{
+                "url": crate::model::TOPIC_CANONICAL_EXT,
+                "valueCanonical": PAS_TOPIC
+            }])
+        );
+        for c in ["create", "update", "delete"] {
+            assert!(sub["interaction"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|i| i["code"] == c)));
+        }
+        assert!(resources(&Features::default()).is_empty());
+    }
 }

@@ -39,6 +39,11 @@ pub struct Operation {
     pub definition: String,
 }
 
+/// The Subscriptions R5 Backport extension naming a topic a server offers
+/// on `rest.resource` (type `Subscription`).
+pub const TOPIC_CANONICAL_EXT: &str =
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical";
+
 /// One `rest.resource`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resource {
@@ -60,6 +65,9 @@ pub struct Resource {
     pub search: Vec<SearchParam>,
     /// Type- and instance-level operations.
     pub operations: Vec<Operation>,
+    /// SubscriptionTopic canonicals offered (Subscriptions R5 Backport
+    /// `capabilitystatement-subscriptiontopic-canonical` extensions).
+    pub topics: Vec<String>,
 }
 
 /// The server `rest` entry.
@@ -163,6 +171,14 @@ impl Resource {
     /// The `rest.resource` element, in R4 element order.
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
+        if !self.topics.is_empty() {
+            let ext: Vec<Value> = self
+                .topics
+                .iter()
+                .map(|t| json!({"url": TOPIC_CANONICAL_EXT, "valueCanonical": t}))
+                .collect();
+            out.insert("extension".into(), Value::Array(ext));
+        }
         out.insert("type".into(), json!(self.rtype));
         if let Some(p) = &self.profile {
             out.insert("profile".into(), json!(p));
@@ -204,6 +220,9 @@ fn parse_resource(r: &Value) -> Option<Resource> {
         revincludes: strings(&r["searchRevInclude"]),
         search: search_params(&r["searchParam"]),
         operations: operations(&r["operation"]),
+        // fhirgate answers Subscription itself: an upstream's topics are
+        // never forwarded
+        topics: Vec::new(),
     })
 }
 
