@@ -522,6 +522,15 @@ pub struct Limits {
     /// `serve` stops waiting for them, seconds.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_secs: u64,
+    /// Failed password sign-ins one user name may have within
+    /// `signin_failure_window_seconds` before sign-in for that name is
+    /// refused (429) until the oldest failure leaves the window; shared by
+    /// replicas through the state store. 0 turns the throttle off.
+    #[serde(default = "default_signin_failure_limit")]
+    pub signin_failure_limit: u32,
+    /// The window of `signin_failure_limit`, seconds.
+    #[serde(default = "default_signin_failure_window")]
+    pub signin_failure_window_seconds: u64,
 }
 
 impl Default for Limits {
@@ -535,8 +544,18 @@ impl Default for Limits {
             rate_exempt_clients: Vec::new(),
             request_timeout_secs: default_request_timeout(),
             shutdown_grace_secs: default_shutdown_grace(),
+            signin_failure_limit: default_signin_failure_limit(),
+            signin_failure_window_seconds: default_signin_failure_window(),
         }
     }
+}
+
+fn default_signin_failure_limit() -> u32 {
+    10
+}
+
+fn default_signin_failure_window() -> u64 {
+    900
 }
 
 /// Logging.

@@ -50,6 +50,7 @@ pub mod seed;
 pub mod shutdown;
 pub mod state;
 pub mod subscriptions;
+pub mod throttle;
 pub mod tls;
 pub mod udap;
 pub mod upstream;

@@ -721,3 +721,101 @@ async fn authorize_then_launcher_round_trip_through_the_oauth_endpoints() {
         .unwrap()
         .starts_with(&format!("{REDIRECT}?code=")));
 }
+
+/// One password sign-in attempt through the form.
+async fn try_sign_in(t: &TestApp, username: &str, password: &str) -> TestResponse {
+    let form = t.get("/login").await;
+    let pre = pair(&set_cookie(&form, "fhirgate_csrf").unwrap());
+    let csrf = csrf_of(&form.text());
+    post_form(
+        t,
+        "/login",
+        &pre,
+        &[
+            ("csrf", &csrf),
+            ("username", username),
+            ("password", password),
+            ("next", "/"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_user_name_and_alerted() {
+    let t = TestApp::with_config(
+        "[limits]\nsignin_failure_limit = 3\nsignin_failure_window_seconds = 2\n",
+    )
+    .await;
+    add_user(&t, "dr.a", "clinician", "Practitioner/p1").await;
+    add_user(&t, "dr.b", "clinician", "Practitioner/p2").await;
+    // a success clears earlier failures
+    for _ in 0..2 {
+        assert_eq!(
+            try_sign_in(&t, "dr.a", "nope").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        try_sign_in(&t, "dr.a", "pw").await.status,
+        StatusCode::SEE_OTHER
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            try_sign_in(&t, "dr.a", "nope").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // the right password waits too, and so does the name in other case
+    for name in ["dr.a", "DR.A"] {
+        let r = try_sign_in(&t, name, "pw").await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+        let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=2).contains(&wait), "Retry-After {wait}");
+        assert!(
+            r.text().contains("Too many failed sign-ins"),
+            "{}",
+            r.text()
+        );
+        assert!(set_cookie(&r, "fhirgate_session").is_none());
+    }
+    // another user is not affected
+    assert_eq!(
+        try_sign_in(&t, "dr.b", "pw").await.status,
+        StatusCode::SEE_OTHER
+    );
+    // a name with no account is throttled the same way (no account oracle)
+    for _ in 0..3 {
+        assert_eq!(
+            try_sign_in(&t, "nobody", "x").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        try_sign_in(&t, "nobody", "x").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // each name reaching the limit is one alert on the ledger, without the name
+    let r = t.get("/fhir/AuditEvent?_count=200").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let alerts: Vec<&serde_json::Value> = r.json["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["resource"]["subtype"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["code"] == "POST signin-brute-force")
+        })
+        .collect();
+    assert_eq!(alerts.len(), 2, "{}", r.text());
+    assert!(!r.text().contains("dr.a") && !r.text().contains("nobody"));
+    // once the window has passed, the right password works again
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        try_sign_in(&t, "dr.a", "pw").await.status,
+        StatusCode::SEE_OTHER
+    );
+}

@@ -1,7 +1,12 @@
 //! `GET|POST /login` and `POST /logout`: sign-in against the embedded user
 //! directory (`StateStore::check_password`). A wrong user name and a wrong
 //! password get the same 401 page, so the form does not tell which
-//! accounts exist.
+//! accounts exist. Failed sign-ins are throttled per user name
+//! ([`crate::throttle`], `[limits] signin_failure_limit`): once a name has
+//! used up its failures, every sign-in with it (right password or not, an
+//! account or not) gets the 429 page with `Retry-After` until the oldest
+//! failure leaves the window; the failure that reaches the limit is logged
+//! at `warn` and recorded on the audit ledger.
 
 use axum::{
     body::Bytes,
@@ -11,7 +16,14 @@ use axum::{
 };
 
 use super::{page, see_other, session, Fields, UiError};
-use crate::AppState;
+use crate::{
+    audit::{auditor::now_ms, HttpFacts, RouteNote},
+    throttle::{self, Rule},
+    AppState,
+};
+
+/// The route name the throttle alert is recorded under on the ledger.
+pub const ALERT_ROUTE: &str = "signin-brute-force";
 
 /// The one message for every failed sign-in.
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
@@ -74,6 +86,15 @@ pub async fn login_submit(
     let next = f.get("next").unwrap_or("/");
     let username = f.get("username").unwrap_or("").trim();
     let password = f.get("password").unwrap_or("");
+    let key = username.to_lowercase();
+    let rule = Rule::signin(&app);
+    if let Some(secs) = throttle::blocked(&app, throttle::SIGNIN, &key, rule)
+        .await
+        .map_err(UiError::internal)?
+    {
+        tracing::info!("ui sign-in throttled");
+        return throttled(&app, &headers, next, username, secs);
+    }
     let user = if username.is_empty() || password.is_empty() {
         None
     } else {
@@ -84,6 +105,13 @@ pub async fn login_submit(
     };
     let Some(user) = user else {
         tracing::info!("ui sign-in refused");
+        if !username.is_empty()
+            && throttle::fail(&app, throttle::SIGNIN, &key, rule)
+                .await
+                .map_err(UiError::internal)?
+        {
+            alert(&app, &headers, rule).await?;
+        }
         return login_page(
             &app,
             &headers,
@@ -93,6 +121,9 @@ pub async fn login_submit(
             Some(INVALID_CREDENTIALS),
         );
     };
+    throttle::clear(&app, throttle::SIGNIN, &key)
+        .await
+        .map_err(UiError::internal)?;
     // A fresh id on every sign-in (no session fixation); end any old one.
     if let Some(old) = session::current(&app, &headers).await? {
         app.state
@@ -105,6 +136,71 @@ pub async fn login_submit(
     let mut res = see_other(session::safe_next(next))?;
     res.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(res)
+}
+
+/// The 429 page of a throttled user name, with `Retry-After`.
+fn throttled(
+    app: &AppState,
+    headers: &HeaderMap,
+    next: &str,
+    username: &str,
+    secs: u64,
+) -> Result<Response, UiError> {
+    let minutes = secs.div_ceil(60);
+    let msg = format!(
+        "Too many failed sign-ins for this user name. Try again in {minutes} minute{}.",
+        if minutes == 1 { "" } else { "s" }
+    );
+    let mut res = login_page(
+        app,
+        headers,
+        StatusCode::TOO_MANY_REQUESTS,
+        next,
+        username,
+        Some(&msg),
+    )?;
+    if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Ok(res)
+}
+
+/// The brute-force alert: a warning in the log and an event on the ledger
+/// (no user name in either).
+async fn alert(app: &AppState, headers: &HeaderMap, rule: Rule) -> Result<(), UiError> {
+    let secs = rule.window_ms / 1000;
+    tracing::warn!(
+        failures = rule.limit,
+        window_seconds = secs,
+        "possible sign-in brute force: a user name reached the failed sign-in limit"
+    );
+    let http = HttpFacts {
+        method: "POST".into(),
+        path: "/login".into(),
+        query: None,
+        client_addr: None,
+        recorded: now_ms(),
+    };
+    let note = RouteNote {
+        what: Some(format!(
+            "sign-in brute-force alert: {} failed sign-ins for one user name within {secs}s",
+            rule.limit
+        )),
+        ..RouteNote::default()
+    };
+    let request_id = headers
+        .get(&crate::http::logging::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let event = app
+        .audit
+        .builder()
+        .route(&request_id, &http, ALERT_ROUTE, 429, &note);
+    app.audit
+        .record(vec![event])
+        .await
+        .map_err(UiError::internal)?;
+    Ok(())
 }
 
 /// `POST /logout`: ends the session (form token required) and clears the cookie.
