@@ -39,6 +39,7 @@ pub mod error;
 pub mod federation;
 pub mod fhir;
 pub mod http;
+pub mod mfa;
 pub mod net;
 pub mod oauth;
 pub mod observability;

@@ -1,0 +1,286 @@
+//! Where second factors live (state store, shared by replicas;
+//! migration 0018):
+//!
+//! - `mfa_totp`: one authenticator per user: its secret sealed with
+//!   AES-256-GCM under `<data_dir>/keys/mfa-secrets.key` (the user name is
+//!   the associated data, so a sealed secret moved to another row does not
+//!   open), when enrollment was confirmed, and the last step accepted.
+//!   Accepting a code is one conditional update (`last_step < step`), so two
+//!   replicas given the same code at once accept it once.
+//! - `mfa_recovery`: recovery code digests per user, each spent once by a
+//!   conditional update.
+//! - `mfa_stepups`: step-ups done, by session (digest of its id) and
+//!   factor, read back as "fresh within N seconds".
+
+use std::path::Path;
+
+use aes_gcm::{
+    aead::{Aead, KeyInit, Payload},
+    Aes256Gcm, Nonce,
+};
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use rand::RngCore;
+
+use crate::{
+    audit::{auditor::now_ms, pseudonym::load_or_create_secret, pseudonym::KeyFileError},
+    state::StateStore,
+};
+
+/// File name of the key sealing TOTP secrets, in the keys directory.
+pub const KEY_FILE: &str = "mfa-secrets.key";
+
+/// Failures of the factor store.
+#[derive(Debug, thiserror::Error)]
+pub enum MfaStoreError {
+    /// The database.
+    #[error("state store: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A sealed secret does not open (wrong key, or moved/tampered).
+    #[error("a stored TOTP secret does not open under this deployment's key")]
+    Sealed,
+}
+
+/// Seals and opens TOTP secrets.
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBox(..)")
+    }
+}
+
+impl SecretBox {
+    /// Loads (or creates) the key in `keys_dir`.
+    pub fn load_or_create(keys_dir: &Path) -> Result<Self, KeyFileError> {
+        let key = load_or_create_secret(&keys_dir.join(KEY_FILE))?;
+        Ok(Self::from_key(&key))
+    }
+
+    /// A box over raw key bytes.
+    pub fn from_key(key: &[u8; 32]) -> Self {
+        Self {
+            // a 32-byte key is always the right length
+            cipher: Aes256Gcm::new(key.into()),
+        }
+    }
+
+    /// `v1.<nonce hex>.<ciphertext base64>` of `secret` for `username`.
+    pub fn seal(&self, username: &str, secret: &[u8]) -> Result<String, MfaStoreError> {
+        let mut n = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut n);
+        let ct = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&n),
+                Payload {
+                    msg: secret,
+                    aad: username.as_bytes(),
+                },
+            )
+            .map_err(|_| MfaStoreError::Sealed)?;
+        Ok(format!("v1.{}.{}", hex::encode(n), B64.encode(ct)))
+    }
+
+    /// The secret sealed for `username`.
+    pub fn open(&self, username: &str, sealed: &str) -> Result<Vec<u8>, MfaStoreError> {
+        let mut parts = sealed.split('.');
+        let (Some("v1"), Some(n), Some(ct), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(MfaStoreError::Sealed);
+        };
+        let n = hex::decode(n).map_err(|_| MfaStoreError::Sealed)?;
+        let ct = B64.decode(ct).map_err(|_| MfaStoreError::Sealed)?;
+        if n.len() != 12 {
+            return Err(MfaStoreError::Sealed);
+        }
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(&n),
+                Payload {
+                    msg: &ct,
+                    aad: username.as_bytes(),
+                },
+            )
+            .map_err(|_| MfaStoreError::Sealed)
+    }
+}
+
+/// A user's authenticator, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totp {
+    /// The sealed secret.
+    pub sealed: String,
+    /// When enrollment was confirmed with a first code (ms), if it was.
+    pub confirmed_at: Option<i64>,
+    /// The last step accepted.
+    pub last_step: Option<i64>,
+}
+
+/// Starts (or restarts) enrollment: an unconfirmed authenticator replaces
+/// any earlier one of `username`.
+pub async fn totp_begin(
+    store: &StateStore,
+    username: &str,
+    sealed: &str,
+) -> Result<(), MfaStoreError> {
+    let sql = "INSERT INTO mfa_totp (username, sealed, confirmed_at, last_step, created_at) \
+               VALUES ($1, $2, NULL, NULL, $3) \
+               ON CONFLICT (username) DO UPDATE SET sealed = excluded.sealed, \
+               confirmed_at = NULL, last_step = NULL, created_at = excluded.created_at";
+    crate::state::on_pool!(store, |p| {
+        sqlx::query(sql)
+            .bind(username)
+            .bind(sealed)
+            .bind(now_ms())
+            .execute(p)
+            .await
+            .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// The authenticator of `username`, if any.
+pub async fn totp_get(store: &StateStore, username: &str) -> Result<Option<Totp>, MfaStoreError> {
+    let sql = "SELECT sealed, confirmed_at, last_step FROM mfa_totp WHERE username = $1";
+    let row: Option<(String, Option<i64>, Option<i64>)> = crate::state::on_pool!(store, |p| {
+        sqlx::query_as(sql).bind(username).fetch_optional(p).await
+    })?;
+    Ok(row.map(|(sealed, confirmed_at, last_step)| Totp {
+        sealed,
+        confirmed_at,
+        last_step,
+    }))
+}
+
+/// Accepts `step` for `username` if it is later than the last one accepted
+/// (and confirms enrollment on the first); `false` when another request
+/// got there first (a replay).
+pub async fn totp_accept(
+    store: &StateStore,
+    username: &str,
+    step: i64,
+) -> Result<bool, MfaStoreError> {
+    let sql = "UPDATE mfa_totp SET last_step = $2, \
+               confirmed_at = COALESCE(confirmed_at, $3) \
+               WHERE username = $1 AND (last_step IS NULL OR last_step < $2)";
+    let n = crate::state::on_pool!(store, |p| {
+        sqlx::query(sql)
+            .bind(username)
+            .bind(step)
+            .bind(now_ms())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(n == 1)
+}
+
+/// Removes the authenticator and recovery codes of `username`.
+pub async fn totp_remove(store: &StateStore, username: &str) -> Result<(), MfaStoreError> {
+    for sql in [
+        "DELETE FROM mfa_totp WHERE username = $1",
+        "DELETE FROM mfa_recovery WHERE username = $1",
+    ] {
+        crate::state::on_pool!(store, |p| {
+            sqlx::query(sql).bind(username).execute(p).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+/// Replaces the recovery codes of `username` by `digests`.
+pub async fn recovery_set(
+    store: &StateStore,
+    username: &str,
+    digests: &[String],
+) -> Result<(), MfaStoreError> {
+    crate::state::on_pool!(store, |p| {
+        let mut tx = p.begin().await?;
+        sqlx::query("DELETE FROM mfa_recovery WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        for d in digests {
+            sqlx::query(
+                "INSERT INTO mfa_recovery (username, code_hash, used_at) VALUES ($1, $2, NULL)",
+            )
+            .bind(username)
+            .bind(d)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    })?;
+    Ok(())
+}
+
+/// Spends the recovery code with `digest`; `false` if unknown or spent.
+pub async fn recovery_use(
+    store: &StateStore,
+    username: &str,
+    digest: &str,
+) -> Result<bool, MfaStoreError> {
+    let sql = "UPDATE mfa_recovery SET used_at = $3 \
+               WHERE username = $1 AND code_hash = $2 AND used_at IS NULL";
+    let n = crate::state::on_pool!(store, |p| {
+        sqlx::query(sql)
+            .bind(username)
+            .bind(digest)
+            .bind(now_ms())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(n == 1)
+}
+
+/// Recovery codes of `username` not yet spent.
+pub async fn recovery_left(store: &StateStore, username: &str) -> Result<i64, MfaStoreError> {
+    let sql = "SELECT COUNT(*) FROM mfa_recovery WHERE username = $1 AND used_at IS NULL";
+    let (n,): (i64,) = crate::state::on_pool!(store, |p| {
+        sqlx::query_as(sql).bind(username).fetch_one(p).await
+    })?;
+    Ok(n)
+}
+
+/// Records a step-up of the session whose id digest is `session` with
+/// `factor` (`totp`, `recovery`, `sms`, `call`).
+pub async fn stepup_record(
+    store: &StateStore,
+    session: &str,
+    factor: &str,
+) -> Result<(), MfaStoreError> {
+    let sql = "INSERT INTO mfa_stepups (session_hash, factor, at_ms) VALUES ($1, $2, $3)";
+    crate::state::on_pool!(store, |p| {
+        sqlx::query(sql)
+            .bind(session)
+            .bind(factor)
+            .bind(now_ms())
+            .execute(p)
+            .await
+            .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// The factor of the session's latest step-up within `max_age_ms`, if any.
+pub async fn stepup_fresh(
+    store: &StateStore,
+    session: &str,
+    max_age_ms: i64,
+) -> Result<Option<String>, MfaStoreError> {
+    let sql = "SELECT factor FROM mfa_stepups WHERE session_hash = $1 AND at_ms > $2 \
+               ORDER BY at_ms DESC LIMIT 1";
+    let row: Option<(String,)> = crate::state::on_pool!(store, |p| {
+        sqlx::query_as(sql)
+            .bind(session)
+            .bind(now_ms() - max_age_ms)
+            .fetch_optional(p)
+            .await
+    })?;
+    Ok(row.map(|(f,)| f))
+}
