@@ -116,16 +116,7 @@ async fn world_with(extra: &str) -> World {
             None,
         )
         .await;
-    let pat = t
-        .token_as(
-            "portal-app",
-            "patient/*.cruds",
-            Some("p1"),
-            Some("Patient/p1"),
-            Some("patient"),
-            None,
-        )
-        .await;
+    let pat = t.patient_token("p1").await;
     let payer = t
         .token_as("payer", "system/*.rs", None, None, None, None)
         .await;
@@ -761,16 +752,7 @@ async fn a_consent_can_deny_an_organization_mapped_to_a_client() {
             "subject": {"reference": "Patient/p1"}}),
     )
     .await;
-    let pat = t
-        .token_as(
-            "portal-app",
-            "patient/*.cruds",
-            Some("p1"),
-            Some("Patient/p1"),
-            Some("patient"),
-            None,
-        )
-        .await;
+    let pat = t.patient_token("p1").await;
     let consent = json!({"resourceType": "Consent", "id": "no-clinic", "status": "active",
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],

@@ -11,14 +11,10 @@
 
 mod common;
 
-use std::{
-    collections::BTreeMap,
-    io::Write,
-    sync::{Arc, Mutex},
-};
+use std::collections::BTreeMap;
 
 use axum::http::{Method, StatusCode};
-use common::TestApp;
+use common::{logs::Captured, TestApp};
 use serde_json::{json, Value};
 
 /// Samples of an exposition: `name{labels}` → value.
@@ -355,29 +351,10 @@ async fn the_audit_entry_carries_the_request_id() {
     assert_eq!(entity["what"]["identifier"]["value"], request_id.as_str());
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn access_log_lines_carry_the_route_template() {
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_writer(move || writer.clone())
-        .finish();
+    let subscriber = captured.subscriber();
     // Other tests of this binary register callsites on threads without a
     // subscriber; while only one dispatcher exists, tracing-core rebuilds
     // the global max level from *that* thread's (none: OFF). A second live
@@ -391,7 +368,7 @@ async fn access_log_lines_carry_the_route_template() {
     let t = TestApp::new().await;
     let r = t.get("/fhir/Patient/obs-log-77?name=Secretname").await;
     let id = r.header("x-request-id").unwrap();
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let line = logs
         .lines()
         .filter(|l| l.contains(&id))

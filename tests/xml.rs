@@ -403,16 +403,7 @@ async fn consent_denied_requests_get_an_xml_outcome_and_no_data() {
         &json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "Onewell"}]}),
     )
     .await;
-    let patient = t
-        .token_as(
-            "portal-app",
-            "patient/*.cruds",
-            Some("p1"),
-            Some("Patient/p1"),
-            Some("patient"),
-            None,
-        )
-        .await;
+    let patient = t.patient_token("p1").await;
     let consent = json!({"resourceType": "Consent", "id": "deny-all", "status": "active",
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],

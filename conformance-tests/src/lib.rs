@@ -26,6 +26,7 @@ pub mod browser;
 pub mod cases;
 pub mod check;
 pub mod client;
+pub mod ledger;
 pub mod oauth;
 pub mod pg;
 pub mod process;

@@ -30,7 +30,11 @@ use std::{
 };
 
 use conformance_tests::{
-    fhirgate_bin, free_port, oauth::BackendClient, process::Process, TestResult,
+    fhirgate_bin, free_port,
+    ledger::{export, receipt, verify},
+    oauth::BackendClient,
+    process::Process,
+    TestResult,
 };
 use serde_json::{json, Value};
 
@@ -59,45 +63,6 @@ fn header(r: &reqwest::blocking::Response, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-}
-
-/// `fhirgate ledger verify` must exit 0; returns what it printed.
-fn verify(p: &Process) -> TestResult<String> {
-    let out = p.cli(&["ledger", "verify"])?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(format!("ledger verify failed: {text}").into())
-    }
-}
-
-/// `fhirgate ledger export`: seq → request id, in order.
-fn export(p: &Process) -> TestResult<Vec<(u64, Option<String>)>> {
-    let out = p.cli(&["ledger", "export"])?;
-    if !out.status.success() {
-        return Err(format!(
-            "ledger export failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    let mut rows = Vec::new();
-    for line in String::from_utf8(out.stdout)?
-        .lines()
-        .filter(|l| !l.is_empty())
-    {
-        let v: Value = serde_json::from_str(line)?;
-        rows.push((
-            v["seq"].as_u64().ok_or("a line without seq")?,
-            v["request_id"].as_str().map(str::to_owned),
-        ));
-    }
-    Ok(rows)
 }
 
 // ---------------------------------------------------------------------------
@@ -315,8 +280,7 @@ impl Load {
                     };
                     if let Ok(r) = req.bearer_auth(&token).send() {
                         g.status = Some(r.status().as_u16());
-                        g.seq = header(&r, "x-ledger-seq").and_then(|s| s.parse().ok());
-                        g.request_id = header(&r, "x-request-id");
+                        (g.seq, g.request_id) = receipt(&r);
                         match r.json::<Value>() {
                             Ok(v) => {
                                 g.resource_type = v["resourceType"].as_str().map(str::to_owned)

@@ -27,6 +27,7 @@ use std::{
 
 use conformance_tests::{
     fhirgate_bin, free_port,
+    ledger::{export, receipt, verify},
     oauth::BackendClient,
     pg::{postgres_url, FreshDb},
     process::Process,
@@ -51,13 +52,6 @@ fn http() -> TestResult<reqwest::blocking::Client> {
     Ok(reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?)
-}
-
-fn header(r: &reqwest::blocking::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// Creates `n` Patients; returns their ids.
@@ -115,11 +109,8 @@ impl Load {
                     match http.get(&url).bearer_auth(&token).send() {
                         // Only a response read whole counts as received.
                         Ok(r) => {
-                            let (status, seq, request_id) = (
-                                r.status().as_u16(),
-                                header(&r, "x-ledger-seq").and_then(|s| s.parse().ok()),
-                                header(&r, "x-request-id"),
-                            );
+                            let status = r.status().as_u16();
+                            let (seq, request_id) = receipt(&r);
                             if r.bytes().is_ok() {
                                 got.lock().unwrap().push(Got {
                                     replica,
@@ -157,43 +148,6 @@ impl Load {
         }
         let got = self.got.lock().unwrap().clone();
         (got, self.errors.load(Ordering::Relaxed))
-    }
-}
-
-/// `fhirgate ledger export`: seq → request id, in the order written.
-fn export(p: &Process) -> TestResult<Vec<(u64, Option<String>)>> {
-    let out = p.cli(&["ledger", "export"])?;
-    if !out.status.success() {
-        return Err(format!(
-            "ledger export failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    let mut rows = Vec::new();
-    for line in String::from_utf8(out.stdout)?
-        .lines()
-        .filter(|l| !l.is_empty())
-    {
-        let v: Value = serde_json::from_str(line)?;
-        let seq = v["seq"].as_u64().ok_or("a line without seq")?;
-        rows.push((seq, v["request_id"].as_str().map(str::to_owned)));
-    }
-    Ok(rows)
-}
-
-/// `fhirgate ledger verify` must exit 0; returns what it printed.
-fn verify(p: &Process) -> TestResult<String> {
-    let out = p.cli(&["ledger", "verify"])?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(format!("ledger verify failed: {text}").into())
     }
 }
 

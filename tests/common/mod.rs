@@ -2,6 +2,9 @@
 //! `oneshot` (no socket), as axum's testing example does.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod logs;
+pub mod tokens;
+
 use axum::{
     body::Body,
     http::{HeaderMap, Method, Request, StatusCode},
