@@ -226,22 +226,32 @@ fn parse_resource(r: &Value) -> Option<Resource> {
     })
 }
 
-fn strings(v: &Value) -> Vec<String> {
+/// The string values of a JSON array (e.g. a statement's lists): the
+/// elements themselves when `field` is empty (`searchInclude`,
+/// `supportedProfile`), else each element's `field` (`interaction` →
+/// `"code"`, `searchParam` → `"name"`); anything else is skipped. What
+/// parsing reads lists with, and what tests read a statement with.
+pub fn strings_of(v: &Value, field: &str) -> Vec<String> {
     v.as_array()
         .into_iter()
         .flatten()
-        .filter_map(Value::as_str)
+        .filter_map(|x| {
+            if field.is_empty() {
+                x.as_str()
+            } else {
+                x[field].as_str()
+            }
+        })
         .map(str::to_owned)
         .collect()
 }
 
+fn strings(v: &Value) -> Vec<String> {
+    strings_of(v, "")
+}
+
 fn codes(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i["code"].as_str())
-        .map(str::to_owned)
-        .collect()
+    strings_of(v, "code")
 }
 
 fn search_params(v: &Value) -> Vec<SearchParam> {

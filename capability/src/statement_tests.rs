@@ -117,19 +117,7 @@ fn ops(r: &Value) -> Vec<(String, String)> {
 }
 
 fn names(r: &Value, key: &str, field: &str) -> Vec<String> {
-    r[key]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| {
-            if field.is_empty() {
-                x.as_str()
-            } else {
-                x[field].as_str()
-            }
-        })
-        .map(str::to_owned)
-        .collect()
+    crate::model::strings_of(&r[key], field)
 }
 
 #[test]

@@ -1,6 +1,11 @@
 //! The truth test (issue 9, item 4): read `GET /fhir/metadata` and exercise
 //! everything it declares against the real `fhirgate` binary in demo mode
 //! with seeded data; anything declared and not working fails the build.
+//! It runs twice, with the same cases: on the embedded store, and in front
+//! of Medplum as the HTTP upstream (the demo population is seeded through
+//! fhirgate into Medplum; the statement is then the intersection of
+//! Medplum's and what fhirgate forwards, plus what fhirgate answers itself,
+//! and every answer is checked for Medplum's address).
 //!
 //! Cases are derived from the statement, never from a list of our own:
 //! - every `rest.resource[].interaction` of every type (`truth/interactions.rs`;
@@ -46,12 +51,34 @@ mod server;
 use std::time::Instant;
 
 use cases::Cases;
+use conformance_tests::Medplum;
 use server::Truth;
 
 #[test]
 fn everything_the_capability_statement_declares_works() {
+    run_all(
+        None,
+        "truth: the CapabilityStatement declares what does not work",
+    );
+}
+
+#[test]
+fn everything_declared_in_front_of_medplum_works() {
+    let medplum = match Medplum::start() {
+        Ok(m) => m,
+        Err(e) => panic!("Medplum (the HTTP upstream) did not start: {e}"),
+    };
+    run_all(
+        Some(&medplum),
+        "truth (Medplum upstream): the CapabilityStatement declares what does not work",
+    );
+}
+
+/// Starts the server (on `upstream`, else the embedded store) and runs
+/// every case its statement calls for.
+fn run_all(upstream: Option<&Medplum>, title: &str) {
     let started = Instant::now();
-    let mut t = match Truth::start() {
+    let mut t = match Truth::start(upstream) {
         Ok(t) => t,
         Err(e) => panic!("the server under test did not start: {e}"),
     };
@@ -61,9 +88,5 @@ fn everything_the_capability_statement_declares_works() {
     behaviours::run(&t, &mut cases);
     search::run(&t, &mut cases);
     operations::run(&t, &mut cases);
-    cases.finish(
-        "truth: the CapabilityStatement declares what does not work",
-        started,
-        &[("server log tail", t.process.log_tail())],
-    );
+    cases.finish(title, started, &[("server log tail", t.process.log_tail())]);
 }

@@ -60,7 +60,18 @@ pub fn run(t: &mut Truth, cases: &mut Cases) {
         .iter()
         .filter_map(|r| r["type"].as_str().map(str::to_owned))
         .collect();
-    for ty in &types {
+    // the data the operations' invocations read, also where the type is
+    // not declared (fronting an upstream that declares no types)
+    let mut sampled: Vec<&str> = types.iter().map(String::as_str).collect();
+    for ty in crate::operations::DATA_TYPES {
+        if !sampled.contains(ty) {
+            sampled.push(ty);
+        }
+    }
+    // AuditEvent (the ledger's record of the requests) last, so that its
+    // sample holds the entries about the data the other samples read
+    sampled.sort_by_key(|ty| *ty == "AuditEvent");
+    for ty in sampled {
         if let Err(e) = t.load_sample(ty) {
             println!("sample of {ty} not loaded: {e}");
         }

@@ -1,5 +1,7 @@
 //! The server under test and what the cases share: `fhirgate serve` in
-//! demo mode on a fresh data dir (5 seeded patients), an operator-issued
+//! demo mode on a fresh data dir (5 seeded patients, written through the
+//! store: the embedded one, or the HTTP upstream when the suite fronts
+//! Medplum, whose address every answer is then checked for), an operator-issued
 //! `system/*.cruds` token for a client that the configuration exempts from
 //! consent (this suite is about capability truth, not consent) and that
 //! acts for the seeded hospital (Subscriptions belong to an organization),
@@ -10,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use conformance_tests::{free_port, process::Process, Api, Resp};
+use conformance_tests::{free_port, process::Process, Api, Medplum, Resp};
 use serde_json::Value;
 
 use crate::cases::{described, enc};
@@ -45,8 +47,9 @@ pub struct Truth {
 }
 
 impl Truth {
-    /// Configures, seeds and starts the server; reads the statement.
-    pub fn start() -> Result<Self, String> {
+    /// Configures, seeds and starts the server (on `upstream` as its HTTP
+    /// upstream, else on the embedded store); reads the statement.
+    pub fn start(upstream: Option<&Medplum>) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let config = dir.path().join("fhirgate.toml");
         std::fs::write(
@@ -58,21 +61,35 @@ impl Truth {
         let public_url = format!("http://127.0.0.1:{port}");
         let config_path = config.display().to_string();
         // the CLI mints the token with the issuer the server will accept
-        let env = [
+        let upstream_url = upstream.map(Medplum::base_url);
+        let mut env = vec![
             ("FHIRGATE_CONFIG", config_path.as_str()),
             ("FHIRGATE_DEMO", "1"),
             ("FHIRGATE_PUBLIC_URL", public_url.as_str()),
         ];
+        if let Some(u) = &upstream_url {
+            env.push(("FHIRGATE_UPSTREAM_URL", u.as_str()));
+        }
+        // the facade's rule: the upstream's address never reaches a client
+        let forbidden: Vec<String> = upstream
+            .map(|m| {
+                vec![
+                    format!("127.0.0.1:{}", m.port),
+                    format!("localhost:{}", m.port),
+                    "/fhir/R4".to_owned(),
+                ]
+            })
+            .unwrap_or_default();
         let mut process = Process::new("truth", &dir.path().join("data"), port, &public_url, &env)
             .map_err(|e| e.to_string())?;
         let token = issue_token(&process, CLIENT, "system/*.cruds")?;
         let provider_token = issue_token(&process, PROVIDER_CLIENT, "system/*.rs")?;
         process.start().map_err(|e| e.to_string())?;
         let base = format!("{public_url}/fhir");
-        let api = Api::new(&base, Vec::new())
+        let api = Api::new(&base, forbidden.clone())
             .map_err(|e| e.to_string())?
             .with_bearer(token);
-        let provider = Api::new(&base, Vec::new())
+        let provider = Api::new(&base, forbidden)
             .map_err(|e| e.to_string())?
             .with_bearer(provider_token);
         let r = get(&api, "metadata")?;
