@@ -132,6 +132,9 @@ pub struct Config {
     /// Plain HTTP behind a TLS-terminating proxy or ingress.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Step-up authentication for sensitive UI operations (`src/mfa/`).
+    #[serde(default)]
+    pub mfa: crate::mfa::config::MfaConfig,
 }
 
 /// `[tls]`: the certificate fhirgate serves (`src/tls/`).

@@ -7,29 +7,15 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{TestApp, TestResponse};
+use common::{
+    forms::{cookie_pair, csrf_of},
+    TestApp, TestResponse,
+};
 use fhirgate::state::{oauth::ClientRecord, users::User};
 use serde_json::{json, Value};
 
 const ACT: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 const FAR: &str = "2099-12-31";
-
-/// The value of the first `name="csrf"` field on a page.
-fn csrf_of(html: &str) -> String {
-    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field");
-    let rest = &html[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-/// `name=value` of the `Set-Cookie` for `name`.
-fn set_cookie(r: &TestResponse, name: &str) -> Option<String> {
-    r.headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-}
 
 /// The ids of the Revoke forms on a page.
 fn revoke_ids(html: &str) -> Vec<String> {
@@ -151,7 +137,7 @@ impl World {
     /// Signs in through the form; returns the session cookie pair.
     async fn sign_in(&self, username: &str) -> String {
         let form = self.get("/login?next=/portal", "").await;
-        let pre = set_cookie(&form, "fhirgate_csrf").unwrap();
+        let pre = cookie_pair(&form, "fhirgate_csrf").unwrap();
         let csrf = csrf_of(&form.text());
         let r = self
             .post(
@@ -167,7 +153,7 @@ impl World {
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
         assert_eq!(r.header("location").as_deref(), Some("/portal"));
-        set_cookie(&r, "fhirgate_session").unwrap()
+        cookie_pair(&r, "fhirgate_session").unwrap()
     }
 
     /// Posts a portal form with the page's token and follows the redirect.

@@ -4,8 +4,11 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
-use common::{TestApp, TestResponse};
+use axum::http::StatusCode;
+use common::{
+    forms::{csrf_of, get_with, post_form},
+    TestApp, TestResponse,
+};
 use fhirgate::{
     oauth::authorize::Pending,
     state::{oauth::ClientRecord, users::User},
@@ -13,13 +16,6 @@ use fhirgate::{
 use serde_json::json;
 
 const REDIRECT: &str = "https://app.example/cb";
-
-/// The value of the first `name="csrf"` field on a page.
-fn csrf_of(html: &str) -> String {
-    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field");
-    let rest = &html[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
 
 /// `name=value` of the `Set-Cookie` for `name`.
 fn set_cookie(r: &TestResponse, name: &str) -> Option<String> {
@@ -33,23 +29,6 @@ fn set_cookie(r: &TestResponse, name: &str) -> Option<String> {
 
 fn pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
-}
-
-async fn post_form(t: &TestApp, path: &str, cookie: &str, pairs: &[(&str, &str)]) -> TestResponse {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
-    if !cookie.is_empty() {
-        h.push(("cookie", cookie));
-    }
-    t.request(Method::POST, path, &h, Some(body.into_bytes()))
-        .await
-}
-
-async fn get_with(t: &TestApp, path: &str, cookie: &str) -> TestResponse {
-    t.request(Method::GET, path, &[("cookie", cookie)], None)
-        .await
 }
 
 async fn add_user(t: &TestApp, username: &str, role: &str, fhir_user: &str) {

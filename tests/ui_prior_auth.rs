@@ -10,7 +10,10 @@ mod common;
 mod pas;
 
 use axum::http::{Method, StatusCode};
-use common::{TestApp, TestResponse};
+use common::{
+    forms::{cookie_pair, csrf_of, get_with, post_form},
+    TestApp, TestResponse,
+};
 use fhirgate::state::users::User;
 use serde_json::{json, Value};
 
@@ -65,38 +68,6 @@ async fn pended(t: &TestApp, tok: &str, claim_id: &str, priority: &str) -> Strin
     cr["id"].as_str().unwrap().to_owned()
 }
 
-fn csrf_of(html: &str) -> String {
-    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field");
-    let rest = &html[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-fn set_cookie(r: &TestResponse, name: &str) -> Option<String> {
-    r.headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-}
-
-async fn post_form(t: &TestApp, path: &str, cookie: &str, pairs: &[(&str, &str)]) -> TestResponse {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    let h = [
-        ("content-type", "application/x-www-form-urlencoded"),
-        ("cookie", cookie),
-    ];
-    t.request(Method::POST, path, &h, Some(body.into_bytes()))
-        .await
-}
-
-async fn get_with(t: &TestApp, path: &str, cookie: &str) -> TestResponse {
-    t.request(Method::GET, path, &[("cookie", cookie)], None)
-        .await
-}
-
 /// Adds a user and signs in through the form; returns the session cookie.
 async fn sign_in(t: &TestApp, username: &str, role: &str) -> String {
     let u = User {
@@ -108,7 +79,7 @@ async fn sign_in(t: &TestApp, username: &str, role: &str) -> String {
     };
     t.app.state.upsert_user(&u, "pw").await.unwrap();
     let form = t.get("/login").await;
-    let pre = set_cookie(&form, "fhirgate_csrf").unwrap();
+    let pre = cookie_pair(&form, "fhirgate_csrf").unwrap();
     let csrf = csrf_of(&form.text());
     let r = post_form(
         t,
@@ -123,7 +94,7 @@ async fn sign_in(t: &TestApp, username: &str, role: &str) -> String {
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    set_cookie(&r, "fhirgate_session").unwrap()
+    cookie_pair(&r, "fhirgate_session").unwrap()
 }
 
 /// Posts the Deny form for item 1 of `id`.

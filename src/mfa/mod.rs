@@ -9,6 +9,7 @@
 //! - [`store`]: enrolled authenticators (secrets sealed), recovery codes
 //!   and step-ups done, in the state store.
 
+pub mod config;
 pub mod recovery;
 pub mod store;
 pub mod totp;

@@ -2,6 +2,7 @@
 //! `oneshot` (no socket), as axum's testing example does.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod forms;
 pub mod logs;
 pub mod tokens;
 

@@ -279,3 +279,48 @@ pub struct ClientRegisteredPage {
     /// The client secret (symmetric clients only; never stored in clear).
     pub client_secret: Option<String>,
 }
+
+/// An authenticator being enrolled: the QR code and the secret to type.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    /// The `otpauth://` URI as an inline SVG QR code (generated here).
+    pub qr_svg: String,
+    /// The secret in base32, grouped by four, for typing by hand.
+    pub secret: String,
+}
+
+/// `/account/security`: the user's second factor.
+#[derive(Template)]
+#[template(path = "security.html")]
+pub struct SecurityPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// The session's form token.
+    pub csrf: String,
+    /// An authenticator is enrolled and confirmed.
+    pub enrolled: bool,
+    /// Unspent recovery codes.
+    pub recovery_left: i64,
+    /// Enrollment under way: scan, then confirm with a code.
+    pub enrolling: Option<Enrollment>,
+    /// Recovery codes, shown once right after enrollment.
+    pub recovery_codes: Vec<String>,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// `/stepup`: a fresh second factor before a sensitive operation.
+#[derive(Template)]
+#[template(path = "stepup.html")]
+pub struct StepUpPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// The session's form token.
+    pub csrf: String,
+    /// Where to go back to (a local path).
+    pub next: String,
+    /// The user has an authenticator (else: enroll first).
+    pub enrolled: bool,
+    /// What went wrong.
+    pub error: Option<String>,
+}

@@ -248,6 +248,9 @@ pub async fn clients_post(
     require_admin(&signed)?;
     let f = Fields::parse(&body);
     signed.check_csrf(f.get("csrf"))?;
+    if let Err(to_stepup) = super::mfa::require_stepup(&app, &signed, PATH).await? {
+        return Ok(to_stepup);
+    }
     let entered = Entered::parse(&f);
     let meta = match entered.metadata() {
         Ok(m) => m,

@@ -188,10 +188,7 @@ async fn alert(app: &AppState, headers: &HeaderMap, rule: Rule) -> Result<(), Ui
         )),
         ..RouteNote::default()
     };
-    let request_id = headers
-        .get(&crate::http::logging::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let request_id = super::request_id(headers);
     let event = app
         .audit
         .builder()

@@ -45,6 +45,7 @@ pub mod dtr_app;
 pub mod federated;
 pub mod launcher;
 pub mod login;
+pub mod mfa;
 pub mod patients;
 pub mod portal;
 pub mod prior_auth;
@@ -88,6 +89,10 @@ pub fn router() -> Router<AppState> {
             "/admin/prior-auth/appeal",
             post(prior_auth_review::appeal_post),
         )
+        .route(mfa::SECURITY_PATH, get(mfa::security_get))
+        .route("/account/security/totp", post(mfa::totp_begin))
+        .route("/account/security/totp/confirm", post(mfa::totp_confirm))
+        .route(mfa::STEPUP_PATH, get(mfa::stepup_get).post(mfa::stepup_post))
         .route("/portal", get(portal::portal_get))
         .route("/portal/consents", post(portal::grant_post))
         .route("/portal/consents/{id}/revoke", post(portal::revoke_post))

@@ -215,6 +215,9 @@ pub async fn grant_post(
     };
     let f = Fields::parse(&body);
     signed.check_csrf(f.get("csrf"))?;
+    if let Err(to_stepup) = super::mfa::require_stepup(&app, &signed, PATH).await? {
+        return Ok(to_stepup);
+    }
     let patient_id = require_patient(&signed)?;
     let view = View {
         app: &app,
@@ -291,6 +294,9 @@ pub async fn revoke_post(
     };
     let f = Fields::parse(&body);
     signed.check_csrf(f.get("csrf"))?;
+    if let Err(to_stepup) = super::mfa::require_stepup(&app, &signed, PATH).await? {
+        return Ok(to_stepup);
+    }
     let patient_id = require_patient(&signed)?;
     let not_yours = || UiError::NotFound("You have no consent with that id.".into());
     if !is_valid_id(&id) {

@@ -233,6 +233,9 @@ pub async fn decide_post(
     require_admin(&signed)?;
     let f = Fields::parse(&body);
     signed.check_csrf(f.get("csrf"))?;
+    if let Err(to_stepup) = super::mfa::require_stepup(&app, &signed, PATH).await? {
+        return Ok(to_stepup);
+    }
     let posted = match Posted::parse(&f) {
         Ok(p) => p,
         Err(why) => {
