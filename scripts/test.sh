@@ -75,6 +75,9 @@ node --test conformance-tests/browser/smart.test.mjs
 step "patient consent portal (headless Chromium)"
 node --test conformance-tests/browser/portal.test.mjs
 
+step "step-up authentication: TOTP enrollment, step-up, replay, throttle (headless Chromium)"
+node --test conformance-tests/browser/mfa.test.mjs
+
 step "DTR SMART app: launch, form, QuestionnaireResponse (headless Chromium)"
 node --test conformance-tests/browser/dtr_app.test.mjs
 
