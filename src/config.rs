@@ -1003,6 +1003,9 @@ impl Config {
         self.consent
             .validate()
             .map_err(|(key, message)| bad(key, &message))?;
+        self.mfa
+            .validate()
+            .map_err(|(key, message)| bad(key, &message))?;
         if let Some(p) = self
             .http
             .trusted_proxies

@@ -36,7 +36,15 @@ struct World {
 }
 
 async fn world() -> World {
-    let t = TestApp::with_config("[consent]\nexempt_clients = [\"test-client\"]\n").await;
+    world_with("").await
+}
+
+/// [`world`] with `extra` configuration.
+async fn world_with(extra: &str) -> World {
+    let t = TestApp::with_config(&format!(
+        "[consent]\nexempt_clients = [\"test-client\"]\n{extra}"
+    ))
+    .await;
     for b in [
         json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "Jones", "given": ["Pat"]}]}),
         json!({"resourceType": "Patient", "id": "p2", "name": [{"family": "Other"}]}),
@@ -560,4 +568,176 @@ async fn another_patients_consent_cannot_be_revoked() {
     assert_eq!(w.consents("Patient/p2").await[0]["status"], "active");
     let r = w.submit(&pat, "/portal/consents/..%2Fx/revoke", &[]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// RFC 9162 §2.1.3.2 inclusion check, written here independently of the
+/// ledger's own code: leaf = SHA-256(0x00 ‖ data), node = SHA-256(0x01 ‖ l ‖ r).
+fn proves(proof: &Value) -> bool {
+    use sha2::{Digest, Sha256};
+    let unhex = |v: &Value| hex::decode(v.as_str().unwrap()).unwrap();
+    let node = |l: &[u8], r: &[u8]| {
+        let mut h = Sha256::new();
+        h.update([1u8]);
+        h.update(l);
+        h.update(r);
+        h.finalize().to_vec()
+    };
+    let mut leaf = Sha256::new();
+    leaf.update([0u8]);
+    leaf.update(proof["leaf_data"].as_str().unwrap().as_bytes());
+    let mut r = leaf.finalize().to_vec();
+    if r != unhex(&proof["leaf_hash"]) {
+        return false;
+    }
+    let (mut f, mut s) = (
+        proof["leaf_index"].as_u64().unwrap(),
+        proof["tree_size"].as_u64().unwrap() - 1,
+    );
+    for p in proof["audit_path"].as_array().unwrap() {
+        let p = unhex(p);
+        if s == 0 {
+            return false;
+        }
+        if f & 1 == 1 || f == s {
+            r = node(&p, &r);
+            while f & 1 == 0 && f != 0 {
+                f >>= 1;
+                s >>= 1;
+            }
+        } else {
+            r = node(&r, &p);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    s == 0 && r == unhex(&proof["root_hash"])
+}
+
+/// The `receipt=<id>` of a portal redirect.
+fn receipt_id(location: &str) -> String {
+    location
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("receipt="))
+        .unwrap_or_else(|| panic!("no receipt in {location}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn every_change_gives_a_receipt_with_its_ledger_proof_and_it_is_sent() {
+    use std::sync::{Arc, Mutex};
+    // the operator's notifier: a local webhook receiver
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = got.clone();
+    let hook = axum::Router::new().route(
+        "/receipts",
+        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(v);
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let w = world_with(&format!(
+        "[mfa]\nreceipt_webhook = \"http://{addr}/receipts\"\n"
+    ))
+    .await;
+    let pat = w.sign_in("pat").await;
+    let page = w.get("/portal", &pat).await;
+    let csrf = csrf_of(&page.text());
+    let r = w
+        .post(
+            "/portal/consents",
+            &pat,
+            &[("csrf", &csrf), ("decision", "deny"), ("category", "MH")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let to = r.header("location").unwrap();
+    let rid = receipt_id(&to);
+    let html = w.get(&to, &pat).await.text();
+    assert!(
+        html.contains(r#"<p id="receipt">Receipt: Consent/"#),
+        "{html}"
+    );
+    assert!(html.contains(&format!(r#"href="/portal/receipts/{rid}""#)));
+
+    // the download: this Consent version, its ledger entry, a proof that holds
+    let d = w.get(&format!("/portal/receipts/{rid}"), &pat).await;
+    assert_eq!(d.status, StatusCode::OK);
+    assert!(d
+        .header("content-disposition")
+        .unwrap()
+        .starts_with("attachment"));
+    let receipt: Value = serde_json::from_slice(&d.body).unwrap();
+    assert_eq!(receipt["action"], "granted");
+    assert_eq!(receipt["patient"], "Patient/p1");
+    let id = w.consents("Patient/p1").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(receipt["consent"], format!("Consent/{id}/_history/1"));
+    let proof = &receipt["inclusion_proof"];
+    assert_eq!(proof["leaf_index"], receipt["ledger_seq"]);
+    assert!(proves(proof), "{proof}");
+    // the entry proven is the Consent write (pseudonymised, as chained)
+    assert!(proof["leaf_data"]
+        .as_str()
+        .unwrap()
+        .contains("\"type\":\"Consent\""));
+    // a tampered proof does not hold
+    let mut bad = proof.clone();
+    bad["leaf_data"] = Value::from(
+        proof["leaf_data"]
+            .as_str()
+            .unwrap()
+            .replace("Consent", "Consenx"),
+    );
+    assert!(!proves(&bad));
+
+    // revoke: a second receipt, for version 2
+    let ids = revoke_ids(&w.get("/portal", &pat).await.text());
+    let csrf = csrf_of(&w.get("/portal", &pat).await.text());
+    let r = w
+        .post(
+            &format!("/portal/consents/{}/revoke", ids[0]),
+            &pat,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let rid2 = receipt_id(&r.header("location").unwrap());
+    let d: Value =
+        serde_json::from_slice(&w.get(&format!("/portal/receipts/{rid2}"), &pat).await.body)
+            .unwrap();
+    assert_eq!(d["action"], "revoked");
+    assert_eq!(d["consent"], format!("Consent/{id}/_history/2"));
+    assert!(proves(&d["inclusion_proof"]));
+
+    // only the patient's own: another user gets the readable 404 / 403
+    let dr = w.sign_in("drlee").await;
+    assert_ne!(
+        w.get(&format!("/portal/receipts/{rid}"), &dr).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        w.get("/portal/receipts/00000000000000000000000000000000", &pat)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // both receipts reached the webhook
+    for _ in 0..50 {
+        if got.lock().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let sent = got.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0]["id"], receipt["id"]);
+    assert_eq!(sent[1]["action"], "revoked");
 }

@@ -5,7 +5,8 @@
 // page shows and computes RFC 6238 codes with Node's HMAC-SHA-1.
 //   1. pat.jones tries to save a privacy choice → "Confirm it is you" says
 //      no factor is set up → sets up an authenticator (QR code and key),
-//      confirms with a code → sees ten recovery codes → saves the choice;
+//      confirms with a code → sees ten recovery codes → saves the choice
+//      and gets its receipt (ledger entry, download link);
 //   2. in a new session the same choice's Revoke needs a step-up: the code
 //      used at enrollment is refused (replay), the next step's code is
 //      accepted, the revoke goes through;
@@ -173,6 +174,9 @@ describe("step-up authentication in headless Chromium", () => {
       await page.goto(`${gate.publicUrl}/portal`);
       await stopSharing(page);
       await page.getByRole("status").getByText("Your choice is saved", { exact: false }).waitFor();
+      // the receipt: the Consent version and its ledger entry, downloadable
+      await page.locator("#receipt").getByText("is recorded in the audit ledger as entry", { exact: false }).waitFor();
+      assert.equal(await page.getByRole("link", { name: "Download the receipt" }).count(), 1);
     });
   });
 

@@ -7,6 +7,7 @@
 //! issuer = "fhirgate"            # the name authenticator apps show
 //! code_failure_limit = 5         # wrong codes per user in the window, then 429
 //! code_failure_window_seconds = 300
+//! receipt_webhook = "https://notify.example/consent-receipts"  # optional
 //! ```
 //!
 //! With `stepup = "required"`, granting or revoking a consent in the
@@ -47,6 +48,23 @@ pub struct MfaConfig {
     /// The window of `code_failure_limit`, seconds.
     #[serde(default = "default_code_window")]
     pub code_failure_window_seconds: u64,
+    /// Where each consent receipt is POSTed as JSON (an operator's email or
+    /// SMS notifier); https, or http on loopback. Unset: not sent.
+    #[serde(default)]
+    pub receipt_webhook: Option<String>,
+}
+
+impl MfaConfig {
+    /// Checks the webhook address; `Err((key, message))`.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        match &self.receipt_webhook {
+            Some(u) if !crate::net::https_or_loopback(u) => Err((
+                "mfa.receipt_webhook",
+                format!("{u:?} must be an https URL (or http on a loopback address)"),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Default for MfaConfig {
@@ -57,6 +75,7 @@ impl Default for MfaConfig {
             issuer: default_issuer(),
             code_failure_limit: default_code_limit(),
             code_failure_window_seconds: default_code_window(),
+            receipt_webhook: None,
         }
     }
 }
@@ -75,4 +94,24 @@ fn default_code_limit() -> u32 {
 
 fn default_code_window() -> u64 {
     300
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_receipt_webhook_is_https_or_loopback() {
+        let with = |u: &str| MfaConfig {
+            receipt_webhook: Some(u.into()),
+            ..MfaConfig::default()
+        };
+        assert!(MfaConfig::default().validate().is_ok());
+        assert!(with("https://notify.example/r").validate().is_ok());
+        assert!(with("http://127.0.0.1:9/r").validate().is_ok());
+        for bad in ["http://notify.example/r", "ftp://x/r", "not a url"] {
+            let e = with(bad).validate().unwrap_err();
+            assert_eq!(e.0, "mfa.receipt_webhook", "{bad}");
+        }
+    }
 }

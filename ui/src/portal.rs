@@ -105,4 +105,21 @@ pub struct PortalPage {
     pub history_note: Option<String>,
     /// Form token.
     pub csrf: String,
+    /// The receipt of the change just made.
+    pub receipt: Option<ConsentReceipt>,
+}
+
+/// A consent receipt as the portal shows it.
+#[derive(Debug, Clone)]
+pub struct ConsentReceipt {
+    /// Receipt id (the download link).
+    pub id: String,
+    /// `Consent/<id>/_history/<vid>`.
+    pub consent: String,
+    /// Ledger sequence number of the write.
+    pub seq: u64,
+    /// Merkle root the proof leads to (hex).
+    pub root: String,
+    /// What the proof is against, in words.
+    pub against: String,
 }

@@ -37,7 +37,9 @@ use axum::{
 use serde_json::Value;
 use smart_launch::{context::AccessContext, scope::ScopeSet};
 
-use super::{page, patients, request_id, see_other, session, session::SignedIn, Fields, UiError};
+pub(crate) use super::{
+    page, patients, request_id, see_other, session, session::SignedIn, Fields, UiError,
+};
 use crate::{
     audit::{self, RouteNote},
     consent::{index::patient_key, BasePolicy},
@@ -50,6 +52,7 @@ use crate::{
 
 pub mod build;
 pub mod history;
+pub mod receipt;
 pub mod vocab;
 pub mod words;
 
@@ -114,7 +117,7 @@ async fn as_patient(
     patient_id: &str,
     rid: &str,
     req: FhirRequest,
-) -> Result<FhirResult<FhirResponse>, UiError> {
+) -> Result<(FhirResult<FhirResponse>, Option<u64>), UiError> {
     let who = caller(signed, patient_id)?;
     let facts = audit::FhirFacts::of(&req);
     let method = match req.interaction {
@@ -141,11 +144,45 @@ async fn as_patient(
         Ok(r) => r.status.as_u16(),
         Err(e) => e.status.as_u16(),
     };
-    app.audit
+    let recorded = app
+        .audit
         .record_fhir(rid, &http, Some(&facts), &disclosure, status)
         .await
         .map_err(UiError::internal)?;
-    Ok(result)
+    Ok((result, recorded.seqs.last().copied()))
+}
+
+/// Issues the receipt of a consent change recorded as ledger entry `seq`;
+/// the `&receipt=<id>` to add to the redirect (empty when the ledger is
+/// off and nothing was recorded).
+async fn issue_receipt(
+    app: &AppState,
+    signed: &SignedIn,
+    action: &str,
+    patient: &str,
+    id: &str,
+    version: Option<&str>,
+    seq: Option<u64>,
+) -> Result<String, UiError> {
+    let Some(seq) = seq else {
+        return Ok(String::new());
+    };
+    let consent = match version {
+        Some(v) => format!("Consent/{id}/_history/{v}"),
+        None => format!("Consent/{id}"),
+    };
+    let rid = receipt::issue(
+        app,
+        receipt::Issue {
+            action,
+            patient,
+            consent: &consent,
+            seq,
+            step_up: receipt::step_up_of(app, signed).await,
+        },
+    )
+    .await?;
+    Ok(format!("&receipt={rid}"))
 }
 
 /// The route's audit note: the patient, acting on their own record.
@@ -193,6 +230,12 @@ pub async fn portal_get(
         signed: &signed,
         patient_id: &patient_id,
         rid: request_id(&headers),
+        receipt: match q.get("receipt") {
+            Some(r) => receipt::load(&app, r, &format!("Patient/{patient_id}"))
+                .await?
+                .map(|b| receipt_view(&b)),
+            None => None,
+        },
     };
     let res = view
         .render(StatusCode::OK, &Entered::default(), None, notice)
@@ -224,6 +267,7 @@ pub async fn grant_post(
         signed: &signed,
         patient_id: &patient_id,
         rid: request_id(&headers),
+        receipt: None,
     };
     let entered = Entered::parse(&f);
     let choices = view.choices().await?;
@@ -246,7 +290,8 @@ pub async fn grant_post(
     let mut req = FhirRequest::new(Interaction::Create);
     req.resource_type = Some("Consent".into());
     req.body = Some(consent);
-    match as_patient(&app, &signed, &patient_id, &view.rid, req).await? {
+    let (result, seq) = as_patient(&app, &signed, &patient_id, &view.rid, req).await?;
+    match result {
         Ok(resp) => {
             let base = app.config.fhir_base();
             let id = resp
@@ -262,7 +307,13 @@ pub async fn grant_post(
                 .filter(|id| is_valid_id(id))
                 .ok_or_else(|| UiError::internal("the Consent create answered no id"))?;
             tracing::info!(consent = %id, patient = %patient_ref, "consent granted in the portal");
-            let res = see_other(&format!("{PATH}?saved={id}"))?;
+            let version = resp
+                .body
+                .as_ref()
+                .and_then(|b| b["meta"]["versionId"].as_str());
+            let rec =
+                issue_receipt(&app, &signed, "granted", &patient_ref, &id, version, seq).await?;
+            let res = see_other(&format!("{PATH}?saved={id}{rec}"))?;
             Ok(noted(
                 res,
                 note(
@@ -306,7 +357,7 @@ pub async fn revoke_post(
     let mut read = FhirRequest::new(Interaction::Read);
     read.resource_type = Some("Consent".into());
     read.id = Some(id.clone());
-    let current = match as_patient(&app, &signed, &patient_id, &rid, read).await? {
+    let current = match as_patient(&app, &signed, &patient_id, &rid, read).await?.0 {
         Ok(r) => r.body.ok_or_else(not_yours)?,
         Err(e) if e.status.is_server_error() => return Err(UiError::internal(e)),
         Err(_) => return Err(not_yours()),
@@ -338,10 +389,17 @@ pub async fn revoke_post(
         .as_str()
         .map(|v| format!("W/\"{v}\""));
     update.body = Some(revoked);
-    match as_patient(&app, &signed, &patient_id, &rid, update).await? {
-        Ok(_) => {
+    let (result, seq) = as_patient(&app, &signed, &patient_id, &rid, update).await?;
+    match result {
+        Ok(resp) => {
             tracing::info!(consent = %id, patient = %patient_ref, "consent revoked in the portal");
-            let res = see_other(&format!("{PATH}?revoked={id}"))?;
+            let version = resp
+                .body
+                .as_ref()
+                .and_then(|b| b["meta"]["versionId"].as_str());
+            let rec =
+                issue_receipt(&app, &signed, "revoked", &patient_ref, &id, version, seq).await?;
+            let res = see_other(&format!("{PATH}?revoked={id}{rec}"))?;
             Ok(noted(
                 res,
                 note(
@@ -413,6 +471,8 @@ struct View<'a> {
     signed: &'a SignedIn,
     patient_id: &'a str,
     rid: String,
+    /// The receipt of the change just made, shown with the notice.
+    receipt: Option<ui::ConsentReceipt>,
 }
 
 impl View<'_> {
@@ -647,8 +707,26 @@ impl View<'_> {
                 history,
                 history_note,
                 csrf: self.signed.csrf(),
+                receipt: self.receipt.clone(),
             },
         )
+    }
+}
+
+/// What the page says of a receipt.
+fn receipt_view(b: &Value) -> ui::ConsentReceipt {
+    let proof = &b["inclusion_proof"];
+    let size = proof["tree_size"].as_u64().unwrap_or(0);
+    ui::ConsentReceipt {
+        id: b["id"].as_str().unwrap_or_default().to_owned(),
+        consent: b["consent"].as_str().unwrap_or_default().to_owned(),
+        seq: b["ledger_seq"].as_u64().unwrap_or(0),
+        root: proof["root_hash"].as_str().unwrap_or_default().to_owned(),
+        against: if proof["checkpoint"].is_object() {
+            format!("the signed checkpoint of {size} entries")
+        } else {
+            format!("the ledger as of {size} entries")
+        },
     }
 }
 
