@@ -150,7 +150,15 @@ pub enum ClientCommand {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
-    crate::http::logging::init(&config.log)?;
+    // Traces are exported by `serve` only (it flushes them on shutdown).
+    let otel = match cli.command {
+        Command::Serve { .. } => crate::observability::otel::Otel::start(&config.observability)?,
+        _ => None,
+    };
+    crate::http::logging::init(&config.log, otel.as_ref())?;
+    if let Some(otel) = otel {
+        crate::observability::otel::install(otel);
+    }
     if config.demo_enabled() {
         // the demo's provider client mapping, for the server and for
         // `consent explain` alike

@@ -56,6 +56,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("FHIRGATE_TLS_KEY", "tls.key"),
     ("FHIRGATE_TRUSTED_PROXIES", "http.trusted_proxies"),
     ("FHIRGATE_ALLOW_PLAIN_HTTP", "http.allow_plain_http"),
+    ("FHIRGATE_OTLP_ENDPOINT", "observability.otlp_endpoint"),
 ];
 
 /// The whole configuration. Every field has a documented default except secrets.
@@ -1006,6 +1007,9 @@ impl Config {
         self.mfa
             .validate()
             .map_err(|(key, message)| bad(key, &message))?;
+        self.observability
+            .validate()
+            .map_err(|(key, message)| bad(key, message))?;
         if let Some(p) = self
             .http
             .trusted_proxies

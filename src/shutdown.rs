@@ -7,7 +7,9 @@
 //! 2. sign a last ledger checkpoint covering every entry appended (so the
 //!    tail of the chain does not wait for the next replica's timer);
 //! 3. close the state store's pool and the embedded store's pool (SQLite
-//!    checkpoints its WAL on the last close), each within a few seconds.
+//!    checkpoints its WAL on the last close), each within a few seconds;
+//! 4. flush the OpenTelemetry spans still queued for export (when
+//!    `[observability] otlp_endpoint` is set; `observability::otel`).
 //!
 //! Then `serve` returns `Ok` and the process exits 0. Background tasks
 //! (checkpoint timer, bulk worker, consent poller) stop with the runtime;
@@ -96,6 +98,8 @@ pub async fn serve_with(
     }
     close(&app, embedded).await;
     tracing::info!("fhirgate stopped");
+    // Last: the trace spans of the drained requests (and of the close).
+    crate::observability::otel::shutdown().await;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use axum::{
 };
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::render::{self, Format};
 use crate::{
@@ -51,6 +52,7 @@ async fn handle(app: AppState, req: Request) -> Response {
     match app
         .audit
         .record_fhir(&request_id, &http, facts.as_ref(), &disclosure, status)
+        .instrument(crate::observability::otel::stage("ledger.append"))
         .await
     {
         Ok(receipt) => {

@@ -14,9 +14,12 @@ use axum::{
     response::Response,
 };
 use tracing::Instrument;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{fmt::MakeWriter, layer::SubscriberExt, EnvFilter, Layer};
 
-use crate::config::{LogConfig, LogFormat};
+use crate::{
+    config::{LogConfig, LogFormat},
+    observability::otel::{self, Otel},
+};
 
 /// The header carrying the request id.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -25,24 +28,60 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// Installs the global tracing subscriber (JSON or pretty, to stderr).
-pub fn init(cfg: &LogConfig) -> anyhow::Result<()> {
+/// Installs the global tracing subscriber (JSON or pretty, to stderr),
+/// with the OpenTelemetry exporter's layer when `otel` is given.
+pub fn init(cfg: &LogConfig, otel: Option<&Otel>) -> anyhow::Result<()> {
+    use tracing_subscriber::util::SubscriberInitExt;
+    // A second init (tests) keeps the first subscriber.
+    let _ = dispatch(cfg, otel, std::io::stderr)?.try_init();
+    Ok(())
+}
+
+/// The subscriber [`init`] installs, writing log lines to `writer`: the
+/// log lines filtered by `log.level`, never showing the trace spans
+/// (`otel::TARGET`); with `otel`, those spans also go to the exporter.
+pub fn dispatch<W>(
+    cfg: &LogConfig,
+    otel: Option<&Otel>,
+    writer: W,
+) -> anyhow::Result<tracing::Dispatch>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(&cfg.level)
-        .map_err(|e| anyhow::anyhow!("config key `log.level`: {e}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = match cfg.format {
-        LogFormat::Json => builder
+        .map_err(|e| anyhow::anyhow!("config key `log.level`: {e}"))?
+        .add_directive(
+            otel::LOG_DIRECTIVE
+                .parse()
+                .map_err(|e| anyhow::anyhow!("log filter: {e}"))?,
+        );
+    let Some(otel) = otel else {
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer);
+        return Ok(match cfg.format {
+            LogFormat::Json => builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .finish()
+                .into(),
+            LogFormat::Pretty => builder.finish().into(),
+        });
+    };
+    // Per-layer filters: the log level does not limit the trace spans.
+    let logs = tracing_subscriber::fmt::layer().with_writer(writer);
+    let logs = match cfg.format {
+        LogFormat::Json => logs
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
-        LogFormat::Pretty => builder.try_init(),
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Pretty => logs.with_filter(filter).boxed(),
     };
-    // A second init (tests) keeps the first subscriber.
-    let _ = result;
-    Ok(())
+    let subscriber = tracing_subscriber::registry().with(logs).with(otel.layer());
+    Ok(subscriber.into())
 }
 
 /// Middleware: assigns the request id, logs one access line, sets the header.
@@ -54,14 +93,23 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    // The trace's server span (disabled unless traces are exported).
+    let label = crate::observability::metrics::method_label(&method);
+    let server = otel::server_span(label, &id);
+    otel::continue_from(&server, req.headers());
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
-    let mut res = next.run(req).instrument(span.clone()).await;
+    let mut res = next
+        .run(req)
+        .instrument(span.clone())
+        .instrument(server.clone())
+        .await;
     let status = res.status().as_u16();
     let route = res
         .extensions()
         .get::<crate::observability::Route>()
         .map_or("", |r| r.as_str());
+    otel::finish_server(&server, label, route, status);
     span.in_scope(|| {
         tracing::info!(%method, %path, %route, status, micros = started.elapsed().as_micros() as u64, "request");
     });

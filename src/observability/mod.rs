@@ -5,7 +5,9 @@
 //! request-id layer), the other instruments are single calls at the
 //! consent judge (`pipeline::consent::judge::record`), the ledger writer's
 //! group commit and the [`upstream::Timed`] wrapper `AppState::open`
-//! puts around the upstream. OpenTelemetry traces are not part of this.
+//! puts around the upstream. OpenTelemetry traces ([`otel`]): spans of the
+//! request, its pipeline stages and the upstream call, exported over
+//! OTLP/HTTP when `otlp_endpoint` is set, off by default.
 //!
 //! Who may read `/metrics` (`[observability] metrics`): `public`
 //! (default, as Prometheus scrapers expect: the exposition carries no PHI
@@ -29,6 +31,7 @@ use serde::Deserialize;
 use crate::{bulk::jobs::status, state::StateStore, AppState};
 
 pub mod metrics;
+pub mod otel;
 pub mod ready;
 pub mod route;
 pub mod upstream;
@@ -46,6 +49,15 @@ pub struct ObservabilityConfig {
     /// How long each readiness check may take before it counts as failed.
     #[serde(default = "default_ready_timeout_ms")]
     pub ready_timeout_ms: u64,
+    /// OTLP/HTTP collector base URL, e.g. `http://collector:4318` (traces
+    /// go to `{base}/v1/traces` as protobuf). Unset or empty: no traces
+    /// are exported (`FHIRGATE_OTLP_ENDPOINT`). See [`otel`].
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces recorded, 0 to 1 (default 1); a trace continued
+    /// from a caller's `traceparent` follows the caller's sampled flag.
+    #[serde(default = "default_otlp_sample_ratio")]
+    pub otlp_sample_ratio: f64,
 }
 
 impl Default for ObservabilityConfig {
@@ -53,12 +65,50 @@ impl Default for ObservabilityConfig {
         Self {
             metrics: MetricsAccess::default(),
             ready_timeout_ms: default_ready_timeout_ms(),
+            otlp_endpoint: None,
+            otlp_sample_ratio: default_otlp_sample_ratio(),
         }
+    }
+}
+
+impl ObservabilityConfig {
+    /// The OTLP endpoint when traces are on.
+    pub fn otlp_endpoint(&self) -> Option<&str> {
+        self.otlp_endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+    }
+
+    /// Checks the OTLP keys: (dotted key, message) of the first bad one.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if let Some(e) = self.otlp_endpoint() {
+            let ok = url::Url::parse(e).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
+            if !ok {
+                return Err((
+                    "observability.otlp_endpoint",
+                    "must be an http(s) URL such as http://collector:4318",
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.otlp_sample_ratio) {
+            return Err(("observability.otlp_sample_ratio", "must be between 0 and 1"));
+        }
+        Ok(())
     }
 }
 
 fn default_ready_timeout_ms() -> u64 {
     2000
+}
+
+fn default_otlp_sample_ratio() -> f64 {
+    1.0
 }
 
 /// Access to `/metrics`.

@@ -7,6 +7,7 @@
 use std::{sync::Arc, time::Instant};
 
 use async_trait::async_trait;
+use tracing::Instrument;
 
 use super::metrics::registry;
 use crate::{
@@ -31,11 +32,16 @@ impl Timed {
 impl Upstream for Timed {
     async fn execute(&self, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
         let started = Instant::now();
-        let result = self.inner.execute(req, ctx).await;
+        // The trace's "upstream" stage, whichever upstream this is.
+        let span = super::otel::stage("upstream");
+        let result = self.inner.execute(req, ctx).instrument(span.clone()).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => outcome(e.status.as_u16()),
         };
+        if result.is_err() {
+            super::otel::fail(&span, outcome);
+        }
         registry().upstream_call(
             self.inner.name(),
             interaction(req.interaction),

@@ -25,12 +25,17 @@
 //! audit stage runs after the pipeline, in `http::fhir`, and records what
 //! the pipeline put in the request's [`Disclosure`] before the response is
 //! released.
+//!
+//! Each stage runs in a trace span of its name (`observability::otel`:
+//! authenticate, authorize, consent, upstream, filter, ledger.append).
 
 use smart_launch::context::AccessContext;
+use tracing::Instrument;
 
 use crate::{
     error::FhirResult,
     fhir::{FhirRequest, FhirResponse, Interaction},
+    observability::otel,
     AppState,
 };
 
@@ -65,7 +70,9 @@ pub async fn handle(
     if req.interaction == Interaction::Capabilities {
         return capabilities(app, &req, request_id).await;
     }
-    let caller = authenticate::authenticate(app, authorization).await?;
+    let caller = authenticate::authenticate(app, authorization)
+        .instrument(otel::stage("authenticate"))
+        .await?;
     disclosure.caller = Some(disclosure::Caller::of(&caller));
     app.rate.check(&caller.client_id)?;
     handle_as(app, req, &caller, request_id, disclosure).await

@@ -6,11 +6,13 @@
 
 use serde_json::json;
 use smart_launch::context::AccessContext;
+use tracing::Instrument;
 
 use super::{access, authorize, filter_response, forbidden, op_name, Authorized};
 use crate::{
     error::FhirResult,
     fhir::{FhirRequest, FhirResponse, Interaction},
+    observability::otel,
     pipeline::{consent, disclosure::Disclosure},
     upstream::RequestContext,
     AppState,
@@ -81,16 +83,18 @@ pub async fn route_as(
     ctx: &RequestContext,
     disclosure: &mut Disclosure,
 ) -> FhirResult<FhirResponse> {
-    let auth = authorize(caller, &mut req)?;
+    let auth = otel::stage("authorize").in_scope(|| authorize(caller, &mut req))?;
     if auth.answer_empty {
         return Ok(empty_searchset(&ctx.base, &req));
     }
     verify_existing(app, caller, &auth, ctx).await?;
     if consent::applies(app, caller) {
-        return consent::route(app, caller, &auth, req, ctx, disclosure).await;
+        return consent::route(app, caller, &auth, req, ctx, disclosure)
+            .instrument(otel::stage("consent"))
+            .await;
     }
     let mut resp = app.upstream.execute(&req, ctx).await?;
-    filter_response(caller, &auth, &mut resp)?;
+    otel::stage("filter").in_scope(|| filter_response(caller, &auth, &mut resp))?;
     consent::write::reindex_exempt(app, ctx, &req, &resp).await?;
     consent::record_exempt(&resp, &ctx.base, disclosure);
     Ok(resp)

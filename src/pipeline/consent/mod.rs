@@ -71,7 +71,8 @@ pub(crate) async fn fetch(
     ctx: &RequestContext,
 ) -> FhirResult<FhirResponse> {
     let mut resp = app.upstream.execute(req, ctx).await?;
-    filter_response(caller, auth, &mut resp)?;
+    crate::observability::otel::stage("filter")
+        .in_scope(|| filter_response(caller, auth, &mut resp))?;
     Ok(resp)
 }
 

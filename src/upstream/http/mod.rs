@@ -20,6 +20,7 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tracing::Instrument;
 use url::Url;
 
 use super::{RequestContext, Upstream};
@@ -27,6 +28,7 @@ use crate::{
     config::UpstreamConfig,
     error::{FhirError, FhirResult, IssueType},
     fhir::{FhirRequest, FhirResponse, Interaction},
+    observability::otel,
 };
 
 pub(crate) mod auth;
@@ -103,16 +105,21 @@ impl HttpUpstream {
     }
 
     /// One exchange: the raw answer, or the transport failure and its kind.
+    /// `span` is the exchange's client span; its trace context goes out
+    /// as `traceparent`.
     async fn send(
         &self,
         out: &request::Outgoing,
         authorization: Option<reqwest::header::HeaderValue>,
+        span: &tracing::Span,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), (FhirError, Fault)>
     {
+        let mut headers = out.headers.clone();
+        otel::inject(span, &mut headers);
         let mut builder = self
             .client
             .request(out.method.clone(), out.url.clone())
-            .headers(out.headers.clone());
+            .headers(headers);
         if let Some(authorization) = authorization {
             builder = builder.header(reqwest::header::AUTHORIZATION, authorization);
         }
@@ -178,7 +185,24 @@ impl Upstream for HttpUpstream {
         let (status, headers, body) = loop {
             let authorization = self.auth.header().await?;
             let ticket = self.breaker.admit(Instant::now()).map_err(breaker_open)?;
-            let sent = self.send(&out, authorization).await;
+            let span = otel::client_span(
+                out.method.as_str(),
+                self.base.host_str().unwrap_or_default(),
+                self.base.port_or_known_default(),
+                crate::observability::upstream::interaction(req.interaction),
+                tries,
+            );
+            let sent = self
+                .send(&out, authorization, &span)
+                .instrument(span.clone())
+                .await;
+            otel::finish_client(
+                &span,
+                match &sent {
+                    Ok((status, ..)) => Ok(status.as_u16()),
+                    Err((e, _)) => Err(crate::observability::upstream::outcome(e.status.as_u16())),
+                },
+            );
             let fault = match &sent {
                 Ok((status, ..)) => status_fault(*status),
                 Err((_, fault)) => *fault,
