@@ -28,15 +28,20 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// The sign-in rule of `[limits]`.
-    pub fn signin(app: &AppState) -> Self {
-        let l = &app.config.limits;
+    /// `limit` failures in `window_secs` seconds.
+    pub fn new(limit: u32, window_secs: u64) -> Self {
         Self {
-            limit: l.signin_failure_limit,
-            window_ms: i64::try_from(l.signin_failure_window_seconds)
+            limit,
+            window_ms: i64::try_from(window_secs)
                 .unwrap_or(i64::MAX / 2_000)
                 .saturating_mul(1000),
         }
+    }
+
+    /// The sign-in rule of `[limits]`.
+    pub fn signin(app: &AppState) -> Self {
+        let l = &app.config.limits;
+        Self::new(l.signin_failure_limit, l.signin_failure_window_seconds)
     }
 }
 

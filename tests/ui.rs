@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{
-    forms::{csrf_of, get_with, post_form},
+    forms::{csrf_of, get_with, post_form, sign_in_with},
     TestApp, TestResponse,
 };
 use fhirgate::{
@@ -44,23 +44,7 @@ async fn add_user(t: &TestApp, username: &str, role: &str, fhir_user: &str) {
 
 /// Signs in through the form; returns the `fhirgate_session=…` cookie pair.
 async fn sign_in(t: &TestApp, username: &str) -> String {
-    let form = t.get("/login").await;
-    let pre = pair(&set_cookie(&form, "fhirgate_csrf").unwrap());
-    let csrf = csrf_of(&form.text());
-    let r = post_form(
-        t,
-        "/login",
-        &pre,
-        &[
-            ("csrf", &csrf),
-            ("username", username),
-            ("password", "pw"),
-            ("next", "/"),
-        ],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    pair(&set_cookie(&r, "fhirgate_session").unwrap())
+    sign_in_with(t, username, "pw").await
 }
 
 async fn add_patient(t: &TestApp, family: &str, given: &str) -> String {

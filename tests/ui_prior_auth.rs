@@ -11,7 +11,7 @@ mod pas;
 
 use axum::http::{Method, StatusCode};
 use common::{
-    forms::{cookie_pair, csrf_of, get_with, post_form},
+    forms::{csrf_of, get_with, post_form, sign_in_with},
     TestApp, TestResponse,
 };
 use fhirgate::state::users::User;
@@ -78,23 +78,7 @@ async fn sign_in(t: &TestApp, username: &str, role: &str) -> String {
         organization: None,
     };
     t.app.state.upsert_user(&u, "pw").await.unwrap();
-    let form = t.get("/login").await;
-    let pre = cookie_pair(&form, "fhirgate_csrf").unwrap();
-    let csrf = csrf_of(&form.text());
-    let r = post_form(
-        t,
-        "/login",
-        &pre,
-        &[
-            ("csrf", &csrf),
-            ("username", username),
-            ("password", "pw"),
-            ("next", "/"),
-        ],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    cookie_pair(&r, "fhirgate_session").unwrap()
+    sign_in_with(t, username, "pw").await
 }
 
 /// Posts the Deny form for item 1 of `id`.

@@ -27,12 +27,7 @@ const KIND: &str = "member-match";
 
 fn rule(app: &AppState) -> Rule {
     let p = &app.config.payer;
-    Rule {
-        limit: p.match_failure_limit,
-        window_ms: i64::try_from(p.match_failure_window_seconds)
-            .unwrap_or(i64::MAX / 2_000)
-            .saturating_mul(1000),
-    }
+    Rule::new(p.match_failure_limit, p.match_failure_window_seconds)
 }
 
 /// 429 when `client` has used up its failed matches; else Ok.

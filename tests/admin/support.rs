@@ -1,49 +1,14 @@
 //! Helpers of the admin page tests: sign in through `/login`, post forms
 //! with the session cookie, read values off the pages.
 
-use axum::http::{Method, StatusCode};
+pub use crate::common::forms::{csrf_of, get_with, post_form};
+use axum::http::StatusCode;
 
-use crate::common::{TestApp, TestResponse};
+use crate::common::{forms, TestApp, TestResponse};
 
-/// The value of the first `name="csrf"` field on a page.
-pub fn csrf_of(html: &str) -> String {
-    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field");
-    let rest = &html[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-/// `name=value` of the `Set-Cookie` for `name`.
+/// `name=value` of the `Set-Cookie` for `name` (which must be set).
 pub fn cookie_pair(r: &TestResponse, name: &str) -> String {
-    let c = r
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("a {name} cookie"));
-    c.split(';').next().unwrap().to_owned()
-}
-
-pub async fn post_form(
-    t: &TestApp,
-    path: &str,
-    cookie: &str,
-    pairs: &[(&str, &str)],
-) -> TestResponse {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
-    if !cookie.is_empty() {
-        h.push(("cookie", cookie));
-    }
-    t.request_raw(Method::POST, path, &h, Some(body.into_bytes()))
-        .await
-}
-
-pub async fn get_with(t: &TestApp, path: &str, cookie: &str) -> TestResponse {
-    t.request_raw(Method::GET, path, &[("cookie", cookie)], None)
-        .await
+    forms::cookie_pair(r, name).unwrap_or_else(|| panic!("a {name} cookie"))
 }
 
 /// Creates `username` (password `pw`) and signs in through the form;
@@ -57,23 +22,7 @@ pub async fn signed_in(t: &TestApp, username: &str, role: &str, fhir_user: &str)
         organization: None,
     };
     t.app.state.upsert_user(&u, "pw").await.unwrap();
-    let form = t.get("/login").await;
-    let pre = cookie_pair(&form, "fhirgate_csrf");
-    let csrf = csrf_of(&form.text());
-    let r = post_form(
-        t,
-        "/login",
-        &pre,
-        &[
-            ("csrf", &csrf),
-            ("username", username),
-            ("password", "pw"),
-            ("next", "/"),
-        ],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    cookie_pair(&r, "fhirgate_session")
+    forms::sign_in_with(t, username, "pw").await
 }
 
 /// Signs in as an administrator; returns the cookie and the form token.

@@ -1,5 +1,6 @@
-//! Driving the server-rendered pages: form tokens, cookies, form posts and
-//! a password sign-in through `/login`.
+//! Driving the server-rendered pages as a browser does (cookies, no bearer
+//! token): form tokens, cookies, form posts and a password sign-in through
+//! `/login`.
 
 use axum::http::{Method, StatusCode};
 
@@ -36,13 +37,13 @@ pub async fn post_form(
     if !cookie.is_empty() {
         h.push(("cookie", cookie));
     }
-    t.request(Method::POST, path, &h, Some(body.into_bytes()))
+    t.request_raw(Method::POST, path, &h, Some(body.into_bytes()))
         .await
 }
 
 /// GETs `path` with `cookie`.
 pub async fn get_with(t: &TestApp, path: &str, cookie: &str) -> TestResponse {
-    t.request(Method::GET, path, &[("cookie", cookie)], None)
+    t.request_raw(Method::GET, path, &[("cookie", cookie)], None)
         .await
 }
 

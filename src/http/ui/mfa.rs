@@ -51,12 +51,7 @@ fn now_secs() -> u64 {
 
 fn code_rule(app: &AppState) -> Rule {
     let m = &app.config.mfa;
-    Rule {
-        limit: m.code_failure_limit,
-        window_ms: i64::try_from(m.code_failure_window_seconds)
-            .unwrap_or(i64::MAX / 2_000)
-            .saturating_mul(1000),
-    }
+    Rule::new(m.code_failure_limit, m.code_failure_window_seconds)
 }
 
 fn secrets(app: &AppState) -> Result<SecretBox, UiError> {
