@@ -22,16 +22,16 @@
 //!   declared (no answer of fhirgate's may contain that address at all).
 //!
 //! What Medplum's statement really declares is printed (`--nocapture`).
-//! At the time of writing: `rest[0].interaction` transaction and batch,
-//! nothing else: no resource types, no search parameters, no operations.
-//! Note that this statement is written by the small node server around
-//! Medplum's `FhirRouter` (`medplum/server.mjs`): `@medplum/fhir-router`
-//! has no `metadata` handler of its own (the full Medplum server builds
-//! one in `@medplum/server`, which the suite does not run). So over
-//! Medplum fhirgate declares transaction and batch, its own types and
-//! operations, and no interaction, search parameter or include on any
-//! other type; the checks are generic, so they hold unchanged for an
-//! upstream that declares types.
+//! That statement is built by the small node server around Medplum's
+//! `FhirRouter` (`medplum/server.mjs`) the way the full Medplum server
+//! builds its own (`@medplum/server`, `fhir/metadata.ts`), from Medplum's
+//! own definitions: per resource type Medplum's interactions (read, vread,
+//! update, patch, delete, history-instance, create, search-type), its
+//! per-type flags and its SearchParameters, less what `MemoryRepository`
+//! cannot do (see `server.mjs`); at the rest level transaction and batch.
+//! So the intersection is not trivial: `patch` must be dropped on every
+//! type, every parameter kept with its HL7 definition, Medplum's flags
+//! copied, its Group `$export` replaced by fhirgate's.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
@@ -134,6 +134,21 @@ fn params(holder: &Value) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// `(name, definition)` of each `searchParam` ("" without a definition).
+fn param_definitions(holder: &Value) -> BTreeSet<(String, String)> {
+    holder["searchParam"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p["name"].as_str()?.to_owned(),
+                p["definition"].as_str().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
 /// `(name without $, definition)` of each `operation`.
 fn operations(holder: &Value) -> BTreeSet<(String, String)> {
     holder["operation"]
@@ -194,6 +209,33 @@ fn compare(
     if got != want {
         found.push(format!(
             "{what} searchParam: fhirgate declares {got:?}, the upstream (less {CONSUMED_PARAMS:?}) {want:?}"
+        ));
+    }
+    // each kept parameter keeps the upstream's definition, unless that is
+    // on the upstream's own address (then it has none)
+    let want: BTreeSet<_> = param_definitions(upstream)
+        .into_iter()
+        .filter(|(n, _)| !CONSUMED_PARAMS.contains(&n.as_str()))
+        .map(|(n, d)| {
+            if d.contains(upstream_address) {
+                (n, String::new())
+            } else {
+                (n, d)
+            }
+        })
+        .collect();
+    let names = |s: &BTreeSet<(String, String)>| -> BTreeSet<String> {
+        s.iter().map(|(n, _)| n.clone()).collect()
+    };
+    let got = param_definitions(gate);
+    // (names declared on one side only are the finding above)
+    let both: BTreeSet<String> = names(&got).intersection(&names(&want)).cloned().collect();
+    let got: BTreeSet<_> = got.into_iter().filter(|(n, _)| both.contains(n)).collect();
+    let want: BTreeSet<_> = want.into_iter().filter(|(n, _)| both.contains(n)).collect();
+    if got != want {
+        let diff: Vec<_> = got.symmetric_difference(&want).collect();
+        found.push(format!(
+            "{what} searchParam definitions differ from the upstream's: {diff:?}"
         ));
     }
     for key in ["searchInclude", "searchRevInclude"] {
@@ -265,6 +307,16 @@ fn medplum_upstream_statement_is_the_intersection_with_what_fhirgate_forwards() 
         theirs.text
     );
     let up_types: Vec<String> = list(&up["resource"], "type").into_iter().collect();
+    // Medplum's statement is built from its definitions: the intersection
+    // is not vacuous (types, interactions and parameters to keep or drop)
+    let patient = resource(up, "Patient");
+    ensure!(
+        up_types.len() > 10
+            && list(&patient["interaction"], "code").contains("patch")
+            && params(patient).len() > 10,
+        "Medplum's statement declares too little to test the intersection with: {}",
+        theirs.text
+    );
     println!(
         "Medplum declares: {} resource types {up_types:?}; rest interactions {:?}; \
          rest searchParam {:?}; rest operations {:?}; formats {}",
@@ -472,6 +524,16 @@ fn the_check_catches_a_statement_that_is_not_the_intersection() {
     compare("Patient", "Patient", &upstream, &wrong, at, &mut found);
     // interactions, searchParam, the versioning flag, operations
     assert_eq!(found.len(), 4, "{found:#?}");
+    found.clear();
+    let mut lost = right.clone();
+    lost["searchParam"] =
+        json!([{"name": "name", "type": "string", "definition": format!("http://{at}/sp")}]);
+    compare("Patient", "Patient", &upstream, &lost, at, &mut found);
+    assert_eq!(
+        found.len(),
+        1,
+        "a definition not the upstream's is caught: {found:#?}"
+    );
     found.clear();
     compare(
         "Patient",

@@ -80,7 +80,12 @@ fn clinical(rtype: &str) -> Vec<Value> {
                 "status": "final",
                 "category": [cc("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory")],
                 "code": cc(LOINC, "2345-7"),
-                "component": [{"code": cc(LOINC, "8480-6"), "valueQuantity": {"value": 120, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}],
+                "component": [
+                    {"code": cc(LOINC, "8480-6"), "valueQuantity": {"value": 120, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+                    {"code": cc(LOINC, "8462-4"), "valueCodeableConcept": cc(SCT, "260385009")},
+                    {"code": cc(LOINC, "8867-4"), "dataAbsentReason": cc("http://terminology.hl7.org/CodeSystem/data-absent-reason", "unknown")}
+                ],
+                "device": r("@Device"), "focus": [r("@Patient")], "method": cc(SCT, "272394005"),
                 "subject": r("@Patient"), "encounter": r("@Encounter"),
                 "effectiveDateTime": "2024-03-05T10:00:00Z",
                 "basedOn": [r("@ServiceRequest")], "performer": [r("@Practitioner")],
@@ -100,6 +105,13 @@ fn clinical(rtype: &str) -> Vec<Value> {
                 base.clone(),
                 with("valueCodeableConcept", cc(SCT, "260385009")),
                 with("valueString", json!("truthful reading")),
+                with(
+                    "dataAbsentReason",
+                    cc(
+                        "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                        "not-performed",
+                    ),
+                ),
                 with("valueDateTime", json!("2024-03-06")),
                 period_variant(
                     with(
@@ -118,7 +130,10 @@ fn clinical(rtype: &str) -> Vec<Value> {
             "category": [cc("http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item")],
             "code": cc(SCT, "44054006"), "subject": r("@Patient"), "encounter": r("@Encounter"),
             "onsetDateTime": "2020-02-03", "abatementDateTime": "2023-04-05",
-            "recordedDate": "2020-02-04", "asserter": r("@Practitioner")
+            "recordedDate": "2020-02-04", "asserter": r("@Practitioner"),
+            "bodySite": [cc(SCT, "368209003")], "severity": cc(SCT, "24484000"),
+            "stage": [{"summary": cc(SCT, "258215001")}],
+            "evidence": [{"code": [cc(SCT, "386661006")], "detail": [r("@Observation")]}]
             });
             let periods = period_variant(
                 period_variant(base.clone(), "onsetDateTime", "onsetPeriod"),
@@ -131,11 +146,13 @@ fn clinical(rtype: &str) -> Vec<Value> {
             "status": "finished",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
             "type": [cc(SCT, "185349003")], "subject": r("@Patient"),
-            "participant": [{"individual": r("@Practitioner")}],
+            "participant": [{"individual": r("@Practitioner"), "type": [cc("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "PPRF")]}],
             "period": {"start": "2024-02-01T09:00:00Z", "end": "2024-02-01T09:30:00Z"},
             "reasonCode": [cc(SCT, "44054006")], "reasonReference": [r("@Condition")],
-            "hospitalization": {"dischargeDisposition": cc("http://terminology.hl7.org/CodeSystem/discharge-disposition", "home")},
-            "location": [{"location": r("@Location")}], "serviceProvider": r("@Organization")
+            "hospitalization": {"dischargeDisposition": cc("http://terminology.hl7.org/CodeSystem/discharge-disposition", "home"),
+                                "specialArrangement": [cc("http://terminology.hl7.org/CodeSystem/encounter-special-arrangements", "wheel")]},
+            "location": [{"location": r("@Location"), "period": {"start": "2024-02-01T09:00:00Z", "end": "2024-02-01T09:30:00Z"}}],
+            "serviceProvider": r("@Organization")
         })],
         "AllergyIntolerance" => vec![
             json!({
@@ -143,24 +160,34 @@ fn clinical(rtype: &str) -> Vec<Value> {
             "verificationStatus": cc("http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "confirmed"),
             "category": ["medication"], "criticality": "high", "code": cc(SCT, "91936005"),
             "patient": r("@Patient"), "recordedDate": "2022-06-07",
-            "recorder": r("@Practitioner"), "asserter": r("@Patient")
+            "recorder": r("@Practitioner"), "asserter": r("@Patient"),
+            "type": "allergy", "lastOccurrence": "2023-01-02"
             }),
             // the code only as a reaction's substance
             json!({
-                "patient": r("@Patient"), "reaction": [{"substance": cc(SCT, "256349002")}]
+                "patient": r("@Patient"), "reaction": [{"substance": cc(SCT, "256349002"),
+                    "manifestation": [cc(SCT, "39579001")], "onset": "2022-06-01",
+                    "severity": "severe", "exposureRoute": cc(SCT, "26643006")}]
             }),
         ],
         "Immunization" => vec![json!({
             "status": "completed", "vaccineCode": cc("http://hl7.org/fhir/sid/cvx", "140"),
             "patient": r("@Patient"), "occurrenceDateTime": "2023-10-11",
-            "performer": [{"actor": r("@Practitioner")}], "location": r("@Location")
+            "performer": [{"actor": r("@Practitioner")}], "location": r("@Location"),
+            "lotNumber": "LOT-7", "manufacturer": r("@Organization"),
+            "statusReason": cc("http://terminology.hl7.org/CodeSystem/v3-ActReason", "MEDPREC"),
+            "reasonCode": [cc(SCT, "281657000")], "reasonReference": [r("@Condition")],
+            "reaction": [{"date": "2023-10-12", "detail": r("@Observation")}],
+            "protocolApplied": [{"series": "Truth series", "targetDisease": [cc(SCT, "840539006")], "doseNumberPositiveInt": 1}]
         })],
         "Procedure" => {
             let base = json!({
             "status": "completed", "category": cc(SCT, "387713003"), "code": cc(SCT, "80146002"),
             "subject": r("@Patient"), "encounter": r("@Encounter"),
             "performedDateTime": "2022-01-02", "performer": [{"actor": r("@Practitioner")}],
-            "basedOn": [r("@ServiceRequest")]
+            "basedOn": [r("@ServiceRequest")], "location": r("@Location"),
+            "instantiatesUri": ["http://example.org/truth/procedure-protocol"],
+            "reasonCode": [cc(SCT, "44054006")], "reasonReference": [r("@Condition")]
             });
             vec![
                 base.clone(),
@@ -173,7 +200,8 @@ fn clinical(rtype: &str) -> Vec<Value> {
             "code": cc(LOINC, "24323-8"), "subject": r("@Patient"), "encounter": r("@Encounter"),
             "effectiveDateTime": "2024-03-05", "issued": "2024-03-05T12:00:00Z",
             "result": [r("@Observation")], "basedOn": [r("@ServiceRequest")],
-            "performer": [r("@Practitioner")], "specimen": [r("@Specimen")]
+            "performer": [r("@Practitioner")], "specimen": [r("@Specimen")],
+            "resultsInterpreter": [r("@Practitioner")], "conclusionCode": [cc(SCT, "281900007")]
             });
             vec![
                 base.clone(),
@@ -185,8 +213,14 @@ fn clinical(rtype: &str) -> Vec<Value> {
             "category": [cc("http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category", "clinical-note")],
             "subject": r("@Patient"), "date": "2024-03-05T12:00:00Z",
             "author": [r("@Practitioner")], "custodian": r("@Organization"),
-            "content": [{"attachment": {"contentType": "text/plain", "data": "dHJ1dGg="}}],
-            "context": {"encounter": [r("@Encounter")], "period": {"start": "2024-03-05", "end": "2024-03-05"}}
+            "authenticator": r("@Organization"), "description": "Truthful note",
+            "securityLabel": [cc("http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "N")],
+            "content": [{"attachment": {"contentType": "text/plain", "data": "dHJ1dGg=", "language": "en-US",
+                                        "url": "http://example.org/truth/note.txt"},
+                         "format": {"system": "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode", "code": "urn:ihe:iti:xds:2017:mimeTypeSufficient"}}],
+            "context": {"encounter": [r("@Encounter")], "period": {"start": "2024-03-05", "end": "2024-03-05"},
+                        "event": [cc(SCT, "73761001")], "facilityType": cc(SCT, "225732001"),
+                        "practiceSetting": cc(SCT, "394802001"), "related": [r("@Patient")]}
         })],
         "MedicationRequest" => vec![
             json!({
@@ -194,7 +228,10 @@ fn clinical(rtype: &str) -> Vec<Value> {
                 "category": [cc("http://terminology.hl7.org/CodeSystem/medicationrequest-category", "outpatient")],
                 "medicationCodeableConcept": cc("http://www.nlm.nih.gov/research/umls/rxnorm", "197361"),
                 "subject": r("@Patient"), "encounter": r("@Encounter"),
-                "authoredOn": "2024-01-15", "requester": r("@Practitioner")
+                "authoredOn": "2024-01-15", "requester": r("@Practitioner"),
+                "priority": "routine", "performer": r("@Practitioner"), "performerType": cc(SCT, "46255001"),
+                "dispenseRequest": {"performer": r("@Organization")},
+                "dosageInstruction": [{"timing": {"event": ["2024-01-20"]}}]
             }),
             json!({
                 "status": "active", "intent": "order", "medicationReference": r("@Medication"),
@@ -202,16 +239,26 @@ fn clinical(rtype: &str) -> Vec<Value> {
             }),
         ],
         "Medication" => vec![json!({
-            "status": "active", "code": cc("http://www.nlm.nih.gov/research/umls/rxnorm", "197361")
+            "status": "active", "code": cc("http://www.nlm.nih.gov/research/umls/rxnorm", "197361"),
+            "form": cc(SCT, "385055001"), "manufacturer": r("@Organization"),
+            "ingredient": [{"itemCodeableConcept": cc("http://www.nlm.nih.gov/research/umls/rxnorm", "1191")}],
+            "batch": {"lotNumber": "B-1", "expirationDate": "2026-01-01"}
         })],
         "CarePlan" => vec![json!({
             "status": "active", "intent": "plan",
             "category": [cc("http://hl7.org/fhir/us/core/CodeSystem/careplan-category", "assess-plan")],
             "subject": r("@Patient"), "encounter": r("@Encounter"),
-            "period": {"start": "2024-01-01", "end": "2024-01-01"}, "careTeam": [r("@CareTeam")]
+            "period": {"start": "2024-01-01", "end": "2024-01-01"}, "careTeam": [r("@CareTeam")],
+            "instantiatesUri": ["http://example.org/truth/care-protocol"],
+            "activity": [
+                {"detail": {"status": "scheduled", "code": cc(SCT, "229065009"),
+                            "scheduledPeriod": {"start": "2024-01-05", "end": "2024-01-05"},
+                            "performer": [r("@Practitioner")]}},
+                {"reference": r("@ServiceRequest")}
+            ]
         })],
         "CareTeam" => vec![json!({
-            "status": "active", "category": [cc(LOINC, "LA27976-2")], "subject": r("@Patient"),
+            "status": "active", "name": "Truth team", "category": [cc(LOINC, "LA27976-2")], "subject": r("@Patient"),
             "encounter": r("@Encounter"), "period": {"start": "2024-01-01", "end": "2024-01-01"},
             "participant": [{"role": [cc(SCT, "223366009")], "member": r("@Practitioner")}]
         })],
@@ -226,7 +273,10 @@ fn clinical(rtype: &str) -> Vec<Value> {
             json!({
                 "status": "active", "type": cc(SCT, "14106009"), "patient": r("@Patient"),
                 "deviceName": [{"name": "Truthmeter", "type": "user-friendly-name"}],
-                "manufacturer": "Veritas Devices", "modelNumber": "VX-1"
+                "manufacturer": "Veritas Devices", "modelNumber": "VX-1",
+                "owner": r("@Organization"), "location": r("@Location"),
+                "url": "http://example.org/truth/device",
+                "udiCarrier": [{"deviceIdentifier": "00844588003288", "carrierHRF": "(01)00844588003288"}]
             }),
             // named only by its type's text
             json!({"status": "active", "type": {"text": "Veritas sensor"}, "patient": r("@Patient")}),
@@ -236,7 +286,9 @@ fn clinical(rtype: &str) -> Vec<Value> {
             "status": "available", "type": cc("http://terminology.hl7.org/CodeSystem/v2-0487", "BLD"),
             "subject": r("@Patient"),
             "accessionIdentifier": {"system": "urn:truth:accession", "value": "ACC-1"},
-            "collection": {"collectedDateTime": "2024-03-05T08:00:00Z"}
+            "collection": {"collectedDateTime": "2024-03-05T08:00:00Z", "collector": r("@Practitioner"),
+                           "bodySite": cc(SCT, "368208006")},
+            "container": [{"identifier": [{"system": "urn:truth:container", "value": "C-1"}], "type": cc(SCT, "702281005")}]
             });
             let mut period = base.clone();
             period["collection"] =
@@ -248,7 +300,12 @@ fn clinical(rtype: &str) -> Vec<Value> {
             "status": "active", "intent": "order", "category": [cc(SCT, "387713003")],
             "code": cc(CPT, "73721"), "subject": r("@Patient"), "encounter": r("@Encounter"),
             "authoredOn": "2024-02-02", "occurrenceDateTime": "2024-02-20",
-            "requester": r("@Practitioner"), "performer": [r("@Organization")]
+            "requester": r("@Practitioner"), "performer": [r("@Organization")],
+            "bodySite": [cc(SCT, "368209003")], "orderDetail": [cc(SCT, "373066001")],
+            "performerType": cc(SCT, "46255001"), "priority": "routine",
+            "reasonCode": [cc(SCT, "44054006")], "specimen": [r("@Specimen")],
+            "requisition": {"system": "urn:truth:requisition", "value": "REQ-1"},
+            "instantiatesUri": ["http://example.org/truth/order-protocol"]
             });
             vec![
                 base.clone(),
@@ -274,12 +331,16 @@ fn administrative(rtype: &str) -> Vec<Value> {
         })],
         "Practitioner" => vec![json!({
             "active": true, "name": [{"family": "Veritas", "given": ["Vera"]}], "address": address,
-            "telecom": [{"system": "phone", "value": "555-0101"}]
+            "telecom": [{"system": "phone", "value": "555-0101"}, {"system": "email", "value": "vera@example.org"}],
+            "communication": [cc("urn:ietf:bcp:47", "en")],
+            "qualification": [{"code": cc("http://terminology.hl7.org/CodeSystem/v2-0360", "MD")}]
         })],
         "PractitionerRole" => vec![json!({
             "active": true, "practitioner": r("@Practitioner"), "organization": r("@Organization"),
             "location": [r("@Location")], "code": [cc("http://nucc.org/provider-taxonomy", "208D00000X")],
-            "specialty": [cc("http://nucc.org/provider-taxonomy", "208D00000X")]
+            "specialty": [cc("http://nucc.org/provider-taxonomy", "208D00000X")],
+            "period": {"start": "2024-01-01", "end": "2024-01-01"},
+            "telecom": [{"system": "phone", "value": "555-0103"}, {"system": "email", "value": "role@example.org"}]
         })],
         "Organization" => vec![json!({
             "active": true, "name": "Truth Clinic", "address": address,
@@ -289,6 +350,8 @@ fn administrative(rtype: &str) -> Vec<Value> {
         "Location" => vec![json!({
             "status": "active", "name": "Truth Wing", "address": address[0],
             "type": [cc("http://terminology.hl7.org/CodeSystem/v3-RoleCode", "HOSP")],
+            "operationalStatus": {"system": "http://terminology.hl7.org/CodeSystem/v2-0116", "code": "O"},
+            "physicalType": cc("http://terminology.hl7.org/CodeSystem/location-physical-type", "wi"),
             "managingOrganization": r("@Organization"), "partOf": r("@Location")
         })],
         "RelatedPerson" => vec![json!({
@@ -296,30 +359,39 @@ fn administrative(rtype: &str) -> Vec<Value> {
             "relationship": [cc("http://terminology.hl7.org/CodeSystem/v3-RoleCode", "MTH")],
             "name": [{"family": "Veracity", "given": ["Ma"]}], "gender": "female",
             "birthDate": "1950-01-02", "address": address,
-            "telecom": [{"system": "phone", "value": "555-0102"}]
+            "telecom": [{"system": "phone", "value": "555-0102"}, {"system": "email", "value": "ma@example.org"}]
         })],
         "Group" => vec![json!({
-            "type": "person", "actual": true, "code": cc("urn:truth:group", "cohort"),
+            "type": "person", "actual": true, "name": "Truth cohort", "code": cc("urn:truth:group", "cohort"),
             "characteristic": [{"code": cc(SCT, "263495000"), "valueBoolean": true, "exclude": false}],
             "member": [{"entity": r("@Patient")}], "managingEntity": r("@Organization")
         })],
         "Provenance" => vec![json!({
             "target": [r("@Patient")], "recorded": "2024-03-05T12:00:00Z",
-            "agent": [{"type": cc("http://terminology.hl7.org/CodeSystem/provenance-participant-type", "author"), "who": r("@Practitioner")}],
+            "occurredDateTime": "2024-03-05T11:00:00Z", "location": r("@Location"),
+            "agent": [{"type": cc("http://terminology.hl7.org/CodeSystem/provenance-participant-type", "author"),
+                       "role": [cc("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "AUT")],
+                       "who": r("@Practitioner")}],
+            "signature": [{"type": [{"system": "urn:iso-astm:E1762-95:2013", "code": "1.2.840.10065.1.12.1.1"}],
+                           "when": "2024-03-05T12:00:00Z", "who": r("@Practitioner")}],
             "entity": [{"role": "source", "what": r("@DocumentReference")}]
         })],
         "Questionnaire" => vec![json!({
             "url": QUESTIONNAIRE_URL, "version": "1.0", "name": "TruthForm", "title": "Truth form",
             "status": "active", "date": "2024-01-01",
+            "description": "Truthful questions", "publisher": "Truth Inc",
+            "jurisdiction": [cc("urn:iso:std:iso:3166", "US")], "subjectType": ["Patient"],
+            "effectivePeriod": {"start": "2024-01-01", "end": "2024-01-01"},
             "useContext": [{"code": {"system": "http://terminology.hl7.org/CodeSystem/usage-context-type", "code": "focus"},
                             "valueCodeableConcept": cc(SCT, "44054006")}],
-            "item": [{"linkId": "q1", "text": "True?", "type": "boolean", "code": [{"system": LOINC, "code": "LA33-6"}]}]
+            "item": [{"linkId": "q1", "text": "True?", "type": "boolean", "code": [{"system": LOINC, "code": "LA33-6"}],
+                      "definition": "http://example.org/truth/StructureDefinition/truth#Observation.value"}]
         })],
         "QuestionnaireResponse" => vec![json!({
             "questionnaire": QUESTIONNAIRE_URL, "status": "completed",
             "subject": r("@Patient"), "encounter": r("@Encounter"),
             "authored": "2024-03-05T12:00:00Z", "author": r("@Practitioner"),
-            "basedOn": [r("@ServiceRequest")],
+            "basedOn": [r("@ServiceRequest")], "source": r("@Patient"),
             "item": [{"linkId": "q1", "answer": [{"valueBoolean": true}]}]
         })],
         "Consent" => vec![json!({
@@ -327,7 +399,7 @@ fn administrative(rtype: &str) -> Vec<Value> {
             "scope": cc("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy"),
             "category": [cc(LOINC, "59284-0")], "patient": r("@Patient"),
             "dateTime": "2024-01-01T00:00:00Z", "performer": [r("@Patient")],
-            "organization": [r("@Organization")],
+            "organization": [r("@Organization")], "sourceReference": r("@DocumentReference"),
             "policyRule": cc("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTIN"),
             "provision": {
                 "type": "permit", "period": {"start": "2024-01-01", "end": "2024-01-01"},
@@ -344,7 +416,11 @@ fn administrative(rtype: &str) -> Vec<Value> {
             "code": cc("http://hl7.org/fhir/CodeSystem/task-code", "fulfill"),
             "for": r("@Patient"), "focus": r("@ServiceRequest"), "basedOn": [r("@ServiceRequest")],
             "owner": r("@Practitioner"), "requester": r("@Practitioner"),
-            "authoredOn": "2024-03-05T12:00:00Z"
+            "authoredOn": "2024-03-05T12:00:00Z", "lastModified": "2024-03-06T12:00:00Z",
+            "encounter": r("@Encounter"), "priority": "routine",
+            "groupIdentifier": {"system": "urn:truth:task-group", "value": "G-1"},
+            "performerType": [cc("http://hl7.org/fhir/task-performer-type", "performer")],
+            "executionPeriod": {"start": "2024-03-05", "end": "2024-03-07"}
         })],
         "Subscription" => vec![subscription()],
         _ => Vec::new(),
@@ -356,13 +432,15 @@ fn financial(rtype: &str) -> Vec<Value> {
         "Coverage" => vec![json!({
             "status": "active", "type": cc("http://terminology.hl7.org/CodeSystem/v3-ActCode", "HIP"),
             "subscriberId": "TRUTH-1", "beneficiary": r("@Patient"), "subscriber": r("@Patient"),
-            "policyHolder": r("@Patient"), "payor": [r("@Organization")]
+            "policyHolder": r("@Patient"), "payor": [r("@Organization")], "dependent": "01",
+            "class": [{"type": cc("http://terminology.hl7.org/CodeSystem/coverage-class", "group"), "value": "GRP-1"}]
         })],
         "Claim" => vec![json!({
             "status": "active", "use": "preauthorization",
             "type": cc("http://terminology.hl7.org/CodeSystem/claim-type", "professional"),
             "patient": r("@Patient"), "created": "2024-03-05T12:00:00Z",
             "provider": r("@Organization"), "insurer": r("@Organization"), "enterer": r("@Practitioner"),
+            "facility": r("@Location"), "careTeam": [{"sequence": 1, "provider": r("@Practitioner")}],
             "priority": cc("http://terminology.hl7.org/CodeSystem/processpriority", "normal"),
             "payee": {"type": cc("http://terminology.hl7.org/CodeSystem/payeetype", "provider"), "party": r("@Organization")},
             "insurance": [{"sequence": 1, "focal": true, "coverage": r("@Coverage")}],
@@ -382,6 +460,7 @@ fn financial(rtype: &str) -> Vec<Value> {
             "patient": r("@Patient"), "created": "2024-03-05T12:00:00Z",
             "billablePeriod": {"start": "2024-03-01", "end": "2024-03-01"},
             "insurer": r("@Organization"), "provider": r("@Organization"), "claim": r("@Claim"),
+            "disposition": "Truthfully paid", "enterer": r("@Practitioner"), "facility": r("@Location"),
             "payee": {"type": cc("http://terminology.hl7.org/CodeSystem/payeetype", "provider"), "party": r("@Organization")},
             "careTeam": [{"sequence": 1, "provider": r("@Practitioner")}],
             "insurance": [{"focal": true, "coverage": r("@Coverage")}],

@@ -93,6 +93,139 @@ fn by_type(rtype: &str, name: &str) -> Option<Expr> {
         .or_else(|| care(rtype, name))
         .or_else(|| administrative(rtype, name))
         .or_else(|| financial(rtype, name))
+        .or_else(|| more_clinical(rtype, name))
+        .or_else(|| more_administrative(rtype, name))
+}
+
+/// Further R4 parameters (declared by Medplum, the HTTP upstream of the
+/// suite's second run).
+fn more_clinical(rtype: &str, name: &str) -> Option<Expr> {
+    match (rtype, name) {
+        ("AllergyIntolerance", "last-date") => p(&["lastOccurrence"]),
+        ("AllergyIntolerance", "manifestation") => p(&["reaction.manifestation"]),
+        ("AllergyIntolerance", "onset") => p(&["reaction.onset"]),
+        ("AllergyIntolerance", "route") => p(&["reaction.exposureRoute"]),
+        ("AllergyIntolerance", "severity") => p(&["reaction.severity"]),
+        ("AllergyIntolerance", "type") => p(&["type"]),
+        ("CarePlan", "activity-code") => p(&["activity.detail.code"]),
+        ("CarePlan", "activity-date") => p(&[
+            "activity.detail.scheduledTiming",
+            "activity.detail.scheduledPeriod",
+            "activity.detail.scheduledString",
+        ]),
+        ("CarePlan", "activity-reference") => p(&["activity.reference"]),
+        ("CarePlan" | "Procedure" | "ServiceRequest", "instantiates-uri") => {
+            p(&["instantiatesUri"])
+        }
+        ("CarePlan", "performer") => p(&["activity.detail.performer"]),
+        ("CareTeam" | "Group", "name") => p(&["name"]),
+        ("Condition", "body-site") => p(&["bodySite"]),
+        ("Condition", "evidence") => p(&["evidence.code"]),
+        ("Condition", "evidence-detail") => p(&["evidence.detail"]),
+        ("Condition", "severity") => p(&["severity"]),
+        ("Condition", "stage") => p(&["stage.summary"]),
+        ("Device", "location") => p(&["location"]),
+        ("Device", "organization") => p(&["owner"]),
+        ("Device", "url") => p(&["url"]),
+        ("Device", "udi-carrier") => p(&["udiCarrier.carrierHRF"]),
+        ("Device", "udi-di") => p(&["udiCarrier.deviceIdentifier"]),
+        ("DiagnosticReport", "conclusion") => p(&["conclusionCode"]),
+        ("DiagnosticReport", "results-interpreter") => p(&["resultsInterpreter"]),
+        ("DocumentReference", "authenticator") => p(&["authenticator"]),
+        ("DocumentReference", "description") => p(&["description"]),
+        ("DocumentReference", "event") => p(&["context.event"]),
+        ("DocumentReference", "facility") => p(&["context.facilityType"]),
+        ("DocumentReference", "format") => p(&["content.format"]),
+        ("DocumentReference", "language") => p(&["content.attachment.language"]),
+        ("DocumentReference", "location") => p(&["content.attachment.url"]),
+        ("DocumentReference", "related") => p(&["context.related"]),
+        ("DocumentReference", "security-label") => p(&["securityLabel"]),
+        ("DocumentReference", "setting") => p(&["context.practiceSetting"]),
+        ("Encounter", "location-period") => p(&["location.period"]),
+        ("Encounter", "participant-type") => p(&["participant.type"]),
+        ("Encounter", "special-arrangement") => p(&["hospitalization.specialArrangement"]),
+        ("Immunization", "lot-number") => p(&["lotNumber"]),
+        ("Immunization", "manufacturer") => p(&["manufacturer"]),
+        ("Immunization", "reaction") => p(&["reaction.detail"]),
+        ("Immunization", "reaction-date") => p(&["reaction.date"]),
+        ("Immunization" | "Procedure" | "ServiceRequest", "reason-code") => p(&["reasonCode"]),
+        ("Immunization" | "Procedure", "reason-reference") => p(&["reasonReference"]),
+        ("Immunization", "series") => p(&["protocolApplied.series"]),
+        ("Immunization", "status-reason") => p(&["statusReason"]),
+        ("Immunization", "target-disease") => p(&["protocolApplied.targetDisease"]),
+        ("Medication", "expiration-date") => p(&["batch.expirationDate"]),
+        ("Medication", "form") => p(&["form"]),
+        ("Medication", "ingredient-code") => p(&["ingredient.itemCodeableConcept"]),
+        ("Medication", "lot-number") => p(&["batch.lotNumber"]),
+        ("Medication", "manufacturer") => p(&["manufacturer"]),
+        ("MedicationRequest", "date") => p(&["dosageInstruction.timing.event"]),
+        ("MedicationRequest", "intended-dispenser") => p(&["dispenseRequest.performer"]),
+        ("MedicationRequest", "intended-performer") => p(&["performer"]),
+        ("MedicationRequest", "intended-performertype") => p(&["performerType"]),
+        ("MedicationRequest" | "ServiceRequest" | "Task", "priority") => p(&["priority"]),
+        ("Observation", "combo-data-absent-reason") => {
+            p(&["dataAbsentReason", "component.dataAbsentReason"])
+        }
+        ("Observation", "combo-value-concept") => {
+            p(&["valueCodeableConcept", "component.valueCodeableConcept"])
+        }
+        ("Observation", "component-data-absent-reason") => p(&["component.dataAbsentReason"]),
+        ("Observation", "component-value-concept") => p(&["component.valueCodeableConcept"]),
+        ("Observation", "data-absent-reason") => p(&["dataAbsentReason"]),
+        ("Observation", "device") => p(&["device"]),
+        ("Observation", "focus") => p(&["focus"]),
+        ("Observation", "method") => p(&["method"]),
+        ("Procedure", "location") => p(&["location"]),
+        ("ServiceRequest", "body-site") => p(&["bodySite"]),
+        ("ServiceRequest", "order-detail") => p(&["orderDetail"]),
+        ("ServiceRequest", "performer-type") => p(&["performerType"]),
+        ("ServiceRequest", "requisition") => p(&["requisition"]),
+        ("ServiceRequest", "specimen") => p(&["specimen"]),
+        ("Specimen", "bodysite") => p(&["collection.bodySite"]),
+        ("Specimen", "collector") => p(&["collection.collector"]),
+        ("Specimen", "container") => p(&["container.type"]),
+        ("Specimen", "container-id") => p(&["container.identifier"]),
+        _ => None,
+    }
+}
+
+fn more_administrative(rtype: &str, name: &str) -> Option<Expr> {
+    let person = matches!(rtype, "Patient" | "Practitioner" | "RelatedPerson");
+    match (rtype, name) {
+        (_, "phonetic") if person || rtype == "Organization" => p(&["name"]),
+        (_, "email") if person || rtype == "PractitionerRole" => p(&["telecom[system=email]"]),
+        (_, "phone") if person || rtype == "PractitionerRole" => p(&["telecom[system=phone]"]),
+        ("Practitioner", "communication") => p(&["communication"]),
+        ("Practitioner", "qualification-code") => p(&["qualification.code"]),
+        ("PractitionerRole", "date") => p(&["period"]),
+        ("Location", "operational-status") => p(&["operationalStatus"]),
+        ("Location", "physical-type") => p(&["physicalType"]),
+        ("Provenance", "agent-role") => p(&["agent.role"]),
+        ("Provenance", "location") => p(&["location"]),
+        ("Provenance", "signature-type") => p(&["signature.type"]),
+        ("Provenance", "when") => p(&["occurredDateTime", "occurredPeriod"]),
+        ("Questionnaire", "context") => p(&["useContext.valueCodeableConcept"]),
+        ("Questionnaire", "definition") => p(&["item.definition"]),
+        ("Questionnaire", "description") => p(&["description"]),
+        ("Questionnaire", "effective") => p(&["effectivePeriod"]),
+        ("Questionnaire", "jurisdiction") => p(&["jurisdiction"]),
+        ("Questionnaire", "publisher") => p(&["publisher"]),
+        ("Questionnaire", "subject-type") => p(&["subjectType"]),
+        ("QuestionnaireResponse", "source") => p(&["source"]),
+        ("Consent", "source-reference") => p(&["sourceReference"]),
+        ("Coverage", "class-type") => p(&["class.type"]),
+        ("Coverage", "class-value") => p(&["class.value"]),
+        ("Coverage", "dependent") => p(&["dependent"]),
+        ("Claim" | "ExplanationOfBenefit", "facility") => p(&["facility"]),
+        ("Claim", "care-team") => p(&["careTeam.provider"]),
+        ("ExplanationOfBenefit", "disposition") => p(&["disposition"]),
+        ("ExplanationOfBenefit", "enterer") => p(&["enterer"]),
+        ("Task", "group-identifier") => p(&["groupIdentifier"]),
+        ("Task", "modified") => p(&["lastModified"]),
+        ("Task", "performer") => p(&["performerType"]),
+        ("Task", "period") => p(&["executionPeriod"]),
+        _ => None,
+    }
 }
 
 fn clinical(rtype: &str, name: &str) -> Option<Expr> {
