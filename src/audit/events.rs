@@ -193,6 +193,17 @@ pub struct Builder {
     pub pz: Pseudonymizer,
 }
 
+/// A JSON object of these members, moved in (`json!` would copy every
+/// `Value` given to it through its serializer).
+fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
+    Value::Object(
+        members
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
+}
+
 fn instant(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -452,23 +463,29 @@ impl Builder {
         if let Some(op) = fhir.and_then(|f| f.operation.as_deref()) {
             subtypes.push(coding(balp::FHIRGATE_SYSTEM, &format!("${op}"), op));
         }
-        let mut payload = json!({
-            "resourceType": "AuditEvent",
-            "meta": {"profile": [balp::rest_profile(subtype.unwrap_or("search"), patient.is_some())]},
-            "type": coding(balp::AUDIT_EVENT_TYPE, "rest", "Restful Operation"),
-            "subtype": subtypes,
-            "action": action,
-            "recorded": instant(http.recorded),
-            "outcome": outcome,
-            "agent": agents,
-            "source": balp::source(&self.public_url),
-            "entity": entities,
-        });
+        let mut payload = object([
+            ("resourceType", json!("AuditEvent")),
+            (
+                "meta",
+                json!({"profile": [balp::rest_profile(subtype.unwrap_or("search"), patient.is_some())]}),
+            ),
+            (
+                "type",
+                coding(balp::AUDIT_EVENT_TYPE, "rest", "Restful Operation"),
+            ),
+            ("subtype", Value::Array(subtypes)),
+            ("action", json!(action)),
+            ("recorded", Value::String(instant(http.recorded))),
+            ("outcome", json!(outcome)),
+            ("agent", Value::Array(agents)),
+            ("source", balp::source(&self.public_url)),
+            ("entity", Value::Array(entities)),
+        ]);
         if outcome != "0" {
             payload["outcomeDesc"] = json!(format!("HTTP {status}"));
         }
         if !purposes.is_empty() {
-            payload["purposeOfEvent"] = json!(purposes);
+            payload["purposeOfEvent"] = Value::Array(purposes);
         }
         if d.break_glass.is_some() {
             payload["meta"]["security"] =
@@ -604,21 +621,34 @@ impl Builder {
         if let Some(c) = caller {
             entities.push(balp::token_entity(&c.jti));
         }
-        let mut payload = json!({
-            "resourceType": "AuditEvent",
-            "meta": {"profile": [format!("{}AuthZconsent", balp::PROFILE_BASE)]},
-            "type": coding(balp::DCM, "110113", "Security Alert"),
-            "subtype": [coding(balp::BALP_AUTHZ_SUBTYPE, "AuthZ-Consent", "Authorization Decision using Roles and Consent")],
-            "action": "E",
-            "recorded": instant(http.recorded),
-            "outcome": outcome,
-            "outcomeDesc": format!("{}: {}", note.effect, note.basis),
-            "agent": agents,
-            "source": balp::source(&self.public_url),
-            "entity": entities,
-        });
+        let mut payload = object([
+            ("resourceType", json!("AuditEvent")),
+            (
+                "meta",
+                json!({"profile": [format!("{}AuthZconsent", balp::PROFILE_BASE)]}),
+            ),
+            ("type", coding(balp::DCM, "110113", "Security Alert")),
+            (
+                "subtype",
+                Value::Array(vec![coding(
+                    balp::BALP_AUTHZ_SUBTYPE,
+                    "AuthZ-Consent",
+                    "Authorization Decision using Roles and Consent",
+                )]),
+            ),
+            ("action", json!("E")),
+            ("recorded", Value::String(instant(http.recorded))),
+            ("outcome", json!(outcome)),
+            (
+                "outcomeDesc",
+                Value::String(format!("{}: {}", note.effect, note.basis)),
+            ),
+            ("agent", Value::Array(agents)),
+            ("source", balp::source(&self.public_url)),
+            ("entity", Value::Array(entities)),
+        ]);
         if !purposes.is_empty() {
-            payload["purposeOfEvent"] = json!(purposes);
+            payload["purposeOfEvent"] = Value::Array(purposes);
         }
         if btg {
             payload["meta"]["security"] =

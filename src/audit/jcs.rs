@@ -56,7 +56,7 @@ fn write_value(value: &Value, out: &mut String) {
         }
         Value::Object(map) => {
             let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            members.sort_by(|a, b| utf16_cmp(a.0, b.0));
             out.push('{');
             for (i, (name, item)) in members.into_iter().enumerate() {
                 if i > 0 {
@@ -71,21 +71,57 @@ fn write_value(value: &Value, out: &mut String) {
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
+/// Member names in the order of RFC 8785 §3.2.3 (UTF-16 code units). UTF-8
+/// bytes sort like code points, which is the same order as UTF-16 code
+/// units unless a character at or above U+E000 is involved (surrogates sort
+/// below it): ASCII names, nearly all of them, are compared as bytes.
+fn utf16_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        a.as_bytes().cmp(b.as_bytes())
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
     }
+}
+
+/// Appends the canonical form of the string `s` (quoted and escaped).
+pub fn push_string(s: &str, out: &mut String) {
+    write_string(s, out);
+}
+
+/// Appends the canonical form of the number `n`.
+pub fn push_number(n: &Number, out: &mut String) {
+    write_number(n, out);
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    // Runs of characters written as they are are copied in one piece; only
+    // `"`, `\` and controls below U+0020 (all ASCII) are escaped, so a run
+    // never ends inside a multi-byte character.
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            0x0c => "\\f",
+            b'\r' => "\\r",
+            c if c < 0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -93,14 +129,15 @@ fn write_string(s: &str, out: &mut String) {
 const MAX_SAFE: u64 = 1 << 53;
 
 fn write_number(n: &Number, out: &mut String) {
+    use std::fmt::Write as _;
     if let Some(u) = n.as_u64() {
         if u <= MAX_SAFE {
-            out.push_str(&u.to_string());
+            let _ = write!(out, "{u}");
             return;
         }
     } else if let Some(i) = n.as_i64() {
         if i.unsigned_abs() <= MAX_SAFE {
-            out.push_str(&i.to_string());
+            let _ = write!(out, "{i}");
             return;
         }
     }

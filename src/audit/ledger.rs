@@ -25,7 +25,7 @@
 //! [`merkle`]); verification is in [`super::verify`].
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use smart_launch::keys::{KeyError, KeySet};
 
 use super::{jcs, merkle, merkle::Hash};
@@ -136,12 +136,33 @@ pub struct CheckpointClaims {
 
 /// The leaf bytes of an entry: RFC 8785 canonical JSON of the record.
 pub fn leaf_bytes(seq: u64, created_at: i64, request_id: Option<&str>, entry: &Value) -> Vec<u8> {
-    jcs::canonicalize(&json!({
-        "seq": seq,
-        "created_at": created_at,
-        "request_id": request_id,
-        "entry": entry,
-    }))
+    leaf_bytes_canonical(seq, created_at, request_id, &jcs::canonical_string(entry))
+}
+
+/// [`leaf_bytes`] from the entry's canonical JSON (what the row stores),
+/// without canonicalizing the entry again: the record's members in RFC 8785
+/// order (`created_at`, `entry`, `request_id`, `seq`) around it. The same
+/// bytes as canonicalizing the whole record (a unit test holds them equal).
+pub fn leaf_bytes_canonical(
+    seq: u64,
+    created_at: i64,
+    request_id: Option<&str>,
+    canonical_entry: &str,
+) -> Vec<u8> {
+    let mut out = String::with_capacity(canonical_entry.len() + 128);
+    out.push_str("{\"created_at\":");
+    jcs::push_number(&created_at.into(), &mut out);
+    out.push_str(",\"entry\":");
+    out.push_str(canonical_entry);
+    out.push_str(",\"request_id\":");
+    match request_id {
+        Some(r) => jcs::push_string(r, &mut out),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"seq\":");
+    jcs::push_number(&seq.into(), &mut out);
+    out.push('}');
+    out.into_bytes()
 }
 
 /// `SHA-256(prev || leaf)`.
@@ -173,13 +194,14 @@ fn build_rows(
     let mut rows = Vec::with_capacity(batch.len());
     for (i, e) in batch.iter().enumerate() {
         let seq = size + i as i64;
-        let leaf = leaf_bytes(seq as u64, now, e.request_id.as_deref(), &e.entry);
+        let entry = jcs::canonical_string(&e.entry);
+        let leaf = leaf_bytes_canonical(seq as u64, now, e.request_id.as_deref(), &entry);
         let chained = chain_hash(&prev, &leaf);
         rows.push(StoredEntry {
             seq,
             created_at: now,
             request_id: e.request_id.clone(),
-            entry: jcs::canonical_string(&e.entry),
+            entry,
             leaf_hash: hex::encode(merkle::leaf_hash(&leaf)),
             chain_hash: hex::encode(chained),
         });
@@ -415,5 +437,41 @@ impl Ledger {
             .bind(size as i64)
             .fetch_one(p)
             .await)?)
+    }
+}
+
+#[cfg(test)]
+mod leaf_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    /// The fast leaf bytes equal canonicalizing the whole record.
+    #[test]
+    fn leaf_bytes_equal_the_canonical_record() {
+        let entries = [
+            json!({"kind": "rest", "b": [1, 2.5, "x\u{1}\"\\é😀"], "a": {"z": null, "é": true}, "recorded": 1_700_000_000_000_i64}),
+            json!({}),
+            json!({"\u{e000}": 1, "\u{10000}": 2, "a": 3}),
+        ];
+        for (i, entry) in entries.iter().enumerate() {
+            for (seq, created, rid) in [
+                (0_u64, 0_i64, None),
+                (i as u64 + 7, 1_763_890_000_123, Some("req-\"1\"\n")),
+                ((1 << 53) + 1, -5, Some("")),
+            ] {
+                let whole = jcs::canonicalize(&json!({
+                    "seq": seq,
+                    "created_at": created,
+                    "request_id": rid,
+                    "entry": entry,
+                }));
+                assert_eq!(leaf_bytes(seq, created, rid, entry), whole);
+                assert_eq!(
+                    leaf_bytes_canonical(seq, created, rid, &jcs::canonical_string(entry)),
+                    whole
+                );
+            }
+        }
     }
 }

@@ -184,12 +184,23 @@ impl<'a> Session<'a> {
         self.judge_as(resource, Action::Read, 0)
     }
 
+    /// [`Self::judge`] for counting: the same decision, but a released
+    /// resource is not shaped for release (`released` is `Some(Null)`,
+    /// `changed` false): a count needs the decision, not the bytes.
+    pub fn judge_count(&self, resource: &Value) -> Judged {
+        self.judge_shaped(resource, Action::Read, 0, false)
+    }
+
     /// Judges one resource for writing (the body about to be stored).
     pub fn judge_write(&self, resource: &Value) -> Judged {
         self.judge_as(resource, Action::Write, 0)
     }
 
     fn judge_as(&self, resource: &Value, action: Action, depth: u8) -> Judged {
+        self.judge_shaped(resource, action, depth, true)
+    }
+
+    fn judge_shaped(&self, resource: &Value, action: Action, depth: u8, shape: bool) -> Judged {
         let patients = patients_of(resource, &self.ctx.base);
         let rtype = resource["resourceType"].as_str().unwrap_or_default();
         if rtype == "Consent" && !self.may_see_consent(resource, &patients) {
@@ -262,9 +273,9 @@ impl<'a> Session<'a> {
             Effect::Redact(_) => "redact",
             Effect::BreakTheGlass => "break-the-glass",
         };
-        if d.effect == Effect::Deny {
+        if d.effect == Effect::Deny || !shape {
             return Judged {
-                released: None,
+                released: (d.effect != Effect::Deny).then_some(Value::Null),
                 effect,
                 basis,
                 consent,

@@ -239,11 +239,30 @@ pub async fn run(
     app: &AppState,
     caller: &AccessContext,
     auth: &Authorized,
+    req: FhirRequest,
+    ctx: &RequestContext,
+    sess: &mut Session<'_>,
+    disclosure: &mut Disclosure,
+    kind: Kind,
+) -> FhirResult<FhirResponse> {
+    run_from(app, caller, auth, req, ctx, sess, disclosure, kind, None).await
+}
+
+/// [`run`]; with `resume` (an upstream request and the matches of its page
+/// already judged), a count that starts there instead of at the first page:
+/// the count ahead of a first page goes on where that page stopped, so the
+/// matches the page judged are neither fetched nor judged twice.
+#[allow(clippy::too_many_arguments)]
+async fn run_from(
+    app: &AppState,
+    caller: &AccessContext,
+    auth: &Authorized,
     mut req: FhirRequest,
     ctx: &RequestContext,
     sess: &mut Session<'_>,
     disclosure: &mut Disclosure,
     kind: Kind,
+    resume: Option<(FhirRequest, usize)>,
 ) -> FhirResult<FhirResponse> {
     let path = facade_path(&req);
     // the consent epoch is read only when a token is opened or sealed
@@ -300,7 +319,10 @@ pub async fn run(
             };
             req.params.retain(|(k, _)| k != "_count" && k != "_offset");
             req.params.push(("_count".into(), page.to_string()));
-            (req, 0, 0, count, subset, self_url)
+            match resume {
+                Some((at, skip)) => (at, skip, 0, count, subset, self_url),
+                None => (req, 0, 0, count, subset, self_url),
+            }
         }
     };
     let counting = subset.summary == Some(Summary::Count) || count == 0;
@@ -328,7 +350,7 @@ pub async fn run(
         pages += 1;
         let here = below(&upstream_req);
         let resp = fetch(app, caller, auth, &upstream_req, ctx).await?;
-        let Some(bundle) = resp.body else {
+        let Some(mut bundle) = resp.body else {
             return Err(FhirError::bad_gateway("the upstream sent no Bundle"));
         };
         if let Some(t) = bundle["type"].as_str() {
@@ -337,7 +359,11 @@ pub async fn run(
         if pages == 1 {
             upstream_total = bundle["total"].as_u64();
         }
-        let entries: Vec<Value> = bundle["entry"].as_array().cloned().unwrap_or_default();
+        // taken out of the page, not copied (nothing below reads them there)
+        let entries: Vec<Value> = match bundle.get_mut("entry") {
+            Some(Value::Array(a)) => std::mem::take(a),
+            _ => Vec::new(),
+        };
         let upstream_next = next_link(&bundle, &ctx.base);
         let resources: Vec<&Value> = entries
             .iter()
@@ -381,6 +407,7 @@ pub async fn run(
                     j.released = None;
                     j
                 }
+                true if counting => sess.judge_count(&e["resource"]),
                 true => sess.judge(&e["resource"]),
                 false => {
                     let last = reference.as_ref().and_then(|r| latest.get(r));
@@ -408,13 +435,33 @@ pub async fn run(
             if counting {
                 continue;
             }
-            let mut entry = (*e).clone();
-            if body.is_null() {
+            let entry = if body.is_null() {
                 // a deletion of a visible resource: keep the entry as it was
+                (*e).clone()
             } else {
                 subset.apply(&mut body);
-                entry["resource"] = body;
-            }
+                // the entry's other members copied, the released body in the
+                // resource's place (the stored resource is not copied first)
+                match e.as_object() {
+                    Some(members) => {
+                        let mut body = Some(body);
+                        Value::Object(
+                            members
+                                .iter()
+                                .map(|(k, v)| match k.as_str() {
+                                    "resource" => (k.clone(), body.take().unwrap_or(Value::Null)),
+                                    _ => (k.clone(), v.clone()),
+                                })
+                                .collect(),
+                        )
+                    }
+                    None => {
+                        let mut entry = (*e).clone();
+                        entry["resource"] = body;
+                        entry
+                    }
+                }
+            };
             if let Some(r) = &reference {
                 page_kept.push(r.clone());
             }
@@ -491,12 +538,14 @@ pub async fn run(
     // asked for (`_total=accurate`), then carried in the paging token
     if !complete && !counting && first && kind == Kind::Search {
         let cheap = upstream_total.is_some_and(|t| t <= COUNT_AHEAD);
-        if cheap || accurate {
+        if let (true, Some((upstream, at))) = (cheap || accurate, continue_at.as_ref()) {
+            // this page released `released` (the caller's offset included);
+            // the rest is counted from where the page stopped
             let mut cr = first_page;
             cr.params
                 .retain(|(k, _)| k != "_count" && k != "_offset" && k != PAGE_PARAM);
             cr.params.push(("_summary".into(), "count".into()));
-            let counted = Box::pin(run(
+            let counted = Box::pin(run_from(
                 app,
                 caller,
                 auth,
@@ -505,13 +554,14 @@ pub async fn run(
                 sess,
                 &mut Disclosure::default(),
                 kind,
+                Some((continuation(upstream)?, *at)),
             ))
             .await?;
             known_total = counted
                 .body
                 .as_ref()
                 .and_then(|b| b["total"].as_u64())
-                .map(|t| t as usize);
+                .map(|t| t as usize + released);
         }
     }
     let mut b = Map::new();

@@ -106,6 +106,10 @@ impl UpstreamBase {
     /// the upstream's origin → [`REDACTED`]; anything else (relative, `urn:uuid:`,
     /// other servers, canonical URLs) unchanged.
     pub fn rewrite_value(&self, value: &str, facade_base: &str) -> Option<String> {
+        // no scheme, no absolute URL (most references are `Type/id`)
+        if !value.contains(':') {
+            return None;
+        }
         let u = Url::parse(value).ok()?;
         if let Some(rest) = self.rest_below_base(&u) {
             return Some(format!("{}{rest}", facade_base.trim_end_matches('/')));
