@@ -63,6 +63,9 @@ export FHIRGATE_BIN="$root/target/debug/fhirgate"
 step "tests"
 cargo test --workspace -- --test-threads=2
 
+step "integration suites again as two replicas on one PostgreSQL, requests alternating (tests/common)"
+FHIRGATE_TEST_REPLICAS=2 cargo test -p fhirgate --test '*' -- --test-threads=2
+
 step "fuzz smoke: every cargo-fuzz target for 10 s (long run: scripts/fuzz.sh)"
 scripts/fuzz.sh "${FHIRGATE_FUZZ_SECS:-10}"
 

@@ -401,6 +401,7 @@ async fn proofs_from_the_api_verify_independently() {
         .args(["ledger", "proof", "4"])
         .env_clear()
         .env("FHIRGATE_DATA_DIR", t.dir.path())
+        .envs(t.cli_env())
         .env("FHIRGATE_LOG_LEVEL", "warn")
         .output()
         .unwrap();
@@ -480,7 +481,7 @@ async fn proofs_from_the_api_verify_independently() {
 
 #[tokio::test]
 async fn verify_reports_ok_then_names_the_tampered_entry() {
-    let t = TestApp::new().await;
+    let t = TestApp::single_replica("tampers with the SQLite state store's ledger rows", "").await;
     let token = t.token_for("system/AuditEvent.rs", None, None, None).await;
     append(&t, 10, "v").await;
     Ledger::new(t.app.state.clone())

@@ -458,7 +458,7 @@ async fn non_fhir_routes_are_audited_by_route_template() {
 
 #[tokio::test]
 async fn when_the_ledger_cannot_write_requests_fail_closed_with_503() {
-    let t = TestApp::new().await;
+    let t = TestApp::single_replica("renames the SQLite state store's ledger tables", "").await;
     let id = t.create(patient("Closed")).await;
     let pool = sqlite(&t);
     sqlx::query("ALTER TABLE ledger_entries RENAME TO ledger_entries_away")
@@ -509,7 +509,8 @@ async fn pseudonyms_are_stable_per_deployment_and_keyed() {
 
 #[tokio::test]
 async fn a_tampered_payload_fails_to_decrypt_and_the_chain_still_verifies() {
-    let t = TestApp::new().await;
+    let t =
+        TestApp::single_replica("tampers with the SQLite state store's audit payloads", "").await;
     let id = t.create(patient("Tamper")).await;
     let r = t.get(&format!("/fhir/Patient/{id}")).await;
     let seq: i64 = r.header("x-ledger-seq").unwrap().parse().unwrap();

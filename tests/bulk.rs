@@ -657,18 +657,6 @@ async fn splits_files_at_the_configured_count() {
     assert_eq!(counts, [3, 1]);
 }
 
-fn open_config(dir: &std::path::Path, toml: &str) -> fhirgate::config::Config {
-    let env = vec![
-        ("FHIRGATE_DATA_DIR".to_owned(), dir.display().to_string()),
-        (
-            "FHIRGATE_PUBLIC_URL".to_owned(),
-            "http://fhirgate.test".to_owned(),
-        ),
-        ("FHIRGATE_DEMO".to_owned(), "0".to_owned()),
-    ];
-    fhirgate::config::Config::from_parts(toml, std::path::Path::new("fhirgate.toml"), &env).unwrap()
-}
-
 #[tokio::test]
 async fn a_job_resumes_after_a_restart_with_exact_counts() {
     let toml = "[limits]\nmax_page_size = 5\ndefault_page_size = 5\n[bulk]\nmin_poll_seconds = 0\nscan_millis = 20\nlease_seconds = 1\nfile_max_resources = 7\n[consent]\nexempt_clients = [\"test-client\", \"app\"]\n";
@@ -713,23 +701,10 @@ async fn a_job_resumes_after_a_restart_with_exact_counts() {
     worker.abort();
     let _ = worker.await;
     assert!(mid, "the job should have been stopped in the middle");
-    let TestApp {
-        router, app, dir, ..
-    } = t;
-    drop(router);
-    drop(app);
-    // A new process on the same data dir.
-    let (app, _) = fhirgate::AppState::open(open_config(dir.path(), toml))
-        .await
-        .unwrap();
-    let router = fhirgate::app(app.clone());
-    let worker = fhirgate::bulk::worker::spawn(app.clone());
-    let t2 = TestApp {
-        router,
-        app,
-        dir,
-        token: tok.clone(),
-    };
+    // A new process on the same data (data dir, and in replica mode the
+    // same PostgreSQL database).
+    let t2 = t.reopen_with_config(toml).await;
+    let worker = fhirgate::bulk::worker::spawn(t2.app.clone());
     let mut manifest = Value::Null;
     for _ in 0..1000 {
         let p = t2.request_with(&tok, Method::GET, &status, &[], None).await;

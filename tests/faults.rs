@@ -114,10 +114,18 @@ async fn facade(addr: SocketAddr, upstream: &str, more: &str) -> TestApp {
     } else {
         "timeout_secs = 1\n"
     };
-    TestApp::with_config(&format!(
+    let toml = format!(
         "[upstream]\nurl = \"http://{addr}/fhir\"\n{timeout}connect_timeout_secs = 1\nretry_backoff_ms = 10\n{upstream}\n{more}"
-    ))
-    .await
+    );
+    if upstream.contains("breaker_failures") {
+        TestApp::single_replica(
+            "the circuit breaker is each replica's own (in memory), so its counts are per replica",
+            &toml,
+        )
+        .await
+    } else {
+        TestApp::with_config(&toml).await
+    }
 }
 
 fn assert_outcome(r: &TestResponse, status: u16, code: &str) {
@@ -264,7 +272,11 @@ async fn a_read_is_retried_once_but_a_create_never() {
 
 #[tokio::test]
 async fn rate_limit_is_429_with_retry_after_for_one_client_only() {
-    let t = TestApp::with_config("[limits]\nrate_per_second = 0.05\nrate_burst = 2\n").await;
+    let t = TestApp::single_replica(
+        "the rate limiter's token buckets are each replica's own (in memory)",
+        "[limits]\nrate_per_second = 0.05\nrate_burst = 2\n",
+    )
+    .await;
     let a = t
         .token_as("client-a", "system/*.rs", None, None, None, None)
         .await;

@@ -12,7 +12,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::TestApp;
+use common::{match_ids, TestApp};
 use std::sync::atomic::Ordering;
 
 use fhirgate::{
@@ -96,7 +96,11 @@ async fn a_full_ledger_disk_fails_fhir_routes_closed_and_recovers_without_a_gap(
         .with_env_filter("fhirgate=warn")
         .with_test_writer()
         .try_init();
-    let t = TestApp::new().await;
+    let t = TestApp::single_replica(
+        "simulates a full disk with SQLite's max_page_count on state.db",
+        "",
+    )
+    .await;
     let pool = sqlite(&t).clone();
     let id = t
         .create(json!({"resourceType": "Patient", "name": [{"family": SECRET}]}))
@@ -210,11 +214,36 @@ async fn a_full_ledger_disk_fails_fhir_routes_closed_and_recovers_without_a_gap(
     assert_eq!(size, last + 1);
     let entries = ledger.entries(0, size + 10).await.unwrap();
     assert_eq!(entries.len() as u64, size, "one row per seq, none extra");
-    // Whether the create refused with 503 left its resource behind (the
-    // embedded store is another file, written before the audit).
+    // The create refused with 503 left nothing behind: the embedded store
+    // (another file, written before the audit entry) undid it, history
+    // included, so a retrying client does not make a duplicate.
     let r = t.get("/fhir/Patient?family=WrittenWhileFull").await;
     assert_eq!(r.status, StatusCode::OK);
-    let created_anyway = r.json["total"].as_u64().unwrap_or(0);
+    assert!(
+        match_ids(&r.json).is_empty(),
+        "a create refused with 503 was stored: {}",
+        r.text()
+    );
+    let store = t.app.upstream.embedded().unwrap();
+    assert_eq!(store.count(Some("Patient")).await.unwrap(), 1);
+    let r = t.get("/fhir/Patient/_history").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        !r.text().contains("WrittenWhileFull"),
+        "the refused version is in the history: {}",
+        r.text()
+    );
+    // The client retries now that space is back: exactly one.
+    let r = t
+        .post(
+            "/fhir/Patient",
+            &json!({"resourceType": "Patient", "name": [{"family": "WrittenWhileFull"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = t.get("/fhir/Patient?family=WrittenWhileFull").await;
+    assert_eq!(match_ids(&r.json).len(), 1, "{}", r.text());
+    let size = ledger.size().await.unwrap();
     let report = ledger.verify(&t.app.keys).await.unwrap();
     assert!(report.ok(), "{report:?}");
     let payloads = verify_payloads(&t.app.audit).await.unwrap();
@@ -222,6 +251,6 @@ async fn a_full_ledger_disk_fails_fhir_routes_closed_and_recovers_without_a_gap(
     println!(
         "disk full after {filler_rows} filler rows and {ok_before_full} more reads; \
          metadata while full: {metadata_while_full}; \
-         a create refused with 503 left {created_anyway} resource(s) behind; {size} entries verify"
+         {size} entries verify"
     );
 }

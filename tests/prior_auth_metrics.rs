@@ -113,6 +113,7 @@ async fn metrics_count_submitted_and_decided_requests() {
             .env_remove("FHIRGATE_UPSTREAM_URL")
             .env_remove("FHIRGATE_DATABASE_URL")
             .env_remove("FHIRGATE_CONFIG")
+            .envs(t.cli_env())
             .output()
             .unwrap()
     };

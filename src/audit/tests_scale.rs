@@ -4,7 +4,7 @@
 use super::{entries, keys};
 use crate::{
     audit::{Ledger, NewEntry},
-    state::StateStore,
+    state::{tests::Schema, StateStore},
 };
 
 async fn bench(
@@ -41,26 +41,10 @@ async fn bench_appends() {
         let sqlite = async { Ledger::new(StateStore::open(None, dir.path()).await.unwrap()) };
         bench("sqlite  ", sqlite, batch, batches).await;
         if let Ok(url) = std::env::var("FHIRGATE_TEST_DATABASE_URL") {
-            let admin = sqlx::PgPool::connect(&url).await.unwrap();
-            let schema = format!("b{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                .execute(&admin)
-                .await
-                .unwrap();
-            let sep = if url.contains('?') { '&' } else { '?' };
-            let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-            let pg = async {
-                Ledger::new(
-                    StateStore::open(Some(&scoped), std::path::Path::new("."))
-                        .await
-                        .unwrap(),
-                )
-            };
+            let schema = Schema::create(&url, "b").await;
+            let pg = async { Ledger::new(schema.open().await) };
             bench("postgres", pg, batch, batches).await;
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&admin)
-                .await
-                .unwrap();
+            schema.drop_schema().await;
         }
     }
 }
@@ -73,24 +57,9 @@ async fn two_replicas_on_postgres_share_one_gap_free_chain() {
         eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
         return;
     };
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    let schema = format!("l{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    let a = Ledger::new(
-        StateStore::open(Some(&scoped), std::path::Path::new("."))
-            .await
-            .unwrap(),
-    );
-    let b = Ledger::new(
-        StateStore::open(Some(&scoped), std::path::Path::new("."))
-            .await
-            .unwrap(),
-    );
+    let schema = Schema::create(&url, "l").await;
+    let a = Ledger::new(schema.open().await);
+    let b = Ledger::new(schema.open().await);
     let mut tasks = Vec::new();
     for t in 0..8usize {
         let ledger = if t % 2 == 0 { a.clone() } else { b.clone() };
@@ -112,8 +81,5 @@ async fn two_replicas_on_postgres_share_one_gap_free_chain() {
     a.checkpoint(keys()).await.unwrap();
     let report = b.verify(keys()).await.unwrap();
     assert!(report.ok() && report.entries == expected, "{report:?}");
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    schema.drop_schema().await;
 }

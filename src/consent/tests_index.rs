@@ -3,7 +3,7 @@
 //! deletions, the generation-keyed cache across two replicas, unreadable
 //! Consents, and polling a real embedded store and a paging mock.
 
-use std::{path::Path, sync::Arc};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -13,7 +13,10 @@ use crate::{
     consent::model::ConsentStatus,
     error::{FhirError, FhirResult},
     fhir::{FhirRequest, FhirResponse, Interaction},
-    state::StateStore,
+    state::{
+        tests::{test_database_url, Schema},
+        StateStore,
+    },
     upstream::{embedded::EmbeddedStore, RequestContext, Upstream},
 };
 
@@ -21,16 +24,13 @@ use crate::{
 struct Fresh {
     store: StateStore,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<(sqlx::PgPool, String)>,
+    pg: Option<Schema>,
 }
 
 impl Fresh {
     async fn cleanup(self) {
-        if let Some((admin, schema)) = self.pg {
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&admin)
-                .await
-                .unwrap();
+        if let Some(schema) = self.pg {
+            schema.drop_schema().await;
         }
     }
 }
@@ -48,29 +48,11 @@ async fn sqlite() -> Fresh {
 /// As `state::tests`: skipped without `FHIRGATE_TEST_DATABASE_URL` unless
 /// `FHIRGATE_REQUIRE_POSTGRES` makes that a failure.
 async fn postgres() -> Option<Fresh> {
-    let Ok(url) = std::env::var("FHIRGATE_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("FHIRGATE_REQUIRE_POSTGRES").is_err(),
-            "FHIRGATE_REQUIRE_POSTGRES is set but FHIRGATE_TEST_DATABASE_URL is not"
-        );
-        eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
-        return None;
-    };
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    let schema = format!("c{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    let store = StateStore::open(Some(&scoped), Path::new("."))
-        .await
-        .unwrap();
+    let schema = Schema::create(&test_database_url()?, "c").await;
     Some(Fresh {
-        store,
+        store: schema.open().await,
         _dir: None,
-        pg: Some((admin, schema)),
+        pg: Some(schema),
     })
 }
 

@@ -40,7 +40,10 @@ async fn handle(app: AppState, req: Request) -> Response {
     let mut disclosure = pipeline::Disclosure::default();
     let mut facts = None;
     // The whole request runs within `[limits] request_timeout_secs` (503).
-    let work = respond(&app, req, &request_id, &mut disclosure, &mut facts);
+    // What the request writes to the embedded store, undone if it fails
+    // closed below (a retry must not leave a duplicate).
+    let journal = crate::upstream::embedded::journal::Journal::default();
+    let work = journal.scope(respond(&app, req, &request_id, &mut disclosure, &mut facts));
     let mut res = match pipeline::limits::deadline(&app.config.limits, work).await {
         Ok(res) => res,
         Err(e) => render::error(&e, Format::FhirJson, false, &request_id),
@@ -59,7 +62,10 @@ async fn handle(app: AppState, req: Request) -> Response {
             receipt.stamp(res.headers_mut());
             res
         }
-        Err(e) => audit::middleware::unavailable(&request_id, &e),
+        Err(e) => {
+            crate::upstream::embedded::journal::undo_request(&app, &journal).await;
+            audit::middleware::unavailable(&request_id, &e)
+        }
     }
 }
 

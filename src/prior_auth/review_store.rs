@@ -148,8 +148,11 @@ pub async fn purge_decided_before(store: &StateStore, cutoff_ms: i64) -> Result<
                   WHERE state <> 'pended' AND decided_ms IS NOT NULL AND decided_ms < $1)";
     let requests =
         "DELETE FROM pa_requests WHERE state <> 'pended' AND decided_ms IS NOT NULL AND decided_ms < $1";
+    // On a connection closed, not pooled, if this fails or is dropped
+    // mid-transaction (`state::TxConn`).
     on_pool!(store, |p| {
-        let mut tx = p.begin().await?;
+        let mut conn = crate::state::TxConn::acquire(p).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::query(events)
             .bind(cutoff_ms)
             .execute(&mut *tx)
@@ -160,6 +163,7 @@ pub async fn purge_decided_before(store: &StateStore, cutoff_ms: i64) -> Result<
             .await?
             .rows_affected();
         tx.commit().await?;
+        conn.done();
         Ok(n)
     })
 }

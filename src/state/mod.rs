@@ -50,6 +50,56 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
 #[doc(hidden)]
 pub static SQLITE_MAX_PAGE_COUNT: AtomicU64 = AtomicU64::new(0);
 
+/// A pooled connection for one transaction, handed back to the pool only
+/// once the work on it has finished ([`TxConn::done`]). When a step fails,
+/// or the future holding it is dropped mid-transaction (a client gone, a
+/// request deadline), the connection is closed instead: SQLite rolls a
+/// transaction back by itself on some errors (`SQLITE_FULL`, a full disk),
+/// the `ROLLBACK` sqlx then sends fails and its transaction depth stays at
+/// 1, so every later `begin_with` on that pooled connection would fail; a
+/// PostgreSQL connection dropped mid-statement is in an unknown state. The
+/// ledger's append does the same (`audit::ledger`).
+pub(crate) struct TxConn<DB: sqlx::Database> {
+    conn: sqlx::pool::PoolConnection<DB>,
+    done: bool,
+}
+
+impl<DB: sqlx::Database> TxConn<DB> {
+    /// A connection from `pool`.
+    pub(crate) async fn acquire(pool: &sqlx::Pool<DB>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            conn: pool.acquire().await?,
+            done: false,
+        })
+    }
+
+    /// The transaction on it committed or rolled back: back to the pool.
+    pub(crate) fn done(mut self) {
+        self.done = true;
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for TxConn<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for TxConn<DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
+}
+
+impl<DB: sqlx::Database> Drop for TxConn<DB> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// The state store, on one of its two backends. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum StateStore {
@@ -172,6 +222,66 @@ pub(crate) mod tests {
         crate::bulk::tests::suite(store).await;
     }
 
+    /// A migrated SQLite store in `dir` whose pool has one connection, so
+    /// a test knows which connection the next statement runs on.
+    pub(crate) async fn sqlite_one_connection(dir: &Path) -> StateStore {
+        let url = format!("sqlite://{}", dir.join("state.db").display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        SQLITE_MIGRATIONS.run(&pool).await.unwrap();
+        StateStore::Sqlite(pool)
+    }
+
+    /// Caps the one connection of `pool` at the file's current size and
+    /// uses up its free pages, as a full disk would (`PRAGMA
+    /// max_page_count` is per connection: a new connection has no cap).
+    pub(crate) async fn fill_disk(pool: &SqlitePool) {
+        sqlx::query("CREATE TABLE IF NOT EXISTS filler (b BLOB)")
+            .execute(pool)
+            .await
+            .unwrap();
+        let mut c = pool.acquire().await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        for _ in 0..10_000 {
+            if sqlx::query("INSERT INTO filler (b) VALUES (zeroblob(2000))")
+                .execute(&mut *c)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        panic!("the page cap does not hold");
+    }
+
+    /// Space is back: the filler goes and the cap is lifted (on whichever
+    /// connection the pool now has).
+    pub(crate) async fn free_disk(pool: &SqlitePool) {
+        let mut c = pool.acquire().await.unwrap();
+        sqlx::query("PRAGMA max_page_count = 4294967294")
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        sqlx::query("DROP TABLE filler")
+            .execute(&mut *c)
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn sqlite_backend_passes_the_suite() {
         let dir = tempfile::tempdir().unwrap();
@@ -184,51 +294,80 @@ pub(crate) mod tests {
         assert_eq!(again.meta("k").await.unwrap().as_deref(), Some("2"));
     }
 
-    /// A store on a fresh schema of the PostgreSQL the test command starts
-    /// (`FHIRGATE_TEST_DATABASE_URL`), for each backend's store suite;
-    /// [`Scratch::drop_schema`] removes it. `None` (the test is skipped, and
-    /// says so) without that variable, unless `FHIRGATE_REQUIRE_POSTGRES=1`
-    /// (set by the test command) makes its absence a failure.
-    pub(crate) struct Scratch {
-        /// The store, its `search_path` the fresh schema.
-        pub store: StateStore,
-        admin: PgPool,
-        schema: String,
+    /// The PostgreSQL the test command starts (`FHIRGATE_TEST_DATABASE_URL`).
+    /// `None` (the test is skipped, and says so) without that variable,
+    /// unless `FHIRGATE_REQUIRE_POSTGRES=1` (set by the test command) makes
+    /// its absence a failure.
+    pub(crate) fn test_database_url() -> Option<String> {
+        let Ok(url) = std::env::var("FHIRGATE_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var("FHIRGATE_REQUIRE_POSTGRES").is_err(),
+                "FHIRGATE_REQUIRE_POSTGRES is set but FHIRGATE_TEST_DATABASE_URL is not"
+            );
+            eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
+            return None;
+        };
+        Some(url)
     }
 
-    impl Scratch {
-        pub(crate) async fn postgres() -> Option<Self> {
-            let Ok(url) = std::env::var("FHIRGATE_TEST_DATABASE_URL") else {
-                assert!(
-                    std::env::var("FHIRGATE_REQUIRE_POSTGRES").is_err(),
-                    "FHIRGATE_REQUIRE_POSTGRES is set but FHIRGATE_TEST_DATABASE_URL is not"
-                );
-                eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
-                return None;
-            };
-            let admin = PgPool::connect(&url).await.unwrap();
-            let schema = format!("t{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+    /// A fresh schema on a PostgreSQL: stores opened on it ([`Schema::open`],
+    /// several for replicas sharing it) see only it; [`Schema::drop_schema`]
+    /// removes it.
+    pub(crate) struct Schema {
+        admin: PgPool,
+        name: String,
+        /// The database URL with the schema as its `search_path`.
+        pub url: String,
+    }
+
+    impl Schema {
+        /// Creates it on the database at `url`, its name `prefix` and a
+        /// random suffix.
+        pub(crate) async fn create(url: &str, prefix: &str) -> Self {
+            let admin = PgPool::connect(url).await.unwrap();
+            let name = format!("{prefix}{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE SCHEMA {name}"))
                 .execute(&admin)
                 .await
                 .unwrap();
             let sep = if url.contains('?') { '&' } else { '?' };
-            let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-            let store = StateStore::open(Some(&scoped), Path::new("."))
+            let url = format!("{url}{sep}options=-c%20search_path%3D{name}");
+            Self { admin, name, url }
+        }
+
+        /// A store on it.
+        pub(crate) async fn open(&self) -> StateStore {
+            StateStore::open(Some(&self.url), Path::new("."))
                 .await
-                .unwrap();
-            Some(Self {
-                store,
-                admin,
-                schema,
-            })
+                .unwrap()
         }
 
         pub(crate) async fn drop_schema(self) {
-            sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
                 .execute(&self.admin)
                 .await
                 .unwrap();
+        }
+    }
+
+    /// A store on a fresh [`Schema`] of the PostgreSQL the test command
+    /// starts, for each backend's store suite; [`Scratch::drop_schema`]
+    /// removes it. `None` as [`test_database_url`].
+    pub(crate) struct Scratch {
+        /// The store, its `search_path` the fresh schema.
+        pub store: StateStore,
+        schema: Schema,
+    }
+
+    impl Scratch {
+        pub(crate) async fn postgres() -> Option<Self> {
+            let schema = Schema::create(&test_database_url()?, "t").await;
+            let store = schema.open().await;
+            Some(Self { store, schema })
+        }
+
+        pub(crate) async fn drop_schema(self) {
+            self.schema.drop_schema().await;
         }
     }
 

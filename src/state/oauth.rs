@@ -231,8 +231,11 @@ impl StateStore {
 
     /// Revokes every access and refresh token issued from a code (reuse detected).
     pub async fn revoke_code_chain(&self, code_hash: &str) -> Result<(), sqlx::Error> {
+        // On a connection closed, not pooled, if this fails or is dropped
+        // mid-transaction (`TxConn`).
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut conn = super::TxConn::acquire(p).await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             sqlx::query("UPDATE oauth_access SET revoked = 1 WHERE code_hash = $1")
                 .bind(code_hash)
                 .execute(&mut *tx)
@@ -241,7 +244,9 @@ impl StateStore {
                 .bind(code_hash)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await
+            tx.commit().await?;
+            conn.done();
+            Ok(())
         })
     }
 

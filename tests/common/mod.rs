@@ -1,5 +1,9 @@
 //! Test harness: the whole app over a fresh temporary data dir, driven with
-//! `oneshot` (no socket), as axum's testing example does.
+//! `oneshot` (no socket), as axum's testing example does. In replica mode
+//! (`FHIRGATE_TEST_REPLICAS=2`, see [`replicas_wanted`]) it is two apps on
+//! one fresh PostgreSQL database and one data dir, each request going to
+//! the other one than the last; a suite that cannot run so opts out with
+//! [`TestApp::single_replica`], saying why.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod forms;
@@ -20,11 +24,99 @@ use tower::ServiceExt;
 pub const BASE: &str = "http://fhirgate.test/fhir";
 
 pub struct TestApp {
+    /// Replica A's router (the only one outside replica mode).
     pub router: Router,
+    /// Replica A's state: its state store, ledger and keys are every
+    /// replica's (one PostgreSQL database, one data dir).
     pub app: AppState,
     pub dir: tempfile::TempDir,
     /// A `system/*.cruds` access token every helper request carries.
     pub token: String,
+    /// Every replica, A first: more than one in replica mode
+    /// ([`replicas_wanted`]), where each request goes to the next one.
+    pub replicas: Vec<(Router, AppState)>,
+    next: std::sync::atomic::AtomicUsize,
+    /// Replica mode's fresh PostgreSQL database, dropped last.
+    db: Option<std::sync::Arc<PgDb>>,
+}
+
+/// Replica mode: with `FHIRGATE_TEST_REPLICAS=N` (N >= 2) and
+/// `FHIRGATE_TEST_DATABASE_URL` (the PostgreSQL scripts/test.sh starts),
+/// every [`TestApp`] is N app instances (routers and `AppState`s) over one
+/// fresh PostgreSQL database and one data dir (signing keys, the embedded
+/// FHIR store's SQLite file, bulk files, as on a shared volume), and the
+/// harness sends each request to the next replica (round-robin), so a flow
+/// started on one finishes on another. `None`: one replica on SQLite.
+pub fn replicas_wanted() -> Option<(usize, String)> {
+    let n: usize = match std::env::var("FHIRGATE_TEST_REPLICAS") {
+        Ok(n) => n
+            .trim()
+            .parse()
+            .expect("FHIRGATE_TEST_REPLICAS is a number"),
+        Err(_) => return None,
+    };
+    if n < 2 {
+        return None;
+    }
+    let url = std::env::var("FHIRGATE_TEST_DATABASE_URL").expect(
+        "FHIRGATE_TEST_REPLICAS needs FHIRGATE_TEST_DATABASE_URL (a PostgreSQL whose user may create databases)",
+    );
+    Some((n, url))
+}
+
+/// A database created for one [`TestApp`] on the PostgreSQL of
+/// `FHIRGATE_TEST_DATABASE_URL`, dropped (even while in use) with it.
+pub struct PgDb {
+    admin: String,
+    name: String,
+    /// Its URL (what replicas get as `FHIRGATE_DATABASE_URL`).
+    pub url: String,
+}
+
+impl PgDb {
+    async fn create(admin: &str) -> Self {
+        use sqlx::Connection;
+        let name = format!("fhirgate_it_{}", uuid::Uuid::new_v4().simple());
+        let (main, query) = match admin.split_once('?') {
+            Some((m, q)) => (m, format!("?{q}")),
+            None => (admin, String::new()),
+        };
+        let (prefix, _) = main.rsplit_once('/').expect("a database URL with a path");
+        let mut c = sqlx::PgConnection::connect(admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        Self {
+            admin: admin.to_owned(),
+            url: format!("{prefix}/{name}{query}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // Dropped inside a test's runtime: the statement runs on a thread
+        // of its own with its own runtime.
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut c = sqlx::PgConnection::connect(&admin).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut c)
+                    .await?;
+                c.close().await
+            })
+        })
+        .join();
+    }
 }
 
 pub struct TestResponse {
@@ -56,19 +148,56 @@ impl TestApp {
     pub async fn with_config(toml: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         copy_shared_keys(&dir.path().join("keys"));
-        Self::open_in(dir, toml).await
+        let db = match replicas_wanted() {
+            Some((_, admin)) => Some(std::sync::Arc::new(PgDb::create(&admin).await)),
+            None => None,
+        };
+        Self::open_in(dir, toml, db).await
+    }
+
+    /// One app on SQLite even in replica mode, for a suite that cannot run
+    /// as replicas on PostgreSQL; `reason` (one line) says why.
+    pub async fn single_replica(reason: &str, toml: &str) -> Self {
+        if replicas_wanted().is_some() {
+            eprintln!("single replica on SQLite: {reason}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        copy_shared_keys(&dir.path().join("keys"));
+        Self::open_in(dir, toml, None).await
+    }
+
+    /// Whether this app is several replicas (replica mode).
+    pub fn is_replicated(&self) -> bool {
+        self.replicas.len() > 1
+    }
+
+    /// The `FHIRGATE_*` variables a `fhirgate` command run on this app's
+    /// data needs besides `FHIRGATE_DATA_DIR`: in replica mode, the
+    /// PostgreSQL database (`FHIRGATE_DATABASE_URL`).
+    pub fn cli_env(&self) -> Vec<(&'static str, String)> {
+        self.db
+            .iter()
+            .map(|db| ("FHIRGATE_DATABASE_URL", db.url.clone()))
+            .collect()
     }
 
     /// The same data (state store, keys) under another configuration, as an
     /// operator restarting with an edited config file.
     #[allow(dead_code)]
     pub async fn reopen_with_config(self, toml: &str) -> Self {
-        let Self { dir, app, .. } = self;
-        drop(app);
-        Self::open_in(dir, toml).await
+        let Self {
+            dir,
+            app,
+            replicas,
+            router,
+            db,
+            ..
+        } = self;
+        drop((app, router, replicas));
+        Self::open_in(dir, toml, db).await
     }
 
-    async fn open_in(dir: tempfile::TempDir, toml: &str) -> Self {
+    async fn open_in(dir: tempfile::TempDir, toml: &str, db: Option<std::sync::Arc<PgDb>>) -> Self {
         let env = vec![
             (
                 "FHIRGATE_DATA_DIR".to_owned(),
@@ -80,6 +209,9 @@ impl TestApp {
             ),
         ];
         let mut env = env;
+        if let Some(db) = &db {
+            env.push(("FHIRGATE_DATABASE_URL".to_owned(), db.url.clone()));
+        }
         if !toml.contains("[demo]") {
             env.push(("FHIRGATE_DEMO".to_owned(), "0".to_owned()));
         }
@@ -93,12 +225,24 @@ impl TestApp {
         };
         let config =
             Config::from_parts(&toml, std::path::Path::new("fhirgate.toml"), &env).unwrap();
-        let (app, _) = AppState::open(config).await.unwrap();
+        let n = match (&db, replicas_wanted()) {
+            (Some(_), Some((n, _))) => n,
+            _ => 1,
+        };
+        let mut replicas = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (app, _) = AppState::open(config.clone()).await.unwrap();
+            replicas.push((fhirgate::app(app.clone()), app));
+        }
+        let (router, app) = replicas[0].clone();
         let mut t = Self {
-            router: fhirgate::app(app.clone()),
+            router,
             app,
             dir,
             token: String::new(),
+            replicas,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            db,
         };
         t.token = t.token_for("system/*.cruds", None, None, None).await;
         t
@@ -212,7 +356,8 @@ impl TestApp {
         let req = b
             .body(body.map(Body::from).unwrap_or_else(Body::empty))
             .unwrap();
-        let res = self.router.clone().oneshot(req).await.unwrap();
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.replicas.len();
+        let res = self.replicas[i].0.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();

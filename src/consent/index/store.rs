@@ -9,7 +9,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{patient_key, ConsentIndex, IndexError};
-use crate::state::on_pool;
+use crate::state::{on_pool, TxConn};
 use crate::{
     fhir::types::{format_instant, parse_instant},
     state::StateStore,
@@ -128,8 +128,11 @@ impl ConsentIndex {
     pub async fn record_changed(&self, consent: &Value) -> Result<bool, IndexError> {
         let row = Row::from_consent(consent)?;
         let (begin, lock) = begin_and_lock(self.store());
+        // On a connection closed, not pooled, if this fails or is dropped
+        // mid-transaction (`state::TxConn`).
         on_pool!(self.store(), |p| {
-            let mut tx = p.begin_with(begin).await?;
+            let mut conn = TxConn::acquire(p).await?;
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, begin).await?;
             if let Some(lock) = lock {
                 sqlx::query(lock).bind(&row.id).execute(&mut *tx).await?;
             }
@@ -144,6 +147,8 @@ impl ConsentIndex {
                     last_updated: last_updated.clone(),
                 };
                 if !is_newer(&row.stamp, &stored) {
+                    tx.rollback().await?;
+                    conn.done();
                     return Ok(false);
                 }
                 if *deleted == 0 && old_patient.is_some() && *old_patient != row.patient {
@@ -164,6 +169,7 @@ impl ConsentIndex {
                 sqlx::query(BUMP).bind(patient).execute(&mut *tx).await?;
             }
             tx.commit().await?;
+            conn.done();
         });
         Ok(true)
     }
@@ -188,7 +194,8 @@ impl ConsentIndex {
         let known = delete.version_id.is_some() || delete.last_updated.is_some();
         let (begin, lock) = begin_and_lock(self.store());
         on_pool!(self.store(), |p| {
-            let mut tx = p.begin_with(begin).await?;
+            let mut conn = TxConn::acquire(p).await?;
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, begin).await?;
             if let Some(lock) = lock {
                 sqlx::query(lock).bind(consent_id).execute(&mut *tx).await?;
             }
@@ -197,7 +204,11 @@ impl ConsentIndex {
                 .fetch_optional(&mut *tx)
                 .await?;
             let live_patient = match &old {
-                None if !known => return Ok(false),
+                None if !known => {
+                    tx.rollback().await?;
+                    conn.done();
+                    return Ok(false);
+                }
                 None => None,
                 Some((patient, version_id, last_updated, deleted)) => {
                     let stored = Stamp {
@@ -205,6 +216,8 @@ impl ConsentIndex {
                         last_updated: last_updated.clone(),
                     };
                     if known && !is_newer(delete, &stored) {
+                        tx.rollback().await?;
+                        conn.done();
                         return Ok(false);
                     }
                     if *deleted == 0 {
@@ -212,6 +225,8 @@ impl ConsentIndex {
                     } else if known {
                         None
                     } else {
+                        tx.rollback().await?;
+                        conn.done();
                         return Ok(false);
                     }
                 }
@@ -226,8 +241,87 @@ impl ConsentIndex {
                 sqlx::query(BUMP).bind(patient).execute(&mut *tx).await?;
             }
             tx.commit().await?;
+            conn.done();
             Ok(matches!(old, Some((_, _, _, 0))))
         })
+    }
+
+    /// Puts a Consent's row back to what the store holds after a write of
+    /// it was undone (the request failed closed; `upstream::embedded::
+    /// journal`): its previous version, the tombstone of a previous
+    /// deletion, or no row at all when the undone write created it (a
+    /// tombstone would make a retried create of the same id look stale).
+    /// Unlike [`ConsentIndex::record`], version order is not consulted: the
+    /// undone version is newer than what it goes back to. Bumps the
+    /// generation of the patients before and after.
+    pub async fn revert(
+        &self,
+        consent_id: &str,
+        now: &crate::upstream::embedded::journal::Restored,
+    ) -> Result<(), IndexError> {
+        use crate::upstream::embedded::journal::Restored;
+        const DELETE: &str = "DELETE FROM consent_index WHERE consent_id = $1";
+        let live = match now {
+            Restored::Live(body) => Some(Row::from_consent(body)?),
+            _ => None,
+        };
+        let (begin, lock) = begin_and_lock(self.store());
+        on_pool!(self.store(), |p| {
+            let mut conn = TxConn::acquire(p).await?;
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, begin).await?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(consent_id).execute(&mut *tx).await?;
+            }
+            let old: Option<OldRow> = sqlx::query_as(SELECT_OLD)
+                .bind(consent_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let mut bump: Vec<String> = Vec::new();
+            if let Some((Some(patient), _, _, 0)) = &old {
+                bump.push(patient.clone());
+            }
+            sqlx::query(DELETE)
+                .bind(consent_id)
+                .execute(&mut *tx)
+                .await?;
+            match (now, &live) {
+                (_, Some(row)) => {
+                    sqlx::query(UPSERT)
+                        .bind(&row.id)
+                        .bind(&row.patient)
+                        .bind(&row.stamp.version_id)
+                        .bind(&row.stamp.last_updated)
+                        .bind(&row.status)
+                        .bind(&row.body)
+                        .execute(&mut *tx)
+                        .await?;
+                    bump.extend(row.patient.clone());
+                }
+                (
+                    Restored::Deleted {
+                        version,
+                        last_updated,
+                    },
+                    None,
+                ) => {
+                    sqlx::query(TOMBSTONE)
+                        .bind(consent_id)
+                        .bind(version.to_string())
+                        .bind(normalise_instant(last_updated))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                _ => {}
+            }
+            bump.sort();
+            bump.dedup();
+            for patient in &bump {
+                sqlx::query(BUMP).bind(patient).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            conn.done();
+        });
+        Ok(())
     }
 
     /// The poller's watermark (a normalised instant), if it ever synced.
@@ -249,5 +343,85 @@ impl ConsentIndex {
             .await
             .map(|_| ()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::tests::{fill_disk, free_disk, sqlite_one_connection};
+    use serde_json::json;
+
+    fn consent(id: &str, version: u32, filler: usize) -> Value {
+        json!({
+            "resourceType": "Consent", "id": id, "status": "active",
+            "meta": {"versionId": version.to_string(), "lastUpdated": format!("2026-01-01T00:00:0{version}Z")},
+            "patient": {"reference": "Patient/p1"},
+            "text": {"status": "generated", "div": "z".repeat(filler)},
+        })
+    }
+
+    async fn stored(store: &StateStore, id: &str) -> Option<OldRow> {
+        on_pool!(store, |p| sqlx::query_as(SELECT_OLD)
+            .bind(id)
+            .fetch_optional(p)
+            .await
+            .unwrap())
+    }
+
+    /// An undone write goes back to the previous version (though older),
+    /// or leaves no row at all (so a retried create of the same id counts).
+    #[tokio::test]
+    async fn revert_puts_back_what_the_store_holds() {
+        use crate::upstream::embedded::journal::Restored;
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite_one_connection(dir.path()).await;
+        let index = ConsentIndex::new(store.clone());
+        index.record(&consent("c1", 1, 1)).await.unwrap();
+        index.record(&consent("c1", 2, 1)).await.unwrap();
+        index
+            .revert("c1", &Restored::Live(consent("c1", 1, 1)))
+            .await
+            .unwrap();
+        let row = stored(&store, "c1").await.unwrap();
+        assert_eq!(row.1.as_deref(), Some("1"));
+        assert_eq!(row.3, 0);
+        index
+            .revert(
+                "c1",
+                &Restored::Deleted {
+                    version: 1,
+                    last_updated: "2026-01-01T00:00:01Z".into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored(&store, "c1").await.unwrap().3, 1);
+        index.revert("c1", &Restored::Gone).await.unwrap();
+        assert_eq!(stored(&store, "c1").await, None);
+        assert!(index.record_changed(&consent("c1", 1, 1)).await.unwrap());
+    }
+
+    /// An index write that fails on a full disk (SQLite ends the
+    /// transaction itself, so sqlx's `ROLLBACK` fails) closes its
+    /// connection: on a one-connection pool, the next write works once
+    /// space is back, where a pooled connection stuck "in a transaction"
+    /// refused every later `BEGIN IMMEDIATE`.
+    #[tokio::test]
+    async fn a_write_failed_on_a_full_disk_does_not_poison_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite_one_connection(dir.path()).await;
+        let StateStore::Sqlite(pool) = &store else {
+            unreachable!("a SQLite store")
+        };
+        let index = ConsentIndex::new(store.clone());
+        index.record(&consent("c1", 1, 10)).await.unwrap();
+        fill_disk(pool).await;
+        let err = index.record(&consent("c1", 2, 20_000)).await;
+        assert!(err.is_err(), "the disk is full");
+        free_disk(pool).await;
+        index.record(&consent("c1", 3, 20_000)).await.unwrap();
+        index.forget("c1").await.unwrap();
+        assert!(index.record(&consent("c1", 2, 10)).await.is_ok());
     }
 }

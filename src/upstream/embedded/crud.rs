@@ -229,6 +229,12 @@ pub(crate) async fn write_version(
         prev.is_some_and(|p| !p.deleted),
     )
     .await?;
+    super::journal::Journal::note(super::journal::Version {
+        rtype: rtype.to_owned(),
+        id: id.to_owned(),
+        version,
+        last_updated: now.clone(),
+    });
     Ok(Written {
         rtype: rtype.to_owned(),
         id: id.to_owned(),

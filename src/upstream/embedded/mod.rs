@@ -28,8 +28,11 @@ pub mod everything;
 pub mod history;
 pub mod index;
 mod instance;
+pub mod journal;
 mod paging;
 pub mod search;
+#[cfg(test)]
+mod tests_replicas;
 
 /// The embedded store. Cheap to clone.
 #[derive(Clone)]
@@ -42,29 +45,51 @@ pub struct EmbeddedStore {
 
 /// A write transaction holding the store's writer lock; dereferences to the
 /// connection the `crud` rules take. Dropping it without `commit` rolls back.
+///
+/// `BEGIN IMMEDIATE`: the writer lock only serialises this process's
+/// writers; replicas sharing the data dir open the same file, and a
+/// deferred transaction that read before it wrote would fail with
+/// `SQLITE_BUSY` (no busy wait for a stale read snapshot) when another
+/// process wrote in between. The transaction is managed here rather than
+/// by `sqlx::Transaction`: a transaction that does not commit (an error, a
+/// dropped request) ends with its connection closed, which rolls it back,
+/// instead of a `ROLLBACK` on a pooled connection, which fails when SQLite
+/// already ended the transaction itself (`SQLITE_FULL`) and would leave
+/// sqlx's transaction depth wrong on that connection for good.
 pub(crate) struct WriteTx<'a> {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    committed: bool,
     _guard: tokio::sync::MutexGuard<'a, ()>,
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
 }
 
 impl WriteTx<'_> {
     /// Commits, then releases the writer lock.
-    pub(crate) async fn commit(self) -> FhirResult<()> {
-        self.tx.commit().await?;
+    pub(crate) async fn commit(mut self) -> FhirResult<()> {
+        sqlx::query("COMMIT").execute(&mut *self.conn).await?;
+        self.committed = true;
+        journal::Journal::commit();
         Ok(())
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.conn.close_on_drop();
+        }
     }
 }
 
 impl std::ops::Deref for WriteTx<'_> {
     type Target = sqlx::SqliteConnection;
     fn deref(&self) -> &Self::Target {
-        &self.tx
+        &self.conn
     }
 }
 
 impl std::ops::DerefMut for WriteTx<'_> {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
+        &mut self.conn
     }
 }
 
@@ -118,8 +143,17 @@ impl EmbeddedStore {
     /// writer lock is held until the transaction commits or drops).
     pub(crate) async fn write(&self) -> FhirResult<WriteTx<'_>> {
         let guard = self.write_lock.lock().await;
-        let tx = self.pool.begin().await?;
-        Ok(WriteTx { _guard: guard, tx })
+        let mut conn = self.pool.acquire().await?;
+        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+            conn.close_on_drop();
+            return Err(e.into());
+        }
+        journal::Journal::begin();
+        Ok(WriteTx {
+            conn,
+            committed: false,
+            _guard: guard,
+        })
     }
 
     /// Runs `PRAGMA optimize` (after bulk loads, so the planner has statistics).
