@@ -198,8 +198,11 @@ pub async fn recovery_set(
     username: &str,
     digests: &[String],
 ) -> Result<(), MfaStoreError> {
+    // On a connection closed, not pooled, if this fails or is dropped
+    // mid-transaction (`state::TxConn`).
     crate::state::on_pool!(store, |p| {
-        let mut tx = p.begin().await?;
+        let mut conn = crate::state::TxConn::acquire(p).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::query("DELETE FROM mfa_recovery WHERE username = $1")
             .bind(username)
             .execute(&mut *tx)
@@ -213,7 +216,9 @@ pub async fn recovery_set(
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        conn.done();
+        Ok::<(), sqlx::Error>(())
     })?;
     Ok(())
 }
