@@ -92,7 +92,10 @@ pub fn router() -> Router<AppState> {
         .route(mfa::SECURITY_PATH, get(mfa::security_get))
         .route("/account/security/totp", post(mfa::totp_begin))
         .route("/account/security/totp/confirm", post(mfa::totp_confirm))
-        .route(mfa::STEPUP_PATH, get(mfa::stepup_get).post(mfa::stepup_post))
+        .route(
+            mfa::STEPUP_PATH,
+            get(mfa::stepup_get).post(mfa::stepup_post),
+        )
         .route("/portal", get(portal::portal_get))
         .route("/portal/consents", post(portal::grant_post))
         .route("/portal/consents/{id}/revoke", post(portal::revoke_post))
