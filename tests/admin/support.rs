@@ -1,6 +1,8 @@
 //! Helpers of the admin page tests: sign in through `/login`, post forms
 //! with the session cookie, read values off the pages.
 
+// Several test binaries include this module; each uses some of these.
+#[allow(unused_imports)]
 pub use crate::common::forms::{csrf_of, get_with, post_form};
 use axum::http::StatusCode;
 
