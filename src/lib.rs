@@ -26,6 +26,7 @@ use std::sync::Arc;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod aead;
 pub mod audit;
 pub mod bulk;
 pub mod capabilities;

@@ -17,11 +17,7 @@
 
 use std::collections::HashMap;
 
-use aes_gcm::{
-    aead::{Aead, KeyInit, Payload},
-    Aes256Gcm, Nonce,
-};
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use aes_gcm::{aead::KeyInit, Aes256Gcm};
 use rand::RngCore;
 
 use super::{
@@ -66,13 +62,7 @@ impl std::fmt::Debug for DataKey {
 }
 
 /// A sealed payload: hex nonce and base64 ciphertext (with the GCM tag).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sealed {
-    /// Hex, 12 bytes.
-    pub nonce: String,
-    /// Base64 ciphertext || tag.
-    pub ciphertext: String,
-}
+pub use crate::aead::Sealed;
 
 fn payload_aad(seq: u64, pseudonym: &str) -> String {
     format!("fhirgate-audit-payload-v1|{seq}|{pseudonym}")
@@ -82,28 +72,8 @@ fn key_aad(pseudonym: &str, key_id: &str) -> String {
     format!("fhirgate-audit-key-v1|{pseudonym}|{key_id}")
 }
 
-fn nonce() -> [u8; 12] {
-    let mut n = [0u8; 12];
-    rand::rngs::OsRng.fill_bytes(&mut n);
-    n
-}
-
 fn crypto(what: &str) -> VaultError {
     VaultError::Crypto(what.to_owned())
-}
-
-fn decrypt(cipher: &Aes256Gcm, nonce_hex: &str, ct_b64: &str, aad: &str) -> Option<Vec<u8>> {
-    let nonce = hex::decode(nonce_hex).ok().filter(|n| n.len() == 12)?;
-    let ct = B64.decode(ct_b64).ok()?;
-    cipher
-        .decrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: &ct,
-                aad: aad.as_bytes(),
-            },
-        )
-        .ok()
 }
 
 /// Encrypts a payload for `seq` and `pseudonym`.
@@ -113,22 +83,12 @@ pub fn seal(
     pseudonym: &str,
     plaintext: &[u8],
 ) -> Result<Sealed, VaultError> {
-    let n = nonce();
-    let aad = payload_aad(seq, pseudonym);
-    let ct = key
-        .cipher
-        .encrypt(
-            Nonce::from_slice(&n),
-            Payload {
-                msg: plaintext,
-                aad: aad.as_bytes(),
-            },
-        )
-        .map_err(|_| crypto("payload encryption failed"))?;
-    Ok(Sealed {
-        nonce: hex::encode(n),
-        ciphertext: B64.encode(ct),
-    })
+    crate::aead::seal(
+        &key.cipher,
+        payload_aad(seq, pseudonym).as_bytes(),
+        plaintext,
+    )
+    .ok_or_else(|| crypto("payload encryption failed"))
 }
 
 /// Decrypts a payload sealed for `seq` and `pseudonym`.
@@ -138,17 +98,13 @@ pub fn open(
     pseudonym: &str,
     sealed: &Sealed,
 ) -> Result<Vec<u8>, VaultError> {
-    decrypt(
-        &key.cipher,
-        &sealed.nonce,
-        &sealed.ciphertext,
-        &payload_aad(seq, pseudonym),
+    crate::aead::open(&key.cipher, sealed, payload_aad(seq, pseudonym).as_bytes()).ok_or_else(
+        || {
+            crypto(&format!(
+                "payload of seq {seq} fails authentication (tampered)"
+            ))
+        },
     )
-    .ok_or_else(|| {
-        crypto(&format!(
-            "payload of seq {seq} fails authentication (tampered)"
-        ))
-    })
 }
 
 /// The vault: the master key and the key table.
@@ -183,7 +139,11 @@ impl Vault {
     }
 
     fn unwrap_row(&self, (pseudonym, key_id, nonce, wrapped): &KeyRow) -> Option<DataKey> {
-        let raw = decrypt(&self.master, nonce, wrapped, &key_aad(pseudonym, key_id))?;
+        let sealed = Sealed {
+            nonce: nonce.clone(),
+            ciphertext: wrapped.clone(),
+        };
+        let raw = crate::aead::open(&self.master, &sealed, key_aad(pseudonym, key_id).as_bytes())?;
         let cipher = Aes256Gcm::new_from_slice(&raw).ok()?;
         Some(DataKey {
             key_id: key_id.clone(),
@@ -246,19 +206,9 @@ impl Vault {
             let mut raw = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut raw);
             let key_id = uuid::Uuid::new_v4().simple().to_string();
-            let n = nonce();
-            let aad = key_aad(p, &key_id);
-            let wrapped = self
-                .master
-                .encrypt(
-                    Nonce::from_slice(&n),
-                    Payload {
-                        msg: &raw,
-                        aad: aad.as_bytes(),
-                    },
-                )
-                .map_err(|_| crypto("key wrapping failed"))?;
-            rows.push((*p, key_id, hex::encode(n), B64.encode(wrapped)));
+            let wrapped = crate::aead::seal(&self.master, key_aad(p, &key_id).as_bytes(), &raw)
+                .ok_or_else(|| crypto("key wrapping failed"))?;
+            rows.push((*p, key_id, wrapped.nonce, wrapped.ciphertext));
         }
         // One statement (one commit) for all new keys of a batch.
         let insert =
@@ -299,6 +249,8 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use base64::{engine::general_purpose::STANDARD as B64, Engine};
+
     use super::*;
 
     fn key(b: u8) -> DataKey {

@@ -14,12 +14,7 @@
 
 use std::path::Path;
 
-use aes_gcm::{
-    aead::{Aead, KeyInit, Payload},
-    Aes256Gcm, Nonce,
-};
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use rand::RngCore;
+use aes_gcm::{aead::KeyInit, Aes256Gcm};
 
 use crate::{
     audit::{auditor::now_ms, pseudonym::load_or_create_secret, pseudonym::KeyFileError},
@@ -69,43 +64,24 @@ impl SecretBox {
 
     /// `v1.<nonce hex>.<ciphertext base64>` of `secret` for `username`.
     pub fn seal(&self, username: &str, secret: &[u8]) -> Result<String, MfaStoreError> {
-        let mut n = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut n);
-        let ct = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&n),
-                Payload {
-                    msg: secret,
-                    aad: username.as_bytes(),
-                },
-            )
-            .map_err(|_| MfaStoreError::Sealed)?;
-        Ok(format!("v1.{}.{}", hex::encode(n), B64.encode(ct)))
+        let s = crate::aead::seal(&self.cipher, username.as_bytes(), secret)
+            .ok_or(MfaStoreError::Sealed)?;
+        Ok(format!("v1.{}.{}", s.nonce, s.ciphertext))
     }
 
     /// The secret sealed for `username`.
     pub fn open(&self, username: &str, sealed: &str) -> Result<Vec<u8>, MfaStoreError> {
         let mut parts = sealed.split('.');
-        let (Some("v1"), Some(n), Some(ct), None) =
+        let (Some("v1"), Some(nonce), Some(ciphertext), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(MfaStoreError::Sealed);
         };
-        let n = hex::decode(n).map_err(|_| MfaStoreError::Sealed)?;
-        let ct = B64.decode(ct).map_err(|_| MfaStoreError::Sealed)?;
-        if n.len() != 12 {
-            return Err(MfaStoreError::Sealed);
-        }
-        self.cipher
-            .decrypt(
-                Nonce::from_slice(&n),
-                Payload {
-                    msg: &ct,
-                    aad: username.as_bytes(),
-                },
-            )
-            .map_err(|_| MfaStoreError::Sealed)
+        let s = crate::aead::Sealed {
+            nonce: nonce.to_owned(),
+            ciphertext: ciphertext.to_owned(),
+        };
+        crate::aead::open(&self.cipher, &s, username.as_bytes()).ok_or(MfaStoreError::Sealed)
     }
 }
 
