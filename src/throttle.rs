@@ -13,7 +13,10 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{audit::auditor::now_ms, AppState};
+use crate::{
+    audit::{auditor::now_ms, AuditError, HttpFacts, RouteNote},
+    AppState,
+};
 
 /// Failed password sign-ins, keyed by the lower-cased user name.
 pub const SIGNIN: &str = "signin";
@@ -107,6 +110,30 @@ pub async fn fail(app: &AppState, kind: &str, key: &str, rule: Rule) -> Result<b
             .map(|_| ())
     })?;
     Ok(blocked(app, kind, key, rule).await?.is_some())
+}
+
+/// Records a brute-force alert on the ledger: a route event `POST
+/// <path>` named `route` (its AuditEvent subtype is `POST <route>`), status
+/// 429, with `note` saying who and what (never the guessed values).
+pub async fn record_alert(
+    app: &AppState,
+    request_id: &str,
+    path: &str,
+    route: &str,
+    note: &RouteNote,
+) -> Result<(), AuditError> {
+    let http = HttpFacts {
+        method: "POST".into(),
+        path: path.to_owned(),
+        query: None,
+        client_addr: None,
+        recorded: now_ms(),
+    };
+    let event = app
+        .audit
+        .builder()
+        .route(request_id, &http, route, 429, note);
+    app.audit.record(vec![event]).await.map(|_| ())
 }
 
 /// Forgets the failures of `key` (after a success).

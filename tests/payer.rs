@@ -335,18 +335,7 @@ async fn brute_force_is_throttled_and_alerted() {
     let auditor = token(&t, "auditor", "system/AuditEvent.rs").await;
     let r = get_as(&t, &auditor, "/fhir/AuditEvent?agent=payer-bf&_count=100").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let alerts: Vec<&Value> = r.json["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| {
-            e["resource"]["subtype"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|s| s["code"] == "POST member-match-brute-force")
-        })
-        .collect();
+    let alerts = common::ledger::with_subtype(&r.json, "POST member-match-brute-force");
     assert_eq!(alerts.len(), 1, "{}", r.text());
 }
 

@@ -761,18 +761,7 @@ async fn failed_sign_ins_are_throttled_per_user_name_and_alerted() {
     // each name reaching the limit is one alert on the ledger, without the name
     let r = t.get("/fhir/AuditEvent?_count=200").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let alerts: Vec<&serde_json::Value> = r.json["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| {
-            e["resource"]["subtype"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|s| s["code"] == "POST signin-brute-force")
-        })
-        .collect();
+    let alerts = common::ledger::with_subtype(&r.json, "POST signin-brute-force");
     assert_eq!(alerts.len(), 2, "{}", r.text());
     assert!(!r.text().contains("dr.a") && !r.text().contains("nobody"));
     // once the window has passed, the right password works again

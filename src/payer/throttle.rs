@@ -13,7 +13,7 @@
 use axum::http::StatusCode;
 
 use crate::{
-    audit::{auditor::now_ms, HttpFacts, RouteNote},
+    audit::RouteNote,
     error::{FhirError, FhirResult, IssueType},
     throttle::{self, Rule},
     AppState,
@@ -73,13 +73,6 @@ async fn alert(app: &AppState, client: &str, count: i64, request_id: &str) -> Fh
         window_seconds = secs,
         "possible member-match brute force: client reached the failed-match limit"
     );
-    let http = HttpFacts {
-        method: "POST".into(),
-        path: format!("/fhir/{ALERT_ROUTE}"),
-        query: None,
-        client_addr: None,
-        recorded: now_ms(),
-    };
     let note = RouteNote {
         client_id: Some(client.to_owned()),
         what: Some(format!(
@@ -87,13 +80,14 @@ async fn alert(app: &AppState, client: &str, count: i64, request_id: &str) -> Fh
         )),
         ..RouteNote::default()
     };
-    let event = app
-        .audit
-        .builder()
-        .route(request_id, &http, ALERT_ROUTE, 429, &note);
-    app.audit
-        .record(vec![event])
-        .await
-        .map_err(FhirError::unavailable)?;
+    throttle::record_alert(
+        app,
+        request_id,
+        &format!("/fhir/{ALERT_ROUTE}"),
+        ALERT_ROUTE,
+        &note,
+    )
+    .await
+    .map_err(FhirError::unavailable)?;
     Ok(())
 }

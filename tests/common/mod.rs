@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod forms;
+pub mod ledger;
 pub mod logs;
 pub mod tokens;
 

@@ -17,7 +17,7 @@ use axum::{
 
 use super::{page, see_other, session, Fields, UiError};
 use crate::{
-    audit::{auditor::now_ms, HttpFacts, RouteNote},
+    audit::RouteNote,
     throttle::{self, Rule},
     AppState,
 };
@@ -174,13 +174,6 @@ async fn alert(app: &AppState, headers: &HeaderMap, rule: Rule) -> Result<(), Ui
         window_seconds = secs,
         "possible sign-in brute force: a user name reached the failed sign-in limit"
     );
-    let http = HttpFacts {
-        method: "POST".into(),
-        path: "/login".into(),
-        query: None,
-        client_addr: None,
-        recorded: now_ms(),
-    };
     let note = RouteNote {
         what: Some(format!(
             "sign-in brute-force alert: {} failed sign-ins for one user name within {secs}s",
@@ -188,15 +181,15 @@ async fn alert(app: &AppState, headers: &HeaderMap, rule: Rule) -> Result<(), Ui
         )),
         ..RouteNote::default()
     };
-    let request_id = super::request_id(headers);
-    let event = app
-        .audit
-        .builder()
-        .route(&request_id, &http, ALERT_ROUTE, 429, &note);
-    app.audit
-        .record(vec![event])
-        .await
-        .map_err(UiError::internal)?;
+    throttle::record_alert(
+        app,
+        &super::request_id(headers),
+        "/login",
+        ALERT_ROUTE,
+        &note,
+    )
+    .await
+    .map_err(UiError::internal)?;
     Ok(())
 }
 
