@@ -87,6 +87,8 @@ pub struct AppState {
     pub udap: Option<Arc<udap::Udap>>,
     /// Per-client token buckets of the FHIR API (`[limits] rate_per_second`).
     pub rate: Arc<pipeline::ratelimit::RateLimiter>,
+    /// Seals the step-up factors' TOTP secrets (`keys/mfa-secrets.key`).
+    pub mfa_secrets: Arc<mfa::store::SecretBox>,
 }
 
 impl AppState {
@@ -120,6 +122,7 @@ impl AppState {
                 )
             })?;
         let audit = audit::Auditor::open(&config, state.clone())?;
+        let mfa_secrets = mfa::store::SecretBox::load_or_create(&config.data_dir.join("keys"))?;
         let federation = match &config.federation {
             Some(f) => Some(Arc::new(federation::Federation::new(
                 f,
@@ -163,6 +166,7 @@ impl AppState {
                 keys: Arc::new(keys),
                 federation,
                 udap,
+                mfa_secrets: Arc::new(mfa_secrets),
             },
             embedded,
         ))

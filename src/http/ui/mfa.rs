@@ -28,12 +28,7 @@ use axum::{
 use super::{page, see_other, session, session::SignedIn, Fields, UiError};
 use crate::{
     audit::RouteNote,
-    mfa::{
-        config::StepUp,
-        recovery,
-        store::{self, SecretBox},
-        totp,
-    },
+    mfa::{config::StepUp, recovery, store, totp},
     throttle::{self, Rule},
     AppState,
 };
@@ -52,10 +47,6 @@ fn now_secs() -> u64 {
 fn code_rule(app: &AppState) -> Rule {
     let m = &app.config.mfa;
     Rule::new(m.code_failure_limit, m.code_failure_window_seconds)
-}
-
-fn secrets(app: &AppState) -> Result<SecretBox, UiError> {
-    SecretBox::load_or_create(&app.config.data_dir.join("keys")).map_err(UiError::internal)
 }
 
 /// The route's audit note: the user, and what they did.
@@ -80,6 +71,17 @@ async fn enrolled(app: &AppState, username: &str) -> Result<bool, UiError> {
         .is_some_and(|t| t.confirmed_at.is_some()))
 }
 
+/// The factor of the session's step-up within `[mfa]
+/// stepup_max_age_seconds`, if there is one.
+pub async fn fresh_step_up(app: &AppState, signed: &SignedIn) -> Result<Option<String>, UiError> {
+    let max_age = i64::try_from(app.config.mfa.stepup_max_age_seconds)
+        .unwrap_or(i64::MAX / 2_000)
+        .saturating_mul(1000);
+    store::stepup_fresh(&app.state, &signed.id_hash(), max_age)
+        .await
+        .map_err(UiError::internal)
+}
+
 /// `Err(redirect)` to the step-up page (then back to `here`) when
 /// `[mfa] stepup = "required"` and the session has no fresh step-up.
 pub async fn require_stepup(
@@ -87,17 +89,7 @@ pub async fn require_stepup(
     signed: &SignedIn,
     here: &str,
 ) -> Result<Result<(), Response>, UiError> {
-    let m = &app.config.mfa;
-    if m.stepup == StepUp::Off {
-        return Ok(Ok(()));
-    }
-    let max_age = i64::try_from(m.stepup_max_age_seconds)
-        .unwrap_or(i64::MAX / 2_000)
-        .saturating_mul(1000);
-    let fresh = store::stepup_fresh(&app.state, &signed.id_hash(), max_age)
-        .await
-        .map_err(UiError::internal)?;
-    if fresh.is_some() {
+    if app.config.mfa.stepup == StepUp::Off || fresh_step_up(app, signed).await?.is_some() {
         return Ok(Ok(()));
     }
     let next: String =
@@ -185,7 +177,8 @@ pub async fn totp_begin(
         }
     }
     let secret = totp::new_secret();
-    let sealed = secrets(&app)?
+    let sealed = app
+        .mfa_secrets
         .seal(&username, &secret)
         .map_err(UiError::internal)?;
     store::totp_begin(&app.state, &username, &sealed)
@@ -220,7 +213,8 @@ async fn check_code(
         .await
         .map_err(UiError::internal)?
     {
-        let secret = secrets(app)?
+        let secret = app
+            .mfa_secrets
             .open(username, &t.sealed)
             .map_err(UiError::internal)?;
         let last = t.last_step.and_then(|s| u64::try_from(s).ok());
@@ -293,7 +287,8 @@ pub async fn totp_confirm(
         return see_other(SECURITY_PATH);
     };
     let again = |app: &AppState| -> Result<ui::Enrollment, UiError> {
-        let secret = secrets(app)?
+        let secret = app
+            .mfa_secrets
             .open(&username, &t.sealed)
             .map_err(UiError::internal)?;
         enrollment(app, &username, &secret)

@@ -178,7 +178,8 @@ async fn issue_receipt(
             patient,
             consent: &consent,
             seq,
-            step_up: receipt::step_up_of(app, signed).await,
+            // a store failure here only leaves the factor out of the receipt
+            step_up: super::mfa::fresh_step_up(app, signed).await.ok().flatten(),
         },
     )
     .await?;

@@ -22,7 +22,7 @@ use rand::RngCore;
 use serde_json::{json, Value};
 
 use super::{require_patient, session, UiError, PATH};
-use crate::{audit::auditor::now_ms, mfa, AppState};
+use crate::{audit::auditor::now_ms, AppState};
 
 /// A receipt to issue.
 pub struct Issue<'a> {
@@ -116,17 +116,6 @@ pub async fn load(app: &AppState, id: &str, patient: &str) -> Result<Option<Valu
     })
     .map_err(UiError::internal)?;
     Ok(row.and_then(|(b,)| serde_json::from_str(&b).ok()))
-}
-
-/// The session's fresh step-up factor, for the receipt.
-pub async fn step_up_of(app: &AppState, signed: &session::SignedIn) -> Option<String> {
-    let max_age = i64::try_from(app.config.mfa.stepup_max_age_seconds)
-        .unwrap_or(i64::MAX / 2_000)
-        .saturating_mul(1000);
-    mfa::store::stepup_fresh(&app.state, &signed.id_hash(), max_age)
-        .await
-        .ok()
-        .flatten()
 }
 
 /// `GET /portal/receipts/{id}`: the receipt as a JSON download (own only).
