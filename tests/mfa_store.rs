@@ -106,31 +106,12 @@ async fn factors_on_sqlite() {
 }
 
 /// The same on the PostgreSQL the test command starts
-/// (`FHIRGATE_TEST_DATABASE_URL`); skipped without it unless
-/// `FHIRGATE_REQUIRE_POSTGRES` is set.
+/// ([`TestApp::on_postgres`]).
 #[tokio::test]
 async fn factors_on_postgres() {
-    let Ok(url) = std::env::var("FHIRGATE_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("FHIRGATE_REQUIRE_POSTGRES").is_err(),
-            "FHIRGATE_REQUIRE_POSTGRES is set but FHIRGATE_TEST_DATABASE_URL is not"
-        );
-        eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
+    let Some(t) = TestApp::on_postgres("").await else {
         return;
     };
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    let schema = format!("t{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    let t = TestApp::with_config(&format!("database_url = \"{scoped}\"\n")).await;
     assert_eq!(t.app.state.backend(), "postgres");
     exercise(&t.app.state).await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
 }

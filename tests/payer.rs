@@ -854,27 +854,12 @@ async fn a_plain_group_export_respects_group_ownership_and_opt_outs() {
 }
 
 /// The brute-force limit on the PostgreSQL state store the test command
-/// starts (`FHIRGATE_TEST_DATABASE_URL`); skipped without it unless
-/// `FHIRGATE_REQUIRE_POSTGRES` is set.
+/// starts ([`TestApp::on_postgres`]).
 #[tokio::test]
 async fn brute_force_limit_on_postgres() {
-    let Ok(url) = std::env::var("FHIRGATE_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("FHIRGATE_REQUIRE_POSTGRES").is_err(),
-            "FHIRGATE_REQUIRE_POSTGRES is set but FHIRGATE_TEST_DATABASE_URL is not"
-        );
-        eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
+    let Some(t) = TestApp::on_postgres(CONFIG).await else {
         return;
     };
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    let schema = format!("t{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    let t = TestApp::with_config(&format!("database_url = \"{scoped}\"\n{CONFIG}")).await;
     assert_eq!(t.app.state.backend(), "postgres");
     let tok = token(&t, "payer-pg", PAYER_SCOPE).await;
     let wrong = || {
@@ -890,10 +875,6 @@ async fn brute_force_limit_on_postgres() {
     }
     let r = member_match(&t, &tok, wrong()).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

@@ -156,6 +156,25 @@ impl TestApp {
         Self::open_in(dir, toml, db).await
     }
 
+    /// An app over a fresh database of the test command's PostgreSQL
+    /// (`FHIRGATE_TEST_DATABASE_URL`), for a suite's own PostgreSQL case.
+    /// `None` (the test returns) when none is configured, unless
+    /// `FHIRGATE_REQUIRE_POSTGRES` is set, which fails instead.
+    pub async fn on_postgres(toml: &str) -> Option<Self> {
+        let Ok(url) = std::env::var("FHIRGATE_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var("FHIRGATE_REQUIRE_POSTGRES").is_err(),
+                "FHIRGATE_REQUIRE_POSTGRES is set but FHIRGATE_TEST_DATABASE_URL is not"
+            );
+            eprintln!("skipped: FHIRGATE_TEST_DATABASE_URL not set");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        copy_shared_keys(&dir.path().join("keys"));
+        let db = std::sync::Arc::new(PgDb::create(&url).await);
+        Some(Self::open_in(dir, toml, Some(db)).await)
+    }
+
     /// One app on SQLite even in replica mode, for a suite that cannot run
     /// as replicas on PostgreSQL; `reason` (one line) says why.
     pub async fn single_replica(reason: &str, toml: &str) -> Self {
