@@ -32,10 +32,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CHROMIUM, Fhirgate, HERE, freePort, prerequisites } from "./harness.mjs";
+import { Fhirgate, freePort, prerequisites, launchChromium, pageRunner, signIn } from "./harness.mjs";
 
 const APP_NAME = "DTR documentation";
 const FORM_TITLE = "MRI of the knee: prior authorization documentation";
@@ -60,19 +59,10 @@ describe("the DTR SMART app in headless Chromium", () => {
   before(async () => {
     try {
       prerequisites("DTR app browser suite");
-      const require = createRequire(import.meta.url);
-      const { chromium } = require(join(HERE, "node_modules", "playwright-core"));
       tmp = mkdtempSync(join(tmpdir(), "fhirgate-dtr-app-"));
       gate = new Fhirgate(tmp, await freePort());
       await gate.start();
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        ],
-      });
+      browser = await launchChromium();
       // The demo banner names dr.lee's Practitioner and pat.jones's Patient.
       const dm = gate.log().match(/dr\.lee \/ demo\s+\(clinician, (Practitioner\/[^,\s)]+)/);
       const pm = gate.log().match(/pat\.jones \/ demo\s+\(patient, Patient\/([^,\s)]+)\)/);
@@ -111,45 +101,12 @@ describe("the DTR SMART app in headless Chromium", () => {
     return { status: r.status, json, text };
   }
 
-  /** Runs `body(page)` in a fresh browser context; on failure saves a screenshot and prints the page and log. */
-  async function withPage(name, body) {
-    const context = await browser.newContext();
-    context.setDefaultTimeout(STEP_TIMEOUT);
-    const page = await context.newPage();
-    const consoleLines = [];
-    page.on("console", (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-    page.on("pageerror", (e) => consoleLines.push(`[pageerror] ${e.message}`));
-    try {
-      await body(page);
-      if (process.env.BROWSER_SCREENSHOTS) {
-        await page.screenshot({ path: join(process.env.BROWSER_SCREENSHOTS, `dtr-${name}.png`), fullPage: true });
-      }
-      if (process.env.BROWSER_DEBUG) console.log(`# ${name} console:\n${consoleLines.join("\n")}`);
-    } catch (e) {
-      failed = true;
-      const shot = join(tmp, `${name}.png`);
-      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
-      let text = "";
-      try {
-        text = (await page.locator("body").innerText({ timeout: 2000 })).slice(0, 3000);
-      } catch {
-        // page gone
-      }
-      console.log(
-        `# ${name} failed at ${page.url()}\n# screenshot: ${shot}\n# page text:\n${text}\n` +
-          `# browser console:\n${consoleLines.slice(-30).join("\n")}\n# fhirgate log tail:\n${gate.logTail()}`,
-      );
-      throw e;
-    } finally {
-      await context.close().catch(() => {});
-    }
-  }
-
-  async function signIn(page, username) {
-    await page.getByLabel("Username").fill(username);
-    await page.getByLabel("Password").fill("demo");
-    await page.getByRole("button", { name: "Sign in" }).click();
-  }
+  const withPage = pageRunner({
+    suite: () => ({ browser, dir: tmp, gate }),
+    timeout: STEP_TIMEOUT,
+    prefix: "dtr",
+    onFail: () => (failed = true),
+  });
 
   test("dr.lee launches the DTR app for Pat Jones, completes the MRI-knee form and saves it", async () => {
     await withPage("complete-form", async (page) => {

@@ -5,10 +5,12 @@
 // `Fhirgate`, one server on a fresh data dir: `cli(...)`, `start()` (demo
 // data, five patients, ready when /fhir/metadata answers), `logTail()`,
 // `stop()`. A suite configuring fhirgate differently subclasses it and
-// overrides `env(extra)`.
+// overrides `env(extra)`. Also `launchChromium()` and `pageRunner(...)`,
+// every suite's browser and its `withPage` with the failure report.
 
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import net from "node:net";
@@ -132,4 +134,71 @@ export class Fhirgate {
       if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGKILL");
     }
   }
+}
+
+/** The Chromium flags every suite launches with: headless, no sandbox (root), and nothing that calls out to the network (refused on this machine). */
+export const CHROMIUM_ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+
+/** Debian's Chromium through `playwright-core` (each launch gets its own temporary profile). */
+export async function launchChromium() {
+  const require = createRequire(import.meta.url);
+  const { chromium } = require(join(HERE, "node_modules", "playwright-core"));
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/**
+ * A suite's `withPage(name, body)`: runs `body(page)` in a fresh browser
+ * context with `timeout` as the default step timeout. On failure it saves a
+ * screenshot into the suite's temp dir, prints the page text, the browser
+ * console (errors and HTTP answers >= 400 included) and the fhirgate log
+ * tail, calls `onFail()`, and rethrows. `BROWSER_SCREENSHOTS=<dir>` also
+ * keeps a screenshot of every passing page (`<prefix>-<name>.png`);
+ * `BROWSER_DEBUG=1` prints every page's console. `suite()` answers
+ * `{ browser, dir, gate }` (they exist only once `before` has run).
+ */
+export function pageRunner({ suite, timeout, prefix, onFail }) {
+  return async function withPage(name, body) {
+    const { browser, dir, gate } = suite();
+    const context = await browser.newContext();
+    context.setDefaultTimeout(timeout);
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on("console", (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+    page.on("pageerror", (e) => consoleLines.push(`[pageerror] ${e.message}`));
+    page.on("response", (r) => r.status() >= 400 && consoleLines.push(`[http ${r.status()}] ${r.request().method()} ${r.url()}`));
+    try {
+      await body(page);
+      if (process.env.BROWSER_SCREENSHOTS) {
+        await page.screenshot({ path: join(process.env.BROWSER_SCREENSHOTS, `${prefix}-${name}.png`), fullPage: true });
+      }
+      if (process.env.BROWSER_DEBUG) console.log(`# ${name} browser console:\n${consoleLines.join("\n")}`);
+    } catch (e) {
+      onFail();
+      const shot = join(dir, `${name}.png`);
+      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+      let text = "";
+      try {
+        text = (await page.locator("body").innerText({ timeout: 2000 })).slice(0, 3000);
+      } catch {
+        // page gone
+      }
+      console.log(
+        `# ${name} failed at ${page.url()}\n# screenshot: ${shot}\n# page text:\n${text}\n` +
+          `# browser console:\n${consoleLines.slice(-30).join("\n")}\n# fhirgate log tail:\n${gate.logTail()}`,
+      );
+      throw e;
+    } finally {
+      await context.close().catch(() => {});
+    }
+  };
+}
+
+/** Fills fhirgate's sign-in form as a demo user (password `demo`) and submits it. */
+export async function signIn(page, username) {
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill("demo");
+  await page.getByRole("button", { name: "Sign in" }).click();
 }

@@ -21,10 +21,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CHROMIUM, Fhirgate, HERE, freePort, prerequisites } from "./harness.mjs";
+import { Fhirgate, freePort, prerequisites, launchChromium, pageRunner, signIn } from "./harness.mjs";
 
 const APP_NAME = "Growth Chart";
 const STEP_TIMEOUT = 30_000;
@@ -63,8 +62,6 @@ describe("step-up authentication in headless Chromium", () => {
   before(async () => {
     try {
       prerequisites("step-up browser suite");
-      const require = createRequire(import.meta.url);
-      const { chromium } = require(join(HERE, "node_modules", "playwright-core"));
       tmp = mkdtempSync(join(tmpdir(), "fhirgate-mfa-"));
       writeFileSync(
         join(tmp, "fhirgate.toml"),
@@ -79,14 +76,7 @@ describe("step-up authentication in headless Chromium", () => {
         "--grant", "authorization_code",
       );
       await gate.start();
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        ],
-      });
+      browser = await launchChromium();
     } catch (e) {
       failed = true;
       if (gate) console.log(`# fhirgate log tail:\n${gate.logTail()}`);
@@ -103,34 +93,12 @@ describe("step-up authentication in headless Chromium", () => {
     }
   });
 
-  async function withPage(name, body) {
-    const context = await browser.newContext();
-    context.setDefaultTimeout(STEP_TIMEOUT);
-    const page = await context.newPage();
-    try {
-      await body(page);
-    } catch (e) {
-      failed = true;
-      const shot = join(tmp, `${name}.png`);
-      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
-      let text = "";
-      try {
-        text = (await page.locator("body").innerText({ timeout: 2000 })).slice(0, 3000);
-      } catch {
-        // page gone
-      }
-      console.log(`# ${name} failed at ${page.url()}\n# screenshot: ${shot}\n# page text:\n${text}\n# fhirgate log tail:\n${gate.logTail()}`);
-      throw e;
-    } finally {
-      await context.close().catch(() => {});
-    }
-  }
-
-  async function signIn(page, username) {
-    await page.getByLabel("Username").fill(username);
-    await page.getByLabel("Password").fill("demo");
-    await page.getByRole("button", { name: "Sign in" }).click();
-  }
+  const withPage = pageRunner({
+    suite: () => ({ browser, dir: tmp, gate }),
+    timeout: STEP_TIMEOUT,
+    prefix: "mfa",
+    onFail: () => (failed = true),
+  });
 
   async function stopSharing(page) {
     await page.getByLabel("Stop sharing", { exact: false }).check();

@@ -21,10 +21,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CHROMIUM, Fhirgate, HERE, freePort, prerequisites } from "./harness.mjs";
+import { Fhirgate, freePort, prerequisites, launchChromium, pageRunner, signIn } from "./harness.mjs";
 
 const APP_NAME = "Growth Chart";
 const END = "2099-12-31";
@@ -36,8 +35,6 @@ describe("patient consent portal in headless Chromium", () => {
   before(async () => {
     try {
       prerequisites("portal browser suite");
-      const require = createRequire(import.meta.url);
-      const { chromium } = require(join(HERE, "node_modules", "playwright-core"));
       tmp = mkdtempSync(join(tmpdir(), "fhirgate-portal-"));
       gate = new Fhirgate(tmp, await freePort());
       gate.cli(
@@ -48,14 +45,7 @@ describe("patient consent portal in headless Chromium", () => {
         "--grant", "authorization_code",
       );
       await gate.start();
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        ],
-      });
+      browser = await launchChromium();
     } catch (e) {
       failed = true;
       if (gate) console.log(`# fhirgate log tail:\n${gate.logTail()}`);
@@ -72,44 +62,12 @@ describe("patient consent portal in headless Chromium", () => {
     }
   });
 
-  /** Runs `body(page)` in a fresh browser context; on failure saves a screenshot and prints the page and log. */
-  async function withPage(name, body) {
-    const context = await browser.newContext();
-    context.setDefaultTimeout(STEP_TIMEOUT);
-    const page = await context.newPage();
-    const consoleLines = [];
-    page.on("console", (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-    page.on("pageerror", (e) => consoleLines.push(`[pageerror] ${e.message}`));
-    try {
-      await body(page);
-      if (process.env.BROWSER_SCREENSHOTS) {
-        await page.screenshot({ path: join(process.env.BROWSER_SCREENSHOTS, `portal-${name}.png`), fullPage: true });
-      }
-    } catch (e) {
-      failed = true;
-      const shot = join(tmp, `${name}.png`);
-      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
-      let text = "";
-      try {
-        text = (await page.locator("body").innerText({ timeout: 2000 })).slice(0, 3000);
-      } catch {
-        // page gone
-      }
-      console.log(
-        `# ${name} failed at ${page.url()}\n# screenshot: ${shot}\n# page text:\n${text}\n` +
-          `# browser console:\n${consoleLines.slice(-30).join("\n")}\n# fhirgate log tail:\n${gate.logTail()}`,
-      );
-      throw e;
-    } finally {
-      await context.close().catch(() => {});
-    }
-  }
-
-  async function signIn(page, username) {
-    await page.getByLabel("Username").fill(username);
-    await page.getByLabel("Password").fill("demo");
-    await page.getByRole("button", { name: "Sign in" }).click();
-  }
+  const withPage = pageRunner({
+    suite: () => ({ browser, dir: tmp, gate }),
+    timeout: STEP_TIMEOUT,
+    prefix: "portal",
+    onFail: () => (failed = true),
+  });
 
   test("pat.jones grants and revokes a consent", async () => {
     await withPage("grant-revoke", async (page) => {

@@ -67,10 +67,9 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync, randomUUID, sign } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CHROMIUM, Fhirgate, HERE, cleanEnv, freePort, prerequisites, sleep } from "./harness.mjs";
+import { Fhirgate, cleanEnv, freePort, prerequisites, sleep, launchChromium } from "./harness.mjs";
 
 const STEP_TIMEOUT = 30_000;
 
@@ -232,8 +231,6 @@ describe("prior authorization end to end: CRD, DTR, PAS, review in headless Chro
   before(async () => {
     try {
       prerequisites("prior-authorization browser suite");
-      const require = createRequire(import.meta.url);
-      const { chromium } = require(join(HERE, "node_modules", "playwright-core"));
       tmp = mkdtempSync(join(tmpdir(), "fhirgate-prior-auth-"));
       gate = new ConfiguredFhirgate(tmp, await freePort());
       mkdirSync(gate.dataDir, { recursive: true });
@@ -277,14 +274,7 @@ describe("prior authorization end to end: CRD, DTR, PAS, review in headless Chro
       );
       subscriber = await startSubscriber();
       await gate.start();
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        ],
-      });
+      browser = await launchChromium();
     } catch (e) {
       failed = true;
       if (gate) console.log(`# fhirgate log tail:\n${gate.logTail()}`);

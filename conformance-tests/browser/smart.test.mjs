@@ -19,10 +19,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
-import { CHROMIUM, Fhirgate, HERE, freePort, prerequisites } from "./harness.mjs";
+import { Fhirgate, HERE, freePort, prerequisites, launchChromium, pageRunner, signIn } from "./harness.mjs";
 
 const APP_NAME = "fhirclient.js browser app";
 const STEP_TIMEOUT = 30_000;
@@ -89,8 +88,6 @@ describe("SMART App Launch with fhirclient.js in headless Chromium", () => {
 
   async function setUp() {
     prerequisites("browser suite", ["fhirclient/build/fhir-client.js", "playwright-core/package.json"]);
-    const require = createRequire(import.meta.url);
-    const { chromium } = require(join(HERE, "node_modules", "playwright-core"));
 
     tmp = mkdtempSync(join(tmpdir(), "fhirgate-browser-"));
     appServer = await startAppServer(appConfig);
@@ -114,16 +111,7 @@ describe("SMART App Launch with fhirclient.js in headless Chromium", () => {
     appConfig.clientId = client.client_id;
     await gate.start();
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      ],
-      // A fresh profile: playwright gives every launch() its own temporary
-      // user-data-dir (and refuses a --user-data-dir argument here).
-    });
+    browser = await launchChromium();
   }
 
   after(async () => {
@@ -136,43 +124,12 @@ describe("SMART App Launch with fhirclient.js in headless Chromium", () => {
     }
   });
 
-  /** Runs `body(page)` in a fresh browser context; on failure saves a screenshot and prints the log tail. */
-  async function withPage(name, body) {
-    const context = await browser.newContext();
-    context.setDefaultTimeout(STEP_TIMEOUT);
-    const page = await context.newPage();
-    const consoleLines = [];
-    page.on("console", (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-    page.on("pageerror", (e) => consoleLines.push(`[pageerror] ${e.message}`));
-    page.on("response", (r) => r.status() >= 400 && consoleLines.push(`[http ${r.status()}] ${r.request().method()} ${r.url()}`));
-    try {
-      await body(page);
-      if (process.env.BROWSER_DEBUG) console.log(`# ${name} browser console:\n${consoleLines.join("\n")}`);
-    } catch (e) {
-      failed = true;
-      const shot = join(tmp, `${name}.png`);
-      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
-      let text = "";
-      try {
-        text = (await page.locator("body").innerText({ timeout: 2000 })).slice(0, 2000);
-      } catch {
-        // page gone
-      }
-      console.log(
-        `# ${name} failed at ${page.url()}\n# screenshot: ${shot}\n# page text:\n${text}\n` +
-          `# browser console:\n${consoleLines.slice(-30).join("\n")}\n# fhirgate log tail:\n${gate.logTail()}`,
-      );
-      throw e;
-    } finally {
-      await context.close().catch(() => {});
-    }
-  }
-
-  async function signIn(page, username) {
-    await page.getByLabel("Username").fill(username);
-    await page.getByLabel("Password").fill("demo");
-    await page.getByRole("button", { name: "Sign in" }).click();
-  }
+  const withPage = pageRunner({
+    suite: () => ({ browser, dir: tmp, gate }),
+    timeout: STEP_TIMEOUT,
+    prefix: "smart",
+    onFail: () => (failed = true),
+  });
 
   /** Waits for the app's index.html to show a result (or an error) and returns it. */
   async function appOutcome(page, t) {
