@@ -146,12 +146,11 @@ fn throttled(
     username: &str,
     secs: u64,
 ) -> Result<Response, UiError> {
-    let minutes = secs.div_ceil(60);
     let msg = format!(
-        "Too many failed sign-ins for this user name. Try again in {minutes} minute{}.",
-        if minutes == 1 { "" } else { "s" }
+        "Too many failed sign-ins for this user name. {}",
+        super::try_again_in(secs)
     );
-    let mut res = login_page(
+    let res = login_page(
         app,
         headers,
         StatusCode::TOO_MANY_REQUESTS,
@@ -159,10 +158,7 @@ fn throttled(
         username,
         Some(&msg),
     )?;
-    if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
-        res.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    Ok(res)
+    Ok(super::with_retry_after(res, secs))
 }
 
 /// The brute-force alert: a warning in the log and an event on the ledger

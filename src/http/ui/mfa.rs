@@ -21,7 +21,7 @@
 use axum::{
     body::Bytes,
     extract::{RawQuery, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::Response,
 };
 
@@ -250,19 +250,8 @@ async fn check_code(
     Ok(Ok(factor))
 }
 
-fn with_retry_after(mut res: Response, secs: u64) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        res.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    res
-}
-
 fn too_many(secs: u64) -> String {
-    let minutes = secs.div_ceil(60);
-    format!(
-        "Too many wrong codes. Try again in {minutes} minute{}.",
-        if minutes == 1 { "" } else { "s" }
-    )
+    format!("Too many wrong codes. {}", super::try_again_in(secs))
 }
 
 /// `POST /account/security/totp/confirm`: the first code confirms the
@@ -305,7 +294,7 @@ pub async fn totp_confirm(
                 Some(too_many(secs)),
             )
             .await?;
-            Ok(with_retry_after(res, secs))
+            Ok(super::with_retry_after(res, secs))
         }
         Ok(None) => {
             let e = again(&app)?;
@@ -397,7 +386,7 @@ pub async fn stepup_post(
                 Some(too_many(secs)),
             )
             .await?;
-            Ok(with_retry_after(res, secs))
+            Ok(super::with_retry_after(res, secs))
         }
         Ok(None) => {
             let res = stepup_page(

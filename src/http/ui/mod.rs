@@ -281,6 +281,21 @@ async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
+/// A throttled answer: `res` with `Retry-After: secs`.
+pub fn with_retry_after(mut res: Response, secs: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}
+
+/// `Try again in N minute(s).` for a wait of `secs`, rounded up.
+pub fn try_again_in(secs: u64) -> String {
+    let minutes = secs.div_ceil(60);
+    let s = if minutes == 1 { "" } else { "s" };
+    format!("Try again in {minutes} minute{s}.")
+}
+
 /// The request id the logging middleware put on the request.
 pub fn request_id(headers: &HeaderMap) -> String {
     headers
@@ -354,6 +369,13 @@ async fn stylesheet() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_are_said_in_whole_minutes_rounded_up() {
+        assert_eq!(try_again_in(1), "Try again in 1 minute.");
+        assert_eq!(try_again_in(60), "Try again in 1 minute.");
+        assert_eq!(try_again_in(61), "Try again in 2 minutes.");
+    }
 
     #[test]
     fn form_targets_are_origins_or_schemes() {
