@@ -3,7 +3,8 @@
 //! `/.well-known/smart-configuration` agrees), the UDAP service (discovery
 //! answers with the same endpoints), each declared `format` (`_format` on a read gives that
 //! Content-Type), and the rest-level `interaction`s (transaction, batch,
-//! search-system, history-system).
+//! search-system, history-system), and each SubscriptionTopic the
+//! statement offers on `Subscription` (a subscription to it is accepted).
 
 use serde_json::{json, Value};
 
@@ -13,6 +14,7 @@ use crate::{
 };
 
 const OAUTH_URIS: &str = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris";
+const TOPIC_EXT: &str = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical";
 
 /// Extension name in the statement → field of smart-configuration.
 const SMART_FIELDS: &[(&str, &str)] = &[
@@ -29,6 +31,21 @@ pub fn run(t: &Truth, cases: &mut Cases) {
     security(t, cases);
     for format in strings(&t.statement["format"]) {
         cases.run(&format!("format {format}"), || read_as(t, &format));
+    }
+    for r in t.resources() {
+        for ext in r["extension"].as_array().into_iter().flatten() {
+            if ext["url"] != TOPIC_EXT {
+                continue;
+            }
+            let topic = ext["valueCanonical"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            cases.run(
+                &format!("{} topic {topic}", r["type"].as_str().unwrap_or("?")),
+                || subscribe(t, &topic),
+            );
+        }
     }
     for code in strings_at(&t.rest()["interaction"], "code") {
         let name = format!("system {code}");
@@ -271,6 +288,33 @@ fn read_as(t: &Truth, format: &str) -> Result<(), String> {
     ensure(looks_right(&r.text), || {
         format!("GET {path}: the body is not {format}: {}", short(&r.text))
     })
+}
+
+/// A subscription to `topic` (the fixture's, with that criteria) is
+/// accepted, then deleted.
+fn subscribe(t: &Truth, topic: &str) -> Result<(), String> {
+    let mut body = t
+        .fixture("Subscription")
+        .cloned()
+        .ok_or("cannot be exercised: no Subscription fixture")?;
+    if let Some(o) = body.as_object_mut() {
+        o.remove("id");
+        o.remove("meta");
+    }
+    body["criteria"] = json!(topic);
+    // as stored it may carry the server's own status (`error`: the
+    // fixture's endpoint answers nothing)
+    body["status"] = json!("requested");
+    let r = t.send("POST", "Subscription", &body)?;
+    expect_status("POST", "Subscription", &r, &[201])?;
+    let id = r.json["id"]
+        .as_str()
+        .ok_or("the created Subscription has no id")?;
+    let r = t
+        .api
+        .send("DELETE", &format!("Subscription/{id}"), &[], None)
+        .map_err(|e| format!("DELETE Subscription/{id}: {e}"))?;
+    expect_status("DELETE", "Subscription/[id]", &r, &[200, 204])
 }
 
 fn transaction(t: &Truth) -> Result<(), String> {
