@@ -21,14 +21,27 @@
 //! `iat`/`exp = iat + 1` and verification evaluates them at the checkpoint's
 //! own time: a checkpoint never expires as evidence.
 //!
-//! Proof generation reads all leaf hashes up to the tree size (O(n), see
-//! [`merkle`]); verification is in [`super::verify`].
+//! Roots and proofs come from Merkle *tiles* ([`merkle::TiledView`]): the
+//! hash of each complete, aligned run of 256 leaves is stored in
+//! `ledger_tiles` (`0020_ledger_tiles.sql`), built lazily when a checkpoint
+//! or proof first needs it (reading just those leaves, in bounded chunks)
+//! and kept in memory by the [`Ledger`] (tiles never change once complete).
+//! A root or proof of size `n` then reads the tiles not seen yet and at most
+//! a few partial tiles of leaves: O(new entries + n/256) instead of all `n`
+//! leaf hashes. Tiles are deterministic, so any replica may write them
+//! (`ON CONFLICT DO NOTHING`). Verification, which recomputes everything and
+//! checks the stored tiles too, is in [`super::verify`].
+
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use smart_launch::keys::{KeyError, KeySet};
 
-use super::{jcs, merkle, merkle::Hash};
+use super::{
+    jcs, merkle,
+    merkle::{Hash, LeafRun, TiledView, TILE_WIDTH},
+};
 use crate::state::StateStore;
 
 pub(crate) use crate::state::on_pool;
@@ -56,6 +69,11 @@ pub enum LedgerError {
     #[error("ledger data is corrupt: {0}")]
     Corrupt(String),
 }
+
+/// Tiles built per round trip (their leaves read in one query, 4,096 rows).
+const TILE_CHUNK: u64 = 16;
+/// Stored tiles read per query.
+const TILE_PAGE: u64 = 4_096;
 
 /// Binds per sidecar INSERT statement.
 const SIDECAR_BINDS: usize = 2_000;
@@ -210,16 +228,40 @@ fn build_rows(
     Ok(rows)
 }
 
-/// The ledger on a state store. Cheap to clone.
+/// The tile hashes this process knows (shared by a [`Ledger`]'s clones):
+/// tiles `0..hashes.len()`, each complete and so immutable.
+#[derive(Default)]
+struct TileCache {
+    hashes: RwLock<Vec<Hash>>,
+    /// Serializes building, so concurrent checkpoints in one process do not
+    /// hash the same leaves twice.
+    build: tokio::sync::Mutex<()>,
+    /// Leaf rows read from the store (tests assert what a checkpoint costs).
+    #[cfg(test)]
+    leaf_rows_read: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for TileCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let known = self.hashes.read().map(|h| h.len()).unwrap_or_default();
+        f.debug_struct("TileCache").field("known", &known).finish()
+    }
+}
+
+/// The ledger on a state store. Cheap to clone (clones share the tile cache).
 #[derive(Debug, Clone)]
 pub struct Ledger {
     pub(crate) store: StateStore,
+    tiles: Arc<TileCache>,
 }
 
 impl Ledger {
     /// The ledger in `store` (its tables come with the store's migrations).
     pub fn new(store: StateStore) -> Self {
-        Self { store }
+        Self {
+            store,
+            tiles: Arc::default(),
+        }
     }
 
     /// Appends a batch in one durable transaction; returns the seqs, in order.
@@ -333,26 +375,178 @@ impl Ledger {
             .await)?)
     }
 
-    /// The stored leaf hashes of seqs `0..tree_size`.
+    /// The stored leaf hashes of seqs `0..tree_size` (all of them: O(n);
+    /// roots and proofs use [`Self::tiled`] instead).
     pub async fn leaf_hashes(&self, tree_size: u64) -> Result<Vec<Hash>, LedgerError> {
-        let sql = "SELECT seq, leaf_hash FROM ledger_entries WHERE seq < $1 ORDER BY seq";
+        self.leaf_range(0, tree_size).await
+    }
+
+    /// The stored leaf hashes of seqs `lo..hi`, checked: every seq present,
+    /// in order, each hash 32 bytes of hex.
+    async fn leaf_range(&self, lo: u64, hi: u64) -> Result<Vec<Hash>, LedgerError> {
+        if hi <= lo {
+            return Ok(Vec::new());
+        }
+        let sql =
+            "SELECT seq, leaf_hash FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq";
         let rows: Vec<(i64, String)> = on_pool!(&self.store, |p| sqlx::query_as(sql)
-            .bind(tree_size as i64)
+            .bind(lo as i64)
+            .bind(hi as i64)
             .fetch_all(p)
             .await)?;
-        if rows.len() as u64 != tree_size {
+        #[cfg(test)]
+        self.tiles
+            .leaf_rows_read
+            .fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        if rows.len() as u64 != hi - lo {
             return Err(LedgerError::Corrupt(format!(
-                "{} entries below seq {tree_size}",
+                "{} entries in seqs {lo}..{hi}",
                 rows.len()
             )));
         }
         rows.iter()
-            .enumerate()
-            .map(|(i, (seq, h))| match parse_hash(h) {
-                Some(h) if *seq == i as i64 => Ok(h),
+            .zip(lo..)
+            .map(|((seq, h), want)| match parse_hash(h) {
+                Some(h) if *seq == want as i64 => Ok(h),
                 _ => Err(LedgerError::Corrupt(format!("leaf hash of seq {seq}"))),
             })
             .collect()
+    }
+
+    /// Leaf rows this ledger (and its clones) has read so far.
+    #[cfg(test)]
+    pub(crate) fn leaf_rows_read(&self) -> u64 {
+        self.tiles
+            .leaf_rows_read
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The number of tile hashes in memory.
+    fn known_tiles(&self) -> usize {
+        match self.tiles.hashes.read() {
+            Ok(h) => h.len(),
+            Err(poisoned) => poisoned.into_inner().len(),
+        }
+    }
+
+    /// Adds tiles `from..` to the cache (skipping any a concurrent caller
+    /// added first: tiles are immutable, so they are the same).
+    fn remember_tiles(&self, from: usize, tiles: &[Hash]) {
+        let mut known = match self.tiles.hashes.write() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if from <= known.len() && known.len() < from + tiles.len() {
+            let skip = known.len() - from;
+            known.extend_from_slice(&tiles[skip..]);
+        }
+    }
+
+    /// Makes the first `count` tile hashes known: those stored (by this or
+    /// another replica) are read, the rest built from their leaves and
+    /// stored. Callers pass `count <= size / TILE_WIDTH` of a size the head
+    /// has reached, so those leaves exist and never change.
+    async fn ensure_tiles(&self, count: u64) -> Result<(), LedgerError> {
+        if self.known_tiles() as u64 >= count {
+            return Ok(());
+        }
+        let _building = self.tiles.build.lock().await;
+        // Stored tiles, in pages, up to the first one missing.
+        loop {
+            let from = self.known_tiles() as u64;
+            if from >= count {
+                return Ok(());
+            }
+            let sql =
+                "SELECT idx, hash FROM ledger_tiles WHERE idx >= $1 AND idx < $2 ORDER BY idx";
+            let rows: Vec<(i64, String)> = on_pool!(&self.store, |p| sqlx::query_as(sql)
+                .bind(from as i64)
+                .bind(count.min(from + TILE_PAGE) as i64)
+                .fetch_all(p)
+                .await)?;
+            let mut page = Vec::with_capacity(rows.len());
+            for ((idx, hash), want) in rows.iter().zip(from..) {
+                if *idx != want as i64 {
+                    break; // a gap: built below
+                }
+                let hash = parse_hash(hash)
+                    .ok_or_else(|| LedgerError::Corrupt(format!("ledger tile {idx}")))?;
+                page.push(hash);
+            }
+            let full = page.len() as u64 == TILE_PAGE;
+            self.remember_tiles(from as usize, &page);
+            if !full {
+                break;
+            }
+        }
+        // The rest, from the leaves, a chunk of tiles at a time.
+        loop {
+            let from = self.known_tiles() as u64;
+            if from >= count {
+                return Ok(());
+            }
+            let to = count.min(from + TILE_CHUNK);
+            let leaves = self.leaf_range(from * TILE_WIDTH, to * TILE_WIDTH).await?;
+            let built: Vec<Hash> = leaves
+                .chunks_exact(TILE_WIDTH as usize)
+                .map(merkle::root)
+                .collect();
+            let rows: Vec<(i64, String)> = built
+                .iter()
+                .zip(from..)
+                .map(|(h, idx)| (idx as i64, hex::encode(h)))
+                .collect();
+            on_pool!(&self.store, |p| {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO ledger_tiles (idx, hash) ");
+                q.push_values(&rows, |mut b, (idx, hash)| {
+                    b.push_bind(*idx).push_bind(hash);
+                });
+                q.push(" ON CONFLICT (idx) DO NOTHING");
+                q.build().execute(p).await.map(|_| ())
+            })?;
+            self.remember_tiles(from as usize, &built);
+        }
+    }
+
+    /// Runs `f` on a tiled view of the first `size` leaves (`size` at most
+    /// the head's) holding what the root of `size` and proofs about the
+    /// leaves or sizes in `at` need ([`merkle::view_tiles`]). A view that
+    /// still lacks something (which would be a bug) is `Corrupt`.
+    pub(crate) async fn tiled<R>(
+        &self,
+        size: u64,
+        at: &[u64],
+        f: impl FnOnce(TiledView<'_>) -> Option<R>,
+    ) -> Result<R, LedgerError> {
+        let complete = size / TILE_WIDTH;
+        self.ensure_tiles(complete).await?;
+        let mut runs = Vec::new();
+        for t in merkle::view_tiles(size, at) {
+            let start = t * TILE_WIDTH;
+            let hashes = self
+                .leaf_range(start, (start + TILE_WIDTH).min(size))
+                .await?;
+            runs.push(LeafRun { start, hashes });
+        }
+        let known = match self.tiles.hashes.read() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let tiles = &known[..(complete as usize).min(known.len())];
+        f(TiledView::new(tiles, &runs)).ok_or_else(|| {
+            LedgerError::Corrupt(format!("Merkle tiles of a tree of {size} are incomplete"))
+        })
+    }
+
+    /// `MTH(D[size])` from the tiles (`Range` beyond the head).
+    pub async fn root_at(&self, size: u64) -> Result<Hash, LedgerError> {
+        let head = self.size().await?;
+        if size > head {
+            return Err(LedgerError::Range(format!(
+                "no tree of {size} entries (the ledger has {head})"
+            )));
+        }
+        self.tiled(size, &[], |v| v.root(size)).await
     }
 
     /// All checkpoints, oldest first.
@@ -411,7 +605,7 @@ impl Ledger {
                 return Ok(c);
             }
         }
-        let root = hex::encode(merkle::root(&self.leaf_hashes(size).await?));
+        let root = hex::encode(self.tiled(size, &[], |v| v.root(size)).await?);
         let time = now_ms();
         let iat = time.div_euclid(1000);
         let claims = CheckpointClaims {

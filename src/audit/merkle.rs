@@ -9,10 +9,19 @@
 //!   (§2.1.4.1) and their verification (§2.1.4.2). The verifiers are the
 //!   RFC's iterative algorithms, independent of the generators.
 //!
-//! Generation works on the full list of leaf hashes and recomputes subtree
-//! hashes as it recurses: O(n) hashing per proof and per root. Fine for the
-//! ledger's current sizes; a persisted tile/compact-range cache (RFC 9162
-//! §2.1.5-style) is the scale-up path.
+//! Two ways to generate:
+//! - [`root`], [`inclusion_proof`], [`consistency_proof`] work on the full
+//!   list of leaf hashes and recompute subtree hashes as they recurse: O(n)
+//!   hashing per proof and per root. `fhirgate ledger verify` uses them,
+//!   deliberately recomputing everything from the entries.
+//! - [`TiledView`] gives the same results from a *tiled view*: the hashes of
+//!   the complete, aligned tiles of [`TILE_WIDTH`] leaves (tile `i` is
+//!   `MTH(D[i*256 .. (i+1)*256])`) plus the leaf hashes of the few partial
+//!   ranges a hash needs ([`view_tiles`]). Every left subtree of an MTH split
+//!   is perfect and aligned, so a range that is a whole number of aligned
+//!   tiles hashes as `MTH` over those tiles' hashes: a root or proof of size
+//!   `n` costs O(n/256 + 256 + log n) hashing. The ledger persists the tile
+//!   hashes (`ledger_tiles`, see [`super::ledger`]).
 
 use sha2::{Digest, Sha256};
 
@@ -108,6 +117,175 @@ fn subproof(m: usize, leaves: &[Hash], complete: bool, out: &mut Vec<Hash>) {
     } else {
         subproof(m - k, &leaves[k..], false, out);
         out.push(root(&leaves[..k]));
+    }
+}
+
+/// log2 of [`TILE_WIDTH`].
+pub const TILE_HEIGHT: u32 = 8;
+/// Leaves per tile: 256.
+pub const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
+
+/// The largest power of two strictly smaller than `n` (`n >= 2`).
+fn split64(n: u64) -> u64 {
+    1 << (63 - (n - 1).leading_zeros())
+}
+
+/// Whether `i` is a multiple of [`TILE_WIDTH`] (a tile boundary).
+fn aligned(i: u64) -> bool {
+    i & (TILE_WIDTH - 1) == 0
+}
+
+/// Leaf hashes of consecutive leaves from `start` on, for a [`TiledView`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafRun {
+    /// Index of the first leaf.
+    pub start: u64,
+    /// Their hashes, in order.
+    pub hashes: Vec<Hash>,
+}
+
+/// The tiles (indices, ascending, no duplicates) whose leaves a
+/// [`TiledView`] of the first `size` leaves needs, clipped to `size`, to
+/// hash the root of `size` and proofs about the leaves or tree sizes in
+/// `at`: the tile holding each `at` below `size`, and the trailing partial
+/// tile. For an inclusion proof of `m` pass `[m]`; for a consistency proof
+/// from `first` pass `[first]` (its partial tile; also correct when `first`
+/// is aligned). Tiles below `size / TILE_WIDTH` come as hashes.
+pub fn view_tiles(size: u64, at: &[u64]) -> Vec<u64> {
+    let mut out: Vec<u64> = at
+        .iter()
+        .filter(|&&x| x < size)
+        .map(|x| x / TILE_WIDTH)
+        .collect();
+    if !aligned(size) {
+        out.push(size / TILE_WIDTH);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// A tiled view of a tree's leaves: the hashes of the complete tiles
+/// `0..tiles.len()` and some runs of leaf hashes. Its methods give what
+/// [`root`], [`inclusion_proof`] and [`consistency_proof`] give over the full
+/// list, or `None` when the view lacks a tile or leaf they need (or, like
+/// those functions, when the sizes are out of range).
+#[derive(Debug, Clone, Copy)]
+pub struct TiledView<'a> {
+    tiles: &'a [Hash],
+    runs: &'a [LeafRun],
+}
+
+impl<'a> TiledView<'a> {
+    /// `tiles[i] = MTH(D[i*TILE_WIDTH .. (i+1)*TILE_WIDTH])`; `runs` hold
+    /// leaf hashes (any order; [`view_tiles`] says which a hash needs).
+    pub fn new(tiles: &'a [Hash], runs: &'a [LeafRun]) -> Self {
+        Self { tiles, runs }
+    }
+
+    /// The leaf hashes `lo..hi`, when one run holds them.
+    fn leaves(&self, lo: u64, hi: u64) -> Option<&'a [Hash]> {
+        self.runs.iter().find_map(|r| {
+            let end = r.start + r.hashes.len() as u64;
+            (r.start <= lo && hi <= end)
+                .then(|| &r.hashes[(lo - r.start) as usize..(hi - r.start) as usize])
+        })
+    }
+
+    /// The hash of leaf `i`.
+    pub fn leaf(&self, i: u64) -> Option<Hash> {
+        self.leaves(i, i + 1).map(|l| l[0])
+    }
+
+    /// `MTH(D[lo..hi])` for `lo < hi`, a range of the MTH recursion from 0.
+    fn range(&self, lo: u64, hi: u64) -> Option<Hash> {
+        if aligned(lo) && aligned(hi) {
+            let (a, b) = ((lo / TILE_WIDTH) as usize, (hi / TILE_WIDTH) as usize);
+            if b <= self.tiles.len() {
+                // 256·k leaves split at 256·split(k): MTH over the tiles.
+                return Some(root(&self.tiles[a..b]));
+            }
+        }
+        if let Some(leaves) = self.leaves(lo, hi) {
+            return Some(root(leaves));
+        }
+        if hi - lo <= 1 {
+            return None;
+        }
+        let k = split64(hi - lo);
+        Some(node_hash(
+            &self.range(lo, lo + k)?,
+            &self.range(lo + k, hi)?,
+        ))
+    }
+
+    /// `MTH(D[size])`, as [`root`].
+    pub fn root(&self, size: u64) -> Option<Hash> {
+        if size == 0 {
+            return Some(Sha256::digest([]).into());
+        }
+        self.range(0, size)
+    }
+
+    /// `PATH(m, D[size])`, as [`inclusion_proof`].
+    pub fn inclusion_proof(&self, m: u64, size: u64) -> Option<Vec<Hash>> {
+        if m >= size {
+            return None;
+        }
+        let mut path = Vec::new();
+        self.path_into(m, 0, size, &mut path)?;
+        Some(path)
+    }
+
+    fn path_into(&self, m: u64, lo: u64, hi: u64, out: &mut Vec<Hash>) -> Option<()> {
+        if hi - lo <= 1 {
+            return Some(());
+        }
+        let k = split64(hi - lo);
+        if m < lo + k {
+            self.path_into(m, lo, lo + k, out)?;
+            out.push(self.range(lo + k, hi)?);
+        } else {
+            self.path_into(m, lo + k, hi, out)?;
+            out.push(self.range(lo, lo + k)?);
+        }
+        Some(())
+    }
+
+    /// `PROOF(m, D[size])`, as [`consistency_proof`].
+    pub fn consistency_proof(&self, m: u64, size: u64) -> Option<Vec<Hash>> {
+        if m == 0 || m > size {
+            return None;
+        }
+        let mut proof = Vec::new();
+        self.subproof(m, 0, size, true, &mut proof)?;
+        Some(proof)
+    }
+
+    /// `SUBPROOF(m - lo, D[lo..hi], complete)`, `m` absolute.
+    fn subproof(
+        &self,
+        m: u64,
+        lo: u64,
+        hi: u64,
+        complete: bool,
+        out: &mut Vec<Hash>,
+    ) -> Option<()> {
+        if m == hi {
+            if !complete {
+                out.push(self.range(lo, hi)?);
+            }
+            return Some(());
+        }
+        let k = split64(hi - lo);
+        if m <= lo + k {
+            self.subproof(m, lo, lo + k, complete, out)?;
+            out.push(self.range(lo + k, hi)?);
+        } else {
+            self.subproof(m, lo + k, hi, false, out)?;
+            out.push(self.range(lo, lo + k)?);
+        }
+        Some(())
     }
 }
 

@@ -1,4 +1,5 @@
-//! RFC 6962 reference vectors and exhaustive proof checks up to 40 leaves.
+//! RFC 6962 reference vectors, exhaustive proof checks up to 40 leaves, and
+//! the tiled view against the full-list functions.
 
 use super::*;
 
@@ -214,4 +215,140 @@ fn every_consistency_proof_up_to_40_verifies_and_tampering_fails() {
     }
     assert!(verify_consistency(0, 5, &roots[0], &roots[5], &[]));
     assert!(consistency_proof(0, &all).is_none());
+}
+
+/// The tile hashes of `leaves` (complete tiles only), from the full list.
+fn tiles_of(leaves: &[Hash]) -> Vec<Hash> {
+    leaves.chunks_exact(TILE_WIDTH as usize).map(root).collect()
+}
+
+/// The leaf runs a view of `size` leaves needs for `at` ([`view_tiles`]).
+fn runs_of(leaves: &[Hash], size: u64, at: &[u64]) -> Vec<LeafRun> {
+    view_tiles(size, at)
+        .into_iter()
+        .map(|t| {
+            let start = t * TILE_WIDTH;
+            let end = (start + TILE_WIDTH).min(size);
+            LeafRun {
+                start,
+                hashes: leaves[start as usize..end as usize].to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// Leaf indices (or first tree sizes) worth checking in a tree of `n`.
+fn probes(n: u64) -> Vec<u64> {
+    let mut out = vec![0, 1, n / 2, n.saturating_sub(1), n.saturating_sub(2), n];
+    for k in [1u64, 2, 3, 5] {
+        for d in [0u64, 1] {
+            out.push((TILE_WIDTH * k).saturating_sub(d));
+            out.push(TILE_WIDTH * k + d);
+        }
+    }
+    out.push(n / 3 * 2 + 1);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Checks the tiled root, and inclusion and consistency proofs for `ms`,
+/// against the full-list functions over `leaves[..n]`. The view gets the
+/// tiles below `n / 256` as hashes and exactly the leaves [`view_tiles`]
+/// asks for; a second view has every complete tile of `leaves` (a cache
+/// that knows more than the tree size needs must not change anything).
+fn check_tiled(leaves: &[Hash], tiles: &[Hash], n: usize, ms: &[u64]) {
+    let full = &leaves[..n];
+    let size = n as u64;
+    let configs = [&tiles[..n / TILE_WIDTH as usize], tiles];
+    let want = root(full);
+    for t in configs {
+        let runs = runs_of(leaves, size, &[]);
+        assert_eq!(
+            TiledView::new(t, &runs).root(size),
+            Some(want),
+            "root of {n}"
+        );
+    }
+    for &m in ms {
+        let runs = runs_of(leaves, size, &[m]);
+        let inclusion = inclusion_proof(m as usize, full);
+        let consistency = consistency_proof(m as usize, full);
+        let first = (m > 0 && m <= size).then(|| root(&full[..m as usize]));
+        for t in configs {
+            let view = TiledView::new(t, &runs);
+            assert_eq!(
+                view.inclusion_proof(m, size),
+                inclusion,
+                "inclusion {m} in {n}"
+            );
+            assert_eq!(
+                view.consistency_proof(m, size),
+                consistency,
+                "consistency {m} -> {n}"
+            );
+            if m < size {
+                assert_eq!(view.leaf(m), Some(full[m as usize]));
+                assert_eq!(view.root(size), Some(want));
+            }
+            if let Some(first) = first {
+                // The first tree's own root, from the same view.
+                assert_eq!(view.root(m), Some(first), "root {m} in view of {n}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_tiled_view_equals_the_full_list_up_to_600() {
+    let all = synthetic(600);
+    let tiles = tiles_of(&all);
+    for n in 0..=600usize {
+        let size = n as u64;
+        let mut ms = probes(size);
+        // Every m for a few sizes around tile boundaries.
+        if matches!(n, 1 | 256 | 257 | 513) {
+            ms = (0..=size).collect();
+        }
+        check_tiled(&all, &tiles, n, &ms);
+    }
+}
+
+#[test]
+fn the_tiled_view_equals_the_full_list_for_large_trees() {
+    let all = synthetic(256 * 70 + 3);
+    let tiles = tiles_of(&all);
+    for k in [4u64, 7, 8, 9, 33, 64, 70] {
+        for n in [256 * k - 1, 256 * k, 256 * k + 1, 256 * k + 129] {
+            if n as usize > all.len() {
+                continue;
+            }
+            let mut ms = probes(n);
+            ms.extend([256 * (k / 2), 256 * (k / 2) + 77, 256 * k - 256, 1000]);
+            check_tiled(&all, &tiles, n as usize, &ms);
+        }
+    }
+}
+
+#[test]
+fn a_tiled_view_missing_data_says_so() {
+    let all = synthetic(700);
+    let tiles = tiles_of(&all);
+    // No leaves of the trailing partial tile.
+    assert_eq!(TiledView::new(&tiles, &[]).root(700), None);
+    // Only the tile hashes: enough for an aligned size.
+    assert_eq!(
+        TiledView::new(&tiles, &[]).root(512),
+        Some(root(&all[..512]))
+    );
+    // A proof inside a complete tile needs that tile's leaves.
+    let runs = runs_of(&all, 700, &[]);
+    let view = TiledView::new(&tiles, &runs);
+    assert_eq!(view.inclusion_proof(3, 700), None);
+    assert_eq!(view.consistency_proof(3, 700), None);
+    assert_eq!(view.inclusion_proof(700, 700), None);
+    assert_eq!(view.consistency_proof(0, 700), None);
+    assert_eq!(view.consistency_proof(701, 700), None);
+    assert_eq!(view_tiles(700, &[3, 700, 256, 5]), vec![0, 1, 2]);
+    assert_eq!(view_tiles(512, &[]), Vec::<u64>::new());
 }

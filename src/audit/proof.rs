@@ -1,14 +1,12 @@
 //! RFC 9162 proofs out of the stored ledger: inclusion (§2.1.3) and
 //! consistency (§2.1.4), hex-encoded with the RFC's field names. Generation
-//! reads every leaf hash up to the tree size (O(n)); see [`super::merkle`].
+//! works on the ledger's Merkle tiles ([`super::merkle::TiledView`]): the tile
+//! hashes plus the leaves of at most three tiles, not every leaf hash.
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{
-    ledger::{leaf_bytes, Checkpoint, Ledger, LedgerError},
-    merkle,
-};
+use super::ledger::{leaf_bytes, Checkpoint, Ledger, LedgerError};
 
 /// An RFC 9162 inclusion proof, hex-encoded (`fhirgate ledger proof`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,9 +75,15 @@ impl Ledger {
                 "no inclusion proof for seq {seq} in a tree of {tree_size} (the ledger has {size} entries)"
             )));
         }
-        let leaves = self.leaf_hashes(tree_size).await?;
-        let path = merkle::inclusion_proof(seq as usize, &leaves)
-            .ok_or_else(|| LedgerError::Range(format!("seq {seq}")))?;
+        let (leaf_hash, path, root) = self
+            .tiled(tree_size, &[seq], |v| {
+                Some((
+                    v.leaf(seq)?,
+                    v.inclusion_proof(seq, tree_size)?,
+                    v.root(tree_size)?,
+                ))
+            })
+            .await?;
         let row = self
             .entries(seq, 1)
             .await?
@@ -92,9 +96,9 @@ impl Ledger {
         Ok(InclusionProof {
             leaf_index: seq,
             tree_size,
-            leaf_hash: hex::encode(leaves[seq as usize]),
+            leaf_hash: hex::encode(leaf_hash),
             audit_path: path.iter().map(hex::encode).collect(),
-            root_hash: hex::encode(merkle::root(&leaves)),
+            root_hash: hex::encode(root),
             leaf_data: String::from_utf8_lossy(&leaf).into_owned(),
         })
     }
@@ -111,14 +115,20 @@ impl Ledger {
                 "no consistency proof from {first} to {second}: need 0 < first <= second <= {size}"
             )));
         }
-        let leaves = self.leaf_hashes(second).await?;
-        let path = merkle::consistency_proof(first as usize, &leaves)
-            .ok_or_else(|| LedgerError::Range(format!("sizes {first}, {second}")))?;
+        let (first_hash, second_hash, path) = self
+            .tiled(second, &[first], |v| {
+                Some((
+                    v.root(first)?,
+                    v.root(second)?,
+                    v.consistency_proof(first, second)?,
+                ))
+            })
+            .await?;
         Ok(ConsistencyProof {
             first,
             second,
-            first_hash: hex::encode(merkle::root(&leaves[..first as usize])),
-            second_hash: hex::encode(merkle::root(&leaves)),
+            first_hash: hex::encode(first_hash),
+            second_hash: hex::encode(second_hash),
             consistency_path: path.iter().map(hex::encode).collect(),
         })
     }

@@ -344,3 +344,6 @@ async fn sqlite_commits_are_durable() {
 
 #[path = "tests_scale.rs"]
 mod scale;
+
+#[path = "tests_tiles.rs"]
+mod tiles;

@@ -11,8 +11,15 @@
 //! *and* every later hash is caught by the first checkpoint after it; the
 //! report then names the range of seqs between the last good checkpoint and
 //! that one (the exact seq is unknowable without the original leaves).
+//! Last, every stored Merkle tile (`ledger_tiles`, which checkpoints and
+//! proofs are computed from) must equal the hash recomputed from its 256
+//! leaves; a tile that does not is reported as a [`Problem::Entry`] at the
+//! tile's first seq (its reason names the tile): either the tile or an
+//! entry in its range was rewritten, and a later checkpoint would be signed
+//! over it.
 //!
-//! Cost: one pass over the entries (paged), plus O(n) per checkpoint.
+//! Verification deliberately uses the full-list Merkle functions, not the
+//! tiles. Cost: one pass over the entries (paged), plus O(n) per checkpoint.
 
 use serde_json::Value;
 use smart_launch::keys::{KeySet, VerifyOptions};
@@ -28,6 +35,8 @@ use super::{
 
 /// Rows read per page.
 const PAGE: u64 = 5_000;
+/// Stored tiles read per page.
+const TILE_PAGE: i64 = 4_096;
 
 /// The first problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +225,51 @@ impl Ledger {
             }
             good_size = tree_size;
         }
+        report.problem = self.check_tiles(&leaves).await?;
         Ok(report)
+    }
+
+    /// Checks every stored tile against `leaves` (all of them, recomputed).
+    async fn check_tiles(&self, leaves: &[Hash]) -> Result<Option<Problem>, LedgerError> {
+        let width = merkle::TILE_WIDTH as usize;
+        let sql = "SELECT idx, hash FROM ledger_tiles WHERE idx >= $1 ORDER BY idx LIMIT $2";
+        let mut from = 0i64;
+        loop {
+            let rows: Vec<(i64, String)> = super::ledger::on_pool!(&self.store, |p| {
+                sqlx::query_as(sql)
+                    .bind(from)
+                    .bind(TILE_PAGE)
+                    .fetch_all(p)
+                    .await
+            })?;
+            for (idx, hash) in &rows {
+                let start = (*idx).max(0) as usize * width;
+                let bad = |reason: String| {
+                    Some(Problem::Entry {
+                        seq: start as u64,
+                        reason: format!(
+                            "the stored Merkle tile {idx} (ledger_tiles, seqs {start}..={}) {reason}",
+                            start + width - 1
+                        ),
+                    })
+                };
+                if *idx < 0 || start + width > leaves.len() {
+                    return Ok(bad(format!(
+                        "covers more than the {} stored entries",
+                        leaves.len()
+                    )));
+                }
+                if parse_hash(hash) != Some(merkle::root(&leaves[start..start + width])) {
+                    return Ok(bad(
+                        "does not match these entries: the tile or an entry in it was rewritten"
+                            .into(),
+                    ));
+                }
+            }
+            match rows.last() {
+                Some((idx, _)) if rows.len() as i64 == TILE_PAGE => from = idx + 1,
+                _ => return Ok(None),
+            }
+        }
     }
 }
