@@ -463,23 +463,30 @@ impl Builder {
         if let Some(op) = fhir.and_then(|f| f.operation.as_deref()) {
             subtypes.push(coding(balp::FHIRGATE_SYSTEM, &format!("${op}"), op));
         }
+        // members in canonical (RFC 8785) order: written without sorting
         let mut payload = object([
-            ("resourceType", json!("AuditEvent")),
+            ("action", json!(action)),
+            ("agent", Value::Array(agents)),
+            ("entity", Value::Array(entities)),
             (
                 "meta",
-                json!({"profile": [balp::rest_profile(subtype.unwrap_or("search"), patient.is_some())]}),
+                object([(
+                    "profile",
+                    Value::Array(vec![Value::String(balp::rest_profile(
+                        subtype.unwrap_or("search"),
+                        patient.is_some(),
+                    ))]),
+                )]),
             ),
+            ("outcome", json!(outcome)),
+            ("recorded", Value::String(instant(http.recorded))),
+            ("resourceType", json!("AuditEvent")),
+            ("source", balp::source(&self.public_url)),
+            ("subtype", Value::Array(subtypes)),
             (
                 "type",
                 coding(balp::AUDIT_EVENT_TYPE, "rest", "Restful Operation"),
             ),
-            ("subtype", Value::Array(subtypes)),
-            ("action", json!(action)),
-            ("recorded", Value::String(instant(http.recorded))),
-            ("outcome", json!(outcome)),
-            ("agent", Value::Array(agents)),
-            ("source", balp::source(&self.public_url)),
-            ("entity", Value::Array(entities)),
         ]);
         if outcome != "0" {
             payload["outcomeDesc"] = json!(format!("HTTP {status}"));
@@ -587,17 +594,26 @@ impl Builder {
         if btg {
             purposes.push(balp::purpose("BTG", None));
         }
-        let mut agents = vec![
-            json!({
-                "type": {"coding": [coding(balp::DCM, "110150", "Application")]},
-                "who": balp::client_who(caller.map(|c| c.client_id.as_str())),
-                "requestor": false,
-            }),
-            balp::authorizer_agent(&self.public_url),
-        ];
-        if let Some(addr) = &http.client_addr {
-            agents[0]["network"] = json!({"address": addr, "type": "2"});
-        }
+        let application = {
+            let mut a = Map::with_capacity(4);
+            if let Some(addr) = &http.client_addr {
+                a.insert("network".into(), balp::network(addr, "2"));
+            }
+            a.insert("requestor".into(), Value::Bool(false));
+            a.insert(
+                "type".into(),
+                object([(
+                    "coding",
+                    Value::Array(vec![coding(balp::DCM, "110150", "Application")]),
+                )]),
+            );
+            a.insert(
+                "who".into(),
+                balp::client_who(caller.map(|c| c.client_id.as_str())),
+            );
+            Value::Object(a)
+        };
+        let mut agents = vec![application, balp::authorizer_agent(&self.public_url)];
         if let Some(c) = caller {
             agents.push(balp::user_agent(
                 c.fhir_user.as_deref(),
@@ -621,13 +637,29 @@ impl Builder {
         if let Some(c) = caller {
             entities.push(balp::token_entity(&c.jti));
         }
+        // members in canonical (RFC 8785) order: written without sorting
         let mut payload = object([
-            ("resourceType", json!("AuditEvent")),
+            ("action", json!("E")),
+            ("agent", Value::Array(agents)),
+            ("entity", Value::Array(entities)),
             (
                 "meta",
-                json!({"profile": [format!("{}AuthZconsent", balp::PROFILE_BASE)]}),
+                object([(
+                    "profile",
+                    Value::Array(vec![Value::String(format!(
+                        "{}AuthZconsent",
+                        balp::PROFILE_BASE
+                    ))]),
+                )]),
             ),
-            ("type", coding(balp::DCM, "110113", "Security Alert")),
+            ("outcome", json!(outcome)),
+            (
+                "outcomeDesc",
+                Value::String(format!("{}: {}", note.effect, note.basis)),
+            ),
+            ("recorded", Value::String(instant(http.recorded))),
+            ("resourceType", json!("AuditEvent")),
+            ("source", balp::source(&self.public_url)),
             (
                 "subtype",
                 Value::Array(vec![coding(
@@ -636,16 +668,7 @@ impl Builder {
                     "Authorization Decision using Roles and Consent",
                 )]),
             ),
-            ("action", json!("E")),
-            ("recorded", Value::String(instant(http.recorded))),
-            ("outcome", json!(outcome)),
-            (
-                "outcomeDesc",
-                Value::String(format!("{}: {}", note.effect, note.basis)),
-            ),
-            ("agent", Value::Array(agents)),
-            ("source", balp::source(&self.public_url)),
-            ("entity", Value::Array(entities)),
+            ("type", coding(balp::DCM, "110113", "Security Alert")),
         ]);
         if !purposes.is_empty() {
             payload["purposeOfEvent"] = Value::Array(purposes);

@@ -55,19 +55,38 @@ fn write_value(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::Object(map) => {
-            let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_by(|a, b| utf16_cmp(a.0, b.0));
+            // Objects built in canonical member order (the audit events'
+            // are) are written as they are, without collecting and sorting.
+            let mut names = map.keys();
+            let sorted = match names.next() {
+                Some(first) => names
+                    .try_fold(first, |prev, name| {
+                        (utf16_cmp(prev, name) == std::cmp::Ordering::Less).then_some(name)
+                    })
+                    .is_some(),
+                None => true,
+            };
             out.push('{');
-            for (i, (name, item)) in members.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(name, out);
-                out.push(':');
-                write_value(item, out);
+            if sorted {
+                write_members(map.iter(), out);
+            } else {
+                let mut members: Vec<(&String, &Value)> = map.iter().collect();
+                members.sort_by(|a, b| utf16_cmp(a.0, b.0));
+                write_members(members.into_iter(), out);
             }
             out.push('}');
         }
+    }
+}
+
+fn write_members<'a>(members: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut String) {
+    for (i, (name, item)) in members.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(name, out);
+        out.push(':');
+        write_value(item, out);
     }
 }
 
@@ -93,9 +112,21 @@ pub fn push_number(n: &Number, out: &mut String) {
     write_number(n, out);
 }
 
+/// Whether a byte is written escaped: `"`, backslash and controls below U+0020.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
 fn write_string(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
+    // Nearly every string needs no escape: one branch-free scan (no early
+    // exit, so it vectorizes), then one copy.
+    if !s.bytes().fold(false, |any, b| any | needs_escape(b)) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     // Runs of characters written as they are are copied in one piece; only
     // `"`, `\` and controls below U+0020 (all ASCII) are escaped, so a run
     // never ends inside a multi-byte character.

@@ -79,7 +79,7 @@ impl Writer {
 async fn run(mut rx: mpsc::Receiver<Job>, ledger: Ledger, vault: Vault, batch_max: usize) {
     while let Some(first) = rx.recv().await {
         let mut n = first.events.len();
-        let mut jobs = vec![first];
+        let mut jobs: Vec<Job> = vec![first];
         while n < batch_max {
             match rx.try_recv() {
                 Ok(job) => {
@@ -90,8 +90,18 @@ async fn run(mut rx: mpsc::Receiver<Job>, ledger: Ledger, vault: Vault, batch_ma
             }
         }
         let started = Instant::now();
+        // The chained parts move into the ledger's batch (no copy); the
+        // events keep what sealing and the search columns need.
+        let entries: Vec<NewEntry> = jobs
+            .iter_mut()
+            .flat_map(|j| j.events.iter_mut())
+            .map(|e| NewEntry {
+                request_id: e.request_id.clone(),
+                entry: std::mem::take(&mut e.entry),
+            })
+            .collect();
         let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
-        let result = commit(&ledger, &vault, &events).await;
+        let result = commit_entries(&ledger, &vault, &events, &entries).await;
         let appended = result.as_ref().ok().map(Vec::len);
         crate::observability::metrics::registry().ledger_append(started.elapsed(), appended);
         match result {
@@ -126,12 +136,6 @@ pub async fn commit(
     vault: &Vault,
     events: &[&Event],
 ) -> Result<Vec<u64>, AuditError> {
-    let mut pseudonyms: Vec<&str> = events.iter().map(|e| e.pseudonym.as_str()).collect();
-    pseudonyms.sort_unstable();
-    pseudonyms.dedup();
-    let keys = vault.keys_for(&pseudonyms).await?;
-    let by_pseudonym: HashMap<&str, &vault::DataKey> =
-        keys.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let entries: Vec<NewEntry> = events
         .iter()
         .map(|e| NewEntry {
@@ -139,6 +143,23 @@ pub async fn commit(
             entry: e.entry.clone(),
         })
         .collect();
+    commit_entries(ledger, vault, events, &entries).await
+}
+
+/// [`commit`] with the events' chained parts already taken out
+/// (`entries[i]` is `events[i]`'s).
+async fn commit_entries(
+    ledger: &Ledger,
+    vault: &Vault,
+    events: &[&Event],
+    entries: &[NewEntry],
+) -> Result<Vec<u64>, AuditError> {
+    let mut pseudonyms: Vec<&str> = events.iter().map(|e| e.pseudonym.as_str()).collect();
+    pseudonyms.sort_unstable();
+    pseudonyms.dedup();
+    let keys = vault.keys_for(&pseudonyms).await?;
+    let by_pseudonym: HashMap<&str, &vault::DataKey> =
+        keys.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let seal_all = |seqs: &[u64]| -> Result<Vec<Sidecar>, String> {
         let mut rows = Vec::with_capacity(events.len());
         for (e, seq) in events.iter().zip(seqs) {
@@ -170,5 +191,5 @@ pub async fn commit(
         }
         Ok(store::sidecars(&rows))
     };
-    Ok(ledger.append_with(&entries, seal_all).await?)
+    Ok(ledger.append_with(entries, seal_all).await?)
 }

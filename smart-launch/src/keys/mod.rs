@@ -10,7 +10,13 @@
 //! so tokens minted shortly before a rotation keep working until they expire.
 //!
 //! Time is a parameter ([`VerifyOptions::now`]); storage is [`store`].
+//!
+//! A token whose signature verified once is remembered (bounded, by SHA-256
+//! of the token and the verifying `kid`, see [`cache`]): the FHIR endpoint
+//! checks the same bearer token on every request, and the RSA computation
+//! is then skipped. The header and claims checks run every time.
 
+mod cache;
 mod jwt;
 mod store;
 #[cfg(test)]
@@ -22,6 +28,7 @@ pub(crate) use jwt::{audience_contains, numeric_date, typ_matches, Unverified};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -170,10 +177,14 @@ pub fn rsa_thumbprint(n: &str, e: &str) -> String {
 }
 
 /// The current signing key plus the previous ones still trusted.
+///
+/// Clones share the cache of verified signatures (see the module docs).
 #[derive(Clone)]
 pub struct KeySet {
     /// Newest first; never empty (every constructor ensures one key).
     keys: Vec<SigningKey>,
+    /// Tokens whose signature verified, by digest, with the verifying `kid`.
+    verified: Arc<cache::VerifiedCache>,
 }
 
 impl fmt::Debug for KeySet {
@@ -207,7 +218,14 @@ impl KeySet {
             .take(1 + PREVIOUS_KEYS_KEPT)
             .map(|(seq, path)| SigningKey::new(*seq, &store::read_key(path)?))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { keys })
+        Ok(Self::from_keys(keys))
+    }
+
+    fn from_keys(keys: Vec<SigningKey>) -> Self {
+        Self {
+            keys,
+            verified: Arc::default(),
+        }
     }
 
     /// Makes a freshly generated key current, keeps the previous
@@ -228,6 +246,10 @@ impl KeySet {
         for (_, path) in on_disk.iter().filter(|(s, _)| *s < oldest_kept) {
             store::remove(path)?;
         }
+        // Not needed for safety (a hit also needs the `kid` in `keys`), but
+        // no point keeping what can no longer hit here.
+        let kept: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
+        self.verified.retain_kids(&kept);
         Ok(())
     }
 
@@ -261,6 +283,8 @@ impl KeySet {
     /// Verifies a token this server signed: RS256 only, `kid` one of the
     /// kept keys, `exp` required and later than `now - leeway`, `nbf` (if
     /// any) not after `now + leeway`, and `iss`, `aud`, `typ` when asked.
+    /// The signature of a token that verified before under the same, still
+    /// kept, key is not computed again (see the module docs).
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
@@ -286,12 +310,16 @@ impl KeySet {
             .iter()
             .find(|k| k.kid == kid)
             .ok_or(KeyError::UnknownKey)?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.required_spec_claims.clear();
-        validation.validate_exp = false;
-        validation.validate_aud = false;
-        jsonwebtoken::decode::<serde::de::IgnoredAny>(token, &key.decoding, &validation)
-            .map_err(|_| KeyError::Signature)?;
+        let digest = cache::digest(token);
+        if !self.verified.verified(&digest, &key.kid) {
+            let mut validation = Validation::new(Algorithm::RS256);
+            validation.required_spec_claims.clear();
+            validation.validate_exp = false;
+            validation.validate_aud = false;
+            jsonwebtoken::decode::<serde::de::IgnoredAny>(token, &key.decoding, &validation)
+                .map_err(|_| KeyError::Signature)?;
+            self.verified.insert(digest, &key.kid);
+        }
         check_claims(&raw.claims, v)?;
         serde_json::from_value(Value::Object(raw.claims)).map_err(|_| KeyError::Claims)
     }

@@ -20,9 +20,7 @@ pub(crate) fn pool_key(i: usize) -> &'static RsaPrivateKey {
 /// A key set holding only pool key 0, not backed by a directory.
 pub(crate) fn shared() -> &'static KeySet {
     static SHARED: OnceLock<KeySet> = OnceLock::new();
-    SHARED.get_or_init(|| KeySet {
-        keys: vec![SigningKey::new(1, pool_key(0)).unwrap()],
-    })
+    SHARED.get_or_init(|| KeySet::from_keys(vec![SigningKey::new(1, pool_key(0)).unwrap()]))
 }
 
 /// `load_or_create` on `dir`, generating pool key `first` if it is empty.

@@ -286,3 +286,157 @@ fn unreadable_key_files_fail_closed() {
         Err(KeyError::BadKeyFile { .. })
     ));
 }
+
+/// Flips one byte in the middle of a token's signature (valid base64url kept).
+fn alter_signature(token: &str) -> String {
+    let (message, sig) = token.rsplit_once('.').unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    format!("{message}.{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[test]
+fn a_cached_token_still_expires_and_still_has_its_claims_checked() {
+    let keys = KeySet::from_keys(shared().keys.clone());
+    let token = keys.sign(&claims(NOW + 60), Some("at+jwt")).unwrap();
+    let v = VerifyOptions {
+        issuer: Some("https://gw.example/fhir"),
+        audience: Some("https://gw.example/fhir"),
+        typ: Some("at+jwt"),
+        ..opts()
+    };
+    assert!(keys.verify::<Value>(&token, &v).is_ok());
+    assert_eq!(keys.verified.len(), 1, "the signature is remembered");
+    assert!(keys.verify::<Value>(&token, &v).is_ok(), "and hits");
+    let later = VerifyOptions { now: NOW + 60, ..v };
+    assert!(matches!(
+        keys.verify::<Value>(&token, &later),
+        Err(KeyError::Expired)
+    ));
+    let early = VerifyOptions { now: NOW - 10, ..v };
+    assert!(keys.verify::<Value>(&token, &early).is_ok());
+    let iss = VerifyOptions {
+        issuer: Some("https://other"),
+        ..v
+    };
+    assert!(matches!(
+        keys.verify::<Value>(&token, &iss),
+        Err(KeyError::Issuer)
+    ));
+    let aud = VerifyOptions {
+        audience: Some("https://other"),
+        ..v
+    };
+    assert!(matches!(
+        keys.verify::<Value>(&token, &aud),
+        Err(KeyError::Audience)
+    ));
+    let typ = VerifyOptions {
+        typ: Some("JWT"),
+        ..v
+    };
+    assert!(matches!(
+        keys.verify::<Value>(&token, &typ),
+        Err(KeyError::Type)
+    ));
+    // A not-yet-valid token that verified (with leeway) is still judged by nbf.
+    let nbf = keys
+        .sign(&json!({"exp": NOW + 60, "nbf": NOW + 30}), None)
+        .unwrap();
+    let lenient = VerifyOptions {
+        leeway_secs: 30,
+        ..opts()
+    };
+    assert!(keys.verify::<Value>(&nbf, &lenient).is_ok());
+    assert!(matches!(
+        keys.verify::<Value>(&nbf, &opts()),
+        Err(KeyError::NotYetValid)
+    ));
+    assert_eq!(keys.verified.len(), 2);
+}
+
+#[test]
+fn an_altered_signature_is_refused_right_after_the_valid_token_was_cached() {
+    let keys = KeySet::from_keys(shared().keys.clone());
+    let token = keys.sign(&claims(NOW + 60), None).unwrap();
+    assert!(keys.verify::<Value>(&token, &opts()).is_ok());
+    assert!(keys.verify::<Value>(&token, &opts()).is_ok());
+    let altered = alter_signature(&token);
+    assert_ne!(altered, token);
+    for _ in 0..2 {
+        assert!(matches!(
+            keys.verify::<Value>(&altered, &opts()),
+            Err(KeyError::Signature)
+        ));
+    }
+    // Same signature under other claims or another header: refused too.
+    let (head, _, sig) = {
+        let mut p = token.split('.');
+        (p.next().unwrap(), p.next().unwrap(), p.next().unwrap())
+    };
+    let forged = URL_SAFE_NO_PAD.encode(claims(NOW + 9999).to_string());
+    assert!(matches!(
+        keys.verify::<Value>(&format!("{head}.{forged}.{sig}"), &opts()),
+        Err(KeyError::Signature)
+    ));
+    let retyped = with_header(
+        &token,
+        &json!({"alg": "RS256", "kid": keys.current_kid(), "typ": "at+jwt"}),
+    );
+    assert!(matches!(
+        keys.verify::<Value>(&retyped, &opts()),
+        Err(KeyError::Signature)
+    ));
+    assert_eq!(keys.verified.len(), 1, "failures are never remembered");
+    assert!(keys.verify::<Value>(&token, &opts()).is_ok());
+}
+
+#[test]
+fn a_cached_token_of_a_removed_key_is_refused() {
+    // A set sharing the cache but no longer holding the key: the cache
+    // entry alone never lets the token through.
+    let dir = TempDir::new();
+    let mut keys = keyset_in(dir.path(), 1);
+    let old_token = keys.sign(&claims(NOW + 600), None).unwrap();
+    assert!(keys.verify::<Value>(&old_token, &opts()).is_ok());
+    let without_old = KeySet {
+        keys: vec![SigningKey::new(9, super::testing::pool_key(2)).unwrap()],
+        verified: keys.verified.clone(),
+    };
+    assert_eq!(without_old.verified.len(), 1);
+    assert!(matches!(
+        without_old.verify::<Value>(&old_token, &opts()),
+        Err(KeyError::UnknownKey)
+    ));
+    // Rotation out of the set: refused, and a clone taken before the
+    // rotation (sharing the cache) still verifies it in full.
+    let before = keys.clone();
+    let new_token = keys.sign(&claims(NOW + 600), None).unwrap();
+    assert!(keys.verify::<Value>(&new_token, &opts()).is_ok());
+    for i in 2..3 + PREVIOUS_KEYS_KEPT {
+        rotate_to_pool(&mut keys, dir.path(), i);
+    }
+    assert!(matches!(
+        keys.verify::<Value>(&old_token, &opts()),
+        Err(KeyError::UnknownKey)
+    ));
+    assert!(before.verify::<Value>(&old_token, &opts()).is_ok());
+    assert!(matches!(
+        keys.verify::<Value>(&alter_signature(&old_token), &opts()),
+        Err(KeyError::UnknownKey)
+    ));
+    // A different key under the old kid (a forged header) does not verify.
+    let foreign = KeySet::from_keys(vec![
+        SigningKey::new(1, super::testing::pool_key(5)).unwrap()
+    ]);
+    let foreign_token = foreign.sign(&claims(NOW + 600), None).unwrap();
+    let claimed = with_header(
+        &foreign_token,
+        &json!({"alg": "RS256", "kid": before.current_kid(), "typ": "JWT"}),
+    );
+    assert!(matches!(
+        before.verify::<Value>(&claimed, &opts()),
+        Err(KeyError::Signature)
+    ));
+}

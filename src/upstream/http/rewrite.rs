@@ -51,6 +51,9 @@ pub struct UpstreamBase {
     path: String,
     /// `host[:port]` as it appears in text, lower-case, for scrubbing.
     authority: String,
+    /// `scheme://authority` + base path: how an URL below the base is
+    /// usually written (see [`Self::plain_rest`]); empty when not http(s).
+    prefix: String,
 }
 
 impl UpstreamBase {
@@ -61,13 +64,60 @@ impl UpstreamBase {
             Some(p) => format!("{host}:{p}"),
             None => host.clone(),
         };
+        let path = base.path().trim_end_matches('/').to_owned();
+        let prefix = if matches!(base.scheme(), "http" | "https") {
+            format!("{}://{authority}{path}", base.scheme())
+        } else {
+            String::new()
+        };
         Self {
             scheme: base.scheme().to_owned(),
             host,
             port: base.port_or_known_default(),
-            path: base.path().trim_end_matches('/').to_owned(),
+            path,
             authority,
+            prefix,
         }
+    }
+
+    /// [`Self::rest_below_base`] without parsing, for a value written the
+    /// plain way: [`Self::prefix`] exactly, then a path made only of
+    /// characters URL parsing keeps as they are (no `%`, no backslash, no dot
+    /// segments) and an optional query of printable ASCII that parsing
+    /// keeps as it is (no `"`, `#`, `<`, `>`, `'`). `None` means "parse it"
+    /// (not "not below the base"). A unit test holds the two equal.
+    fn plain_rest(&self, value: &str) -> Option<String> {
+        if self.prefix.is_empty() {
+            return None;
+        }
+        let tail = value.strip_prefix(self.prefix.as_str())?;
+        let (path, query) = match tail.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (tail, None),
+        };
+        if !(path.is_empty() || path.starts_with('/')) {
+            return None;
+        }
+        let path_ok = path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/".contains(&b))
+            && !path.split('/').any(|seg| seg == "." || seg == "..");
+        let query_ok = query.is_none_or(|q| {
+            q.bytes()
+                .all(|b| (0x21..=0x7e).contains(&b) && !b"\"#<>'".contains(&b))
+        });
+        if !(path_ok && query_ok) {
+            return None;
+        }
+        let mut rest = String::with_capacity(tail.len());
+        if path != "/" {
+            rest.push_str(path);
+        }
+        if let Some(q) = query {
+            rest.push('?');
+            rest.push_str(q);
+        }
+        Some(rest)
     }
 
     /// Whether `u` is on the upstream's origin (scheme, host, port).
@@ -109,6 +159,9 @@ impl UpstreamBase {
         // no scheme, no absolute URL (most references are `Type/id`)
         if !value.contains(':') {
             return None;
+        }
+        if let Some(rest) = self.plain_rest(value) {
+            return Some(format!("{}{rest}", facade_base.trim_end_matches('/')));
         }
         let u = Url::parse(value).ok()?;
         if let Some(rest) = self.rest_below_base(&u) {
@@ -273,6 +326,81 @@ mod tests {
         );
         assert_eq!(u.to_facade("http://other/fhir/R4/Patient/1", FACADE), None);
         assert_eq!(u.to_facade("Patient/1", FACADE), None);
+    }
+
+    #[test]
+    fn plain_urls_below_the_base_are_rewritten_as_parsing_would() {
+        let bases = [
+            "http://127.0.0.1:8103/fhir/R4/",
+            "https://ws-fhir.example.com",
+            "http://up.example:80/fhir",
+            "http://[::1]:8080/fhir",
+        ];
+        let tails = [
+            "",
+            "/",
+            "//",
+            "?",
+            "/?",
+            "?x=1",
+            "/Patient/1",
+            "/Patient/1/_history/2",
+            "/Patient?_count=10&_offset=10",
+            "/?ct=abc%3D%3D",
+            "x",
+            "x/Patient",
+            ":99/Patient",
+            "@evil/Patient",
+            "/./Patient",
+            "/../Patient",
+            "/a/../../b",
+            "/%2e%2e/x",
+            "/a\\b",
+            "/a b",
+            "/a#f",
+            "/Patient?x=#f",
+            "?a='b'",
+            "?a=\"b\"",
+            "/a?b?c",
+            "?a\\b",
+            "/a?b=ü",
+            "/é",
+            "/a\t/b",
+            " ",
+            "/a^b|c",
+            "/{x}",
+            "/a`b",
+            "/;x=1/..;/",
+            "/.hidden/.",
+            "/..a/b.",
+        ];
+        for base in bases {
+            let u = UpstreamBase::new(&Url::parse(base).unwrap());
+            for tail in tails {
+                let value = format!("{}{tail}", u.prefix);
+                let parsed = Url::parse(&value).ok();
+                let slow = parsed.as_ref().and_then(|p| u.rest_below_base(p));
+                if let Some(fast) = u.plain_rest(&value) {
+                    assert_eq!(Some(fast), slow, "{value}");
+                }
+                let expected = match (&slow, &parsed) {
+                    (Some(rest), _) => Some(format!("{FACADE}{rest}")),
+                    (None, Some(p)) if u.same_origin(p) => Some(REDACTED.to_owned()),
+                    _ => None,
+                };
+                if value.contains(':') {
+                    assert_eq!(u.rewrite_value(&value, FACADE), expected, "{value}");
+                }
+            }
+        }
+        // The plain path is taken for the usual links.
+        let u = up();
+        assert_eq!(
+            u.plain_rest("http://127.0.0.1:8103/fhir/R4/Observation/1")
+                .as_deref(),
+            Some("/Observation/1")
+        );
+        assert_eq!(u.plain_rest("http://127.0.0.1:8103/fhir/R4/a/../b"), None);
     }
 
     #[test]
