@@ -86,6 +86,9 @@ async fn token(app: &AppState, client: &str) -> String {
         role: None,
         purpose_of_use: None,
         organization: None,
+        acr: None,
+        amr: Vec::new(),
+        auth_time: None,
     };
     smart_launch::token::mint_access(&app.keys, &claims).unwrap()
 }

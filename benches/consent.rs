@@ -138,6 +138,9 @@ async fn token(
         role: role.map(str::to_owned),
         purpose_of_use: None,
         organization: None,
+        acr: None,
+        amr: Vec::new(),
+        auth_time: None,
     };
     app.state
         .access_put(&jti, client, None, now + 36_000)
@@ -426,6 +429,7 @@ async fn bench_judge(app: &AppState, k: u32, dr: &str) {
         expires_at: i64::MAX,
         purpose_of_use: None,
         organization: None,
+        assurance: Default::default(),
     };
     let req = FhirRequest::new(Interaction::SearchType);
     let p = fhirgate::seed::patient_id(k);

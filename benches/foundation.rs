@@ -114,6 +114,9 @@ async fn system_token(app: &AppState) -> String {
         role: None,
         purpose_of_use: None,
         organization: None,
+        acr: None,
+        amr: Vec::new(),
+        auth_time: None,
     };
     app.state
         .access_put(&jti, "bench", None, now + 36_000)

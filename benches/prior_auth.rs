@@ -115,6 +115,9 @@ async fn token(app: &AppState, client: &str, scope: &str) -> String {
         role: None,
         purpose_of_use: None,
         organization: None,
+        acr: None,
+        amr: Vec::new(),
+        auth_time: None,
     };
     app.state
         .access_put(&jti, client, None, now + 36_000)

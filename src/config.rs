@@ -50,6 +50,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "FHIRGATE_ANCHOR_CLIENT_SECRET",
         "audit.anchor.client_secret",
     ),
+    ("FHIRGATE_MFA_TWILIO_AUTH_TOKEN", "mfa.twilio.auth_token"),
     ("FHIRGATE_CONSENT_BASE_POLICY", "consent.base_policy"),
     ("FHIRGATE_CONSENT_POLL_SECONDS", "consent.poll_seconds"),
     ("FHIRGATE_TLS_CERTIFICATE", "tls.certificate"),
@@ -133,6 +134,9 @@ pub struct Config {
     /// Plain HTTP behind a TLS-terminating proxy or ingress.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Identity assurance policy (`src/assurance/`).
+    #[serde(default)]
+    pub assurance: crate::assurance::config::AssuranceConfig,
     /// Step-up authentication for sensitive UI operations (`src/mfa/`).
     #[serde(default)]
     pub mfa: crate::mfa::config::MfaConfig,
@@ -1007,6 +1011,9 @@ impl Config {
         self.mfa
             .validate()
             .map_err(|(key, message)| bad(key, &message))?;
+        self.assurance
+            .validate()
+            .map_err(|(key, message)| bad(key, &message))?;
         self.observability
             .validate()
             .map_err(|(key, message)| bad(key, message))?;
@@ -1038,6 +1045,17 @@ impl Config {
     /// The FHIR base URL clients see, without a trailing slash.
     pub fn fhir_base(&self) -> String {
         format!("{}/fhir", self.public_url.as_str().trim_end_matches('/'))
+    }
+
+    /// Whether sensitive operations need a fresh step-up: `[mfa] stepup`,
+    /// else required in demo mode (so the demo shows it) and off otherwise.
+    pub fn stepup(&self) -> crate::mfa::config::StepUp {
+        use crate::mfa::config::StepUp;
+        self.mfa.stepup.unwrap_or(if self.demo_enabled() {
+            StepUp::Required
+        } else {
+            StepUp::Off
+        })
     }
 
     /// Whether demo mode is on (seeded data and demo users).

@@ -89,6 +89,10 @@ pub struct FhirError {
     pub internal: Option<String>,
     /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
+    /// For a 401: the `WWW-Authenticate` parameters after `realm`, when
+    /// the error is not `invalid_token` (e.g. RFC 9470's
+    /// `insufficient_user_authentication` with `acr_values`).
+    pub challenge: Option<String>,
 }
 
 impl std::fmt::Display for FhirError {
@@ -117,6 +121,7 @@ impl FhirError {
             message: message.into(),
             internal: None,
             retry_after: None,
+            challenge: None,
         }
     }
     /// The same error with a `Retry-After` header of `seconds`.

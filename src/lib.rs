@@ -27,6 +27,7 @@ use std::sync::Arc;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod aead;
+pub mod assurance;
 pub mod audit;
 pub mod bulk;
 pub mod capabilities;

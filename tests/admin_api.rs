@@ -519,3 +519,55 @@ async fn verify_reports_ok_then_names_the_tampered_entry() {
         .unwrap()
         .contains("seq 6"));
 }
+
+/// Ledger administration is a sensitive operation (issue 11): with step-up
+/// required, erasing needs an admin token whose user stepped up within
+/// `stepup_max_age_seconds`; without one, 401 and RFC 9470's challenge.
+#[tokio::test]
+async fn erasing_needs_a_fresh_step_up_when_step_up_is_required() {
+    let t =
+        TestApp::with_config("[mfa]\nstepup = \"required\"\nstepup_max_age_seconds = 300\n").await;
+    let id = t
+        .create(json!({"resourceType": "Patient", "name": [{"family": "Erase"}]}))
+        .await;
+    let body = serde_json::to_vec(&json!({"patient": format!("Patient/{id}")})).unwrap();
+    let erase = |token: String| {
+        let t = &t;
+        let body = body.clone();
+        async move {
+            t.request(
+                Method::POST,
+                "/admin/api/ledger/erase-patient",
+                &[
+                    ("authorization", &format!("Bearer {token}")),
+                    ("content-type", "application/json"),
+                ],
+                Some(body),
+            )
+            .await
+        }
+    };
+    let admin = ("Practitioner/admin", "admin");
+    for token in [
+        t.token_with_assurance("openid fhirUser", admin.0, admin.1, &["pwd"], 5)
+            .await,
+        t.token_with_assurance("openid fhirUser", admin.0, admin.1, &["pwd", "otp"], 400)
+            .await,
+    ] {
+        let r = erase(token).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+        assert_eq!(r.json["error"], "insufficient_user_authentication");
+        assert_eq!(r.json["max_age"], 300);
+        let challenge = r.header("www-authenticate").unwrap();
+        assert!(
+            challenge.contains(r#"error="insufficient_user_authentication""#),
+            "{challenge}"
+        );
+    }
+    let fresh = t
+        .token_with_assurance("openid fhirUser", admin.0, admin.1, &["pwd", "otp"], 30)
+        .await;
+    let r = erase(fresh).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json["keys_destroyed"], 1);
+}

@@ -265,6 +265,8 @@ fn caller() -> Caller {
         jti: "jti-1".into(),
         purpose: Some("TREAT".into()),
         organization: Some("Organization/org-1".into()),
+        acr: None,
+        amr: Vec::new(),
     }
 }
 

@@ -457,6 +457,48 @@ async fn break_the_glass_releases_with_reason_and_notifies_the_patient() {
 }
 
 #[tokio::test]
+async fn break_the_glass_needs_a_fresh_step_up_when_step_up_is_required() {
+    let w = world_with("[mfa]\nstepup = \"required\"\nstepup_max_age_seconds = 300\n").await;
+    w.consent("deny-all", json!({"type": "deny"})).await;
+    let btg = [
+        ("x-purpose-of-use", "BTG"),
+        ("x-break-glass-reason", "unconscious in ED"),
+    ];
+    let scope = "user/*.rs";
+    let who = ("Practitioner/dr", "clinician");
+    // password only, or a step-up older than five minutes: 401, RFC 9470
+    for token in [
+        w.t.token_with_assurance(scope, who.0, who.1, &["pwd"], 10)
+            .await,
+        w.t.token_with_assurance(scope, who.0, who.1, &["pwd", "otp", "mfa"], 301)
+            .await,
+    ] {
+        let r = w.get_h(&token, "/fhir/Observation/o-lab", &btg).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+        let challenge = r.header("www-authenticate").unwrap();
+        assert!(
+            challenge.contains(r#"error="insufficient_user_authentication""#)
+                && challenge.contains(r#"max_age="300""#)
+                && challenge.contains("acr_values="),
+            "{challenge}"
+        );
+        assert_eq!(r.json["issue"][0]["code"], "security");
+        // the same token without breaking the glass still sees the denial as a miss
+        let plain = w.get(&token, "/fhir/Observation/o-lab").await;
+        assert_eq!(plain.status, StatusCode::NOT_FOUND);
+    }
+    // nothing was released or notified
+    let n = w.t.get("/fhir/Communication?subject=Patient/p1").await;
+    assert_eq!(n.json["total"], 0, "{}", n.text());
+    // a step-up a minute ago: the glass breaks
+    let fresh =
+        w.t.token_with_assurance(scope, who.0, who.1, &["pwd", "otp", "mfa"], 60)
+            .await;
+    let r = w.get_h(&fresh, "/fhir/Observation/o-lab", &btg).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+#[tokio::test]
 async fn revocation_and_expiry_take_effect_on_the_next_request() {
     let w = world().await;
     w.consent("deny-all", json!({"type": "deny"})).await;
@@ -813,6 +855,9 @@ async fn clinician_of(t: &TestApp, client: &str, org: Option<&str>) -> String {
         role: Some("clinician".into()),
         purpose_of_use: None,
         organization: org.map(str::to_owned),
+        acr: None,
+        amr: Vec::new(),
+        auth_time: None,
     };
     t.app
         .state
@@ -925,6 +970,7 @@ async fn sign_in(t: &TestApp, user: &fhirgate::state::users::User) -> Value {
         &t.app,
         pending,
         user,
+        &Default::default(),
         "openid fhirUser user/*.rs offline_access",
         None,
     )

@@ -145,6 +145,7 @@ async fn code_for(t: &TestApp, client_id: &str) -> String {
         &t.app,
         pending,
         &user,
+        &Default::default(),
         "openid fhirUser launch/patient patient/*.rs offline_access",
         None,
     )
@@ -1029,6 +1030,7 @@ async fn ehr_launch_context_reaches_the_token_response() {
             &t.app,
             &pending,
             &other,
+            &Default::default(),
             "launch openid fhirUser patient/*.rs",
             None
         )
@@ -1040,6 +1042,7 @@ async fn ehr_launch_context_reaches_the_token_response() {
         &t.app,
         &pending,
         &lee,
+        &Default::default(),
         "launch openid fhirUser patient/*.cruds",
         None,
     )
@@ -1049,6 +1052,7 @@ async fn ehr_launch_context_reaches_the_token_response() {
         &t.app,
         &pending,
         &lee,
+        &Default::default(),
         "launch openid fhirUser patient/Observation.rs",
         Some("ignored"),
     )

@@ -479,6 +479,7 @@ async fn code_flow(
         &t.app,
         pending,
         &user,
+        &Default::default(),
         "openid fhirUser user/Patient.rs",
         None,
     )

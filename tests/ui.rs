@@ -69,6 +69,9 @@ async fn add_pending(t: &TestApp, id: &str, scope: &str, needs_patient: bool) {
         launch_encounter: None,
         launch_user: None,
         needs_patient,
+        acr_values: Vec::new(),
+        max_age: None,
+        reauth_asked: false,
     };
     let exp = fhirgate::oauth::now() + 600;
     t.app

@@ -20,7 +20,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Fhirgate, freePort, prerequisites, launchChromium, pageRunner, signIn } from "./harness.mjs";
@@ -37,6 +37,9 @@ describe("patient consent portal in headless Chromium", () => {
       prerequisites("portal browser suite");
       tmp = mkdtempSync(join(tmpdir(), "fhirgate-portal-"));
       gate = new Fhirgate(tmp, await freePort());
+      // Step-up (on by default in demo mode) is mfa.test.mjs's subject;
+      // this suite drives the consent pages themselves.
+      writeFileSync(join(tmp, "fhirgate.toml"), '[mfa]\nstepup = "off"\n');
       gate.cli(
         "client", "add",
         "--name", APP_NAME,

@@ -137,7 +137,8 @@ class ConfiguredFhirgate extends Fhirgate {
   writeConfig(sections) {
     writeFileSync(
       this.configPath,
-      `listen = "127.0.0.1:${this.port}"\npublic_url = "${this.publicUrl}"\ndata_dir = ${JSON.stringify(this.dataDir)}\n${sections}`,
+      // step-up (on by default in demo mode) is mfa.test.mjs's subject
+      `listen = "127.0.0.1:${this.port}"\npublic_url = "${this.publicUrl}"\ndata_dir = ${JSON.stringify(this.dataDir)}\n[mfa]\nstepup = "off"\n${sections}`,
     );
   }
 

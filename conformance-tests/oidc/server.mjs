@@ -24,8 +24,17 @@
 //
 // Sign-in is a tiny custom interaction: `GET /interaction/<uid>` shows a
 // login form; `POST /interaction/<uid>/login` with `login` + `password` of
-// `dr.lee` signs in; consent is then granted automatically for the requested
-// scopes. PKCE (S256) is required for every client.
+// one of the accounts signs in; consent is then granted automatically for
+// the requested scopes. PKCE (S256) is required for every client.
+//
+// Accounts: `dr.lee` (a clinician) and `pat.jones` (a patient), one password.
+// Assurance, as an identity-proofing service federated into the provider
+// would assert it: the form's optional `acr` field is the level the sign-in
+// reaches (an identity verification done, or not; default IAL1) and `amr`
+// the methods used (comma-separated; default `pwd`). They go into the
+// id_token as `acr` and `amr` (with `auth_time`). The form shows the
+// `acr_values`, `prompt` and `max_age` the relying party asked for
+// (`<p id="asked">`), so a test sees them arrive.
 
 import { createServer } from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -53,15 +62,27 @@ const CLIENT_SECRET = env('CLIENT_SECRET');
 const REDIRECT_URI = env('REDIRECT_URI');
 const PASSWORD = env('ACCOUNT_PASSWORD', randomBytes(12).toString('hex'));
 
-// The one account. `sub` deliberately differs from the user name, so a
+// The accounts. `sub` deliberately differs from the user name, so a
 // relying party that names users by `preferred_username` is seen doing so.
-const ACCOUNT = {
-  sub: 'acct-7f3a9c',
-  preferred_username: 'dr.lee',
-  email: 'dr.lee@example.org',
-  email_verified: true,
-  name: 'Dr Alex Lee',
-};
+const ACCOUNTS = [
+  {
+    sub: 'acct-7f3a9c',
+    preferred_username: 'dr.lee',
+    email: 'dr.lee@example.org',
+    email_verified: true,
+    name: 'Dr Alex Lee',
+  },
+  {
+    sub: 'acct-p41d02',
+    preferred_username: 'pat.jones',
+    email: 'pat.jones@example.org',
+    email_verified: true,
+    name: 'Pat Jones',
+  },
+];
+const IAL1 = 'http://idmanagement.gov/ns/assurance/ial/1';
+const IAL2 = 'http://idmanagement.gov/ns/assurance/ial/2';
+const MFA = 'http://schemas.openid.net/pape/policies/2007/06/multi-factor';
 
 const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
   .privateKey.export({ format: 'jwk' });
@@ -95,8 +116,10 @@ server.listen(Number(env('PORT', '0')), '127.0.0.1', () => {
     }],
     jwks: { keys: [{ ...signingKey, kid: 'test-rs256', use: 'sig', alg: 'RS256' }] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
+    acrValues: [IAL1, IAL2, MFA],
     claims: {
-      openid: ['sub'],
+      // the assurance claims go with `openid`, so every id_token carries them
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
     },
@@ -113,8 +136,9 @@ server.listen(Number(env('PORT', '0')), '127.0.0.1', () => {
       Grant: 3600,
     },
     async findAccount(ctx, id) {
-      if (id !== ACCOUNT.sub) return undefined;
-      return { accountId: id, async claims() { return { ...ACCOUNT }; } };
+      const account = ACCOUNTS.find((a) => a.sub === id);
+      if (!account) return undefined;
+      return { accountId: id, async claims() { return { ...account }; } };
     },
   });
   if (MODE === 'bad-nonce') {
@@ -145,12 +169,17 @@ async function readForm(req) {
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-function loginForm(res, uid, error) {
+function loginForm(res, uid, params, error) {
   res.setHeader('content-type', 'text/html; charset=utf-8');
+  const asked = `acr_values=${params.acr_values || ''};prompt=${params.prompt || ''};max_age=${params.max_age ?? ''}`;
   res.end(`<!doctype html><title>Test OP sign-in</title>
 ${error ? `<p class="error">${escape(error)}</p>` : ''}
+<p id="asked">${escape(asked)}</p>
 <form method="post" action="/interaction/${escape(uid)}/login">
-<input name="login"> <input name="password" type="password"> <button>Sign in</button>
+<input name="login"> <input name="password" type="password">
+<select name="acr"><option value="${IAL1}">IAL1</option><option value="${IAL2}">IAL2 (identity verified)</option></select>
+<input name="amr" value="pwd">
+<button>Sign in</button>
 </form>`);
 }
 
@@ -158,13 +187,17 @@ async function interaction(req, res) {
   const details = await provider.interactionDetails(req, res);
   const { uid, prompt, params, session } = details;
   if (prompt.name === 'login') {
-    if (req.method === 'GET') return loginForm(res, uid);
+    if (req.method === 'GET') return loginForm(res, uid, params);
     const form = await readForm(req);
-    if (form.get('login') !== ACCOUNT.preferred_username || form.get('password') !== PASSWORD) {
+    const account = ACCOUNTS.find((a) => a.preferred_username === form.get('login'));
+    if (!account || form.get('password') !== PASSWORD) {
       res.statusCode = 401;
-      return loginForm(res, uid, 'wrong user name or password');
+      return loginForm(res, uid, params, 'wrong user name or password');
     }
-    return provider.interactionFinished(req, res, { login: { accountId: ACCOUNT.sub } },
+    const acr = form.get('acr') || IAL1;
+    const amr = (form.get('amr') || 'pwd').split(',').map((m) => m.trim()).filter(Boolean);
+    return provider.interactionFinished(req, res,
+      { login: { accountId: account.sub, acr, amr, ts: Math.floor(Date.now() / 1000) } },
       { mergeWithLastSubmission: false });
   }
   if (prompt.name === 'consent') {

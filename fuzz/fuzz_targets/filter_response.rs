@@ -31,6 +31,7 @@ fn caller(
         expires_at: 0,
         purpose_of_use: None,
         organization: None,
+        assurance: Default::default(),
     })
 }
 

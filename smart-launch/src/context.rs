@@ -2,7 +2,7 @@
 //! authorization decision in the FHIR pipeline (scope enforcement, consent,
 //! audit). Built by the server from validated token claims.
 
-use crate::scope::ScopeSet;
+use crate::{assurance::Assurance, scope::ScopeSet};
 
 /// The caller of one FHIR request, as its access token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,4 +28,7 @@ pub struct AccessContext {
     /// The organization the caller acts for (`Organization/…`), if known:
     /// the signed-in user's, fixed when the token was issued.
     pub organization: Option<String>,
+    /// How strongly the token's user was identified and authenticated
+    /// (empty for tokens without a user).
+    pub assurance: Assurance,
 }

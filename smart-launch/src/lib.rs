@@ -11,9 +11,11 @@
 //!   assertion may carry: requesting organization and purpose of use.
 //! - [`pkce`]: PKCE S256 (RFC 7636).
 //! - [`context`]: what a validated access token lets the caller do.
+//! - [`assurance`]: how strongly the token's user was identified and authenticated.
 //! - [`error`]: RFC 6749 error responses.
 
 pub mod assertion;
+pub mod assurance;
 pub mod b2b;
 pub mod context;
 pub mod error;

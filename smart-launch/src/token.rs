@@ -18,6 +18,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::assurance::Assurance;
 use crate::keys::{KeyError, KeySet, VerifyOptions};
 use crate::{OAuthError, OAuthErrorCode};
 
@@ -70,6 +71,27 @@ pub struct AccessClaims {
     /// issuance; an input of consent decisions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
+    /// The user's authentication context class (OpenID Connect `acr`), if
+    /// a user signed in: the identity provider's, or the local account's level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// The user's authentication methods (RFC 8176 `amr`), step-ups included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// When the user last authenticated (a step-up counts), seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}
+
+impl AccessClaims {
+    /// The token's user assurance (`acr`, `amr`, `auth_time`).
+    pub fn assurance(&self) -> Assurance {
+        Assurance {
+            acr: self.acr.clone(),
+            amr: self.amr.clone(),
+            auth_time: self.auth_time,
+        }
+    }
 }
 
 /// The claims of an OpenID Connect id token (Core §2).
@@ -100,6 +122,12 @@ pub struct IdTokenClaims {
     /// Login name (`profile` scope).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    /// Authentication context class reference (Core §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// Authentication methods references (Core §2, RFC 8176).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// Signs an access token: RS256, `typ` `at+jwt`, `kid` of the current key.
@@ -185,6 +213,9 @@ mod tests {
             role: Some("clinician".into()),
             purpose_of_use: None,
             organization: None,
+            acr: None,
+            amr: Vec::new(),
+            auth_time: None,
         }
     }
 
@@ -272,6 +303,8 @@ mod tests {
             fhir_user: Some("https://gw.example/fhir/Patient/123".into()),
             name: None,
             preferred_username: Some("pat".into()),
+            acr: None,
+            amr: Vec::new(),
         };
         let token = mint_id_token(keys, &claims).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();

@@ -830,6 +830,13 @@ fn insert_caller(entry: &mut Map<String, Value>, caller: Option<&Caller>) {
         if let Some(r) = &c.role {
             entry.insert("role".into(), json!(r));
         }
+        // how the user authenticated (issue 11): no identifier, so in clear
+        if let Some(a) = &c.acr {
+            entry.insert("acr".into(), json!(a));
+        }
+        if !c.amr.is_empty() {
+            entry.insert("amr".into(), json!(c.amr));
+        }
         if let Some(p) = &c.purpose {
             entry.insert("purpose".into(), json!(p));
         }

@@ -34,6 +34,8 @@ async fn suite(store: &StateStore, keys_dir: &std::path::Path) {
             jti: "j".into(),
             purpose: None,
             organization: None,
+            acr: Some("urn:x:ial2".into()),
+            amr: vec!["pwd".into(), "otp".into()],
         }),
         ..Disclosure::default()
     };
@@ -47,6 +49,11 @@ async fn suite(store: &StateStore, keys_dir: &std::path::Path) {
     };
     let first = b.fhir("r1", &http(1_000), None, &d, 200);
     let second = b.fhir("r2", &http(2_000), None, &Disclosure::default(), 404);
+    // how the user authenticated is on the request's entry (issue 11)
+    let request = first.iter().find(|e| e.entry["kind"] == "rest").unwrap();
+    assert_eq!(request.entry["acr"], "urn:x:ial2");
+    assert_eq!(request.entry["amr"], serde_json::json!(["pwd", "otp"]));
+    assert!(second[0].entry.get("acr").is_none());
     let all: Vec<_> = first.iter().chain(second.iter()).collect();
     let seqs = commit(&ledger, &vault, &all).await.unwrap();
     // 2 × 2 known patients + 1 request event, then 1 for the 404

@@ -125,6 +125,7 @@ impl StoredCaller {
             expires_at: self.expires_at,
             purpose_of_use: self.purpose_of_use.clone(),
             organization: self.organization.clone(),
+            assurance: Default::default(),
         })
     }
 }

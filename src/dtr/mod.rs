@@ -169,6 +169,7 @@ mod tests {
             expires_at: 0,
             purpose_of_use: None,
             organization: None,
+            assurance: Default::default(),
         }
     }
 

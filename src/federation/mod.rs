@@ -14,7 +14,14 @@
 //!    id (and no untrusted other audience), `exp` against [`Clock`], `nonce`
 //!    equal to ours. The verified claims name the local user
 //!    (`federation.username_claims`) and, optionally, the organization they
-//!    act for (`federation.organization_claim`).
+//!    act for (`federation.organization_claim`). The provider's `acr`,
+//!    `amr` and `auth_time` are kept as the sign-in's assurance (issue 11).
+//!
+//! More assurance can be asked for ([`Ask`]): `acr_values`, `prompt=login`
+//! and `max_age` go into the authorization request; with `max_age`, the
+//! id_token must carry an `auth_time` no older than that (Core §3.1.3.7
+//! item 13, one minute of clock skew allowed). What acr comes back is the
+//! provider's word: the assurance policy judges it, not this module.
 //!
 //! Every failure is a [`FederationError`]: what the person is told is
 //! [`FederationError::public_message`]; what the log gets is its `Display`
@@ -27,11 +34,13 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use openidconnect::{
-    core::{CoreAuthenticationFlow, CoreProviderMetadata},
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse as _,
+    core::{CoreAuthPrompt, CoreAuthenticationFlow, CoreProviderMetadata},
+    AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    TokenResponse as _,
 };
 use serde::{Deserialize, Serialize};
+use smart_launch::assurance::Assurance;
 use tokio::sync::RwLock;
 use url::Url;
 
@@ -63,6 +72,20 @@ pub struct Pending {
     pub pkce_verifier: String,
     /// Where to go after signing in (a local path, already checked).
     pub next: String,
+    /// The `max_age` asked for, seconds, if any.
+    #[serde(default)]
+    pub max_age: Option<i64>,
+}
+
+/// What to ask the provider for beyond a sign-in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ask {
+    /// `acr_values`, in order of preference.
+    pub acr_values: Vec<String>,
+    /// `prompt=login`: authenticate again even with a session at the provider.
+    pub login: bool,
+    /// `max_age`, seconds.
+    pub max_age: Option<i64>,
 }
 
 /// Who the provider says signed in.
@@ -75,7 +98,12 @@ pub struct Identity {
     /// The organization `federation.organization_claim` states, if set and
     /// present (`Organization/<id>`).
     pub organization: Option<String>,
+    /// The provider's `acr`, `amr` and `auth_time`.
+    pub assurance: Assurance,
 }
+
+/// Clock skew allowed on `auth_time` against `max_age`, seconds.
+const AUTH_TIME_SKEW: i64 = 60;
 
 /// Why federated sign-in failed.
 #[derive(Debug, thiserror::Error)]
@@ -220,7 +248,7 @@ impl Federation {
 
     /// Starts a sign-in: the provider URL to send the browser to and what
     /// the caller must keep until the callback.
-    pub async fn begin(&self, next: &str) -> Result<(Url, Pending), FederationError> {
+    pub async fn begin(&self, next: &str, ask: &Ask) -> Result<(Url, Pending), FederationError> {
         let client = self.client().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client.authorize_url(
@@ -231,12 +259,22 @@ impl Federation {
         for s in self.config.scopes.iter().filter(|s| *s != "openid") {
             request = request.add_scope(Scope::new(s.clone()));
         }
+        for acr in &ask.acr_values {
+            request = request.add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
+        }
+        if ask.login {
+            request = request.add_prompt(CoreAuthPrompt::Login);
+        }
+        if let Some(m) = ask.max_age {
+            request = request.set_max_age(Duration::from_secs(m.max(0).unsigned_abs()));
+        }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         let pending = Pending {
             state: state.secret().clone(),
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
             next: next.to_owned(),
+            max_age: ask.max_age,
         };
         Ok((url, pending))
     }
@@ -286,10 +324,36 @@ impl Federation {
             .organization_claim
             .as_deref()
             .and_then(|name| client::organization(claims, name));
+        let auth_time = claims.auth_time().map(|t| t.timestamp());
+        if let Some(max_age) = pending.max_age {
+            let now = (self.clock)().timestamp();
+            match auth_time {
+                Some(t) if now - t <= max_age + AUTH_TIME_SKEW => {}
+                Some(_) => {
+                    return Err(FederationError::InvalidIdToken(format!(
+                        "auth_time is older than the max_age of {max_age} s asked for"
+                    )))
+                }
+                None => {
+                    return Err(FederationError::InvalidIdToken(
+                        "no auth_time, although max_age was asked for".into(),
+                    ))
+                }
+            }
+        }
+        let assurance = Assurance {
+            acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
+            amr: claims
+                .auth_method_refs()
+                .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
+                .unwrap_or_default(),
+            auth_time,
+        };
         Ok(Identity {
             username,
             subject: claims.subject().as_str().to_owned(),
             organization,
+            assurance,
         })
     }
 }

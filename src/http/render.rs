@@ -213,9 +213,12 @@ pub fn error(e: &FhirError, format: Format, pretty: bool, request_id: &str) -> R
                 _ => '?',
             })
             .collect();
-        let challenge = format!(
-            "Bearer realm=\"fhirgate\", error=\"invalid_token\", error_description=\"{description}\""
-        );
+        let challenge = match &e.challenge {
+            Some(params) => format!("Bearer realm=\"fhirgate\", {params}"),
+            None => format!(
+                "Bearer realm=\"fhirgate\", error=\"invalid_token\", error_description=\"{description}\""
+            ),
+        };
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             headers.insert(header::WWW_AUTHENTICATE, v);
         }

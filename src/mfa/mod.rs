@@ -6,10 +6,13 @@
 //!   replay-refusing verification;
 //! - [`recovery`]: single-use recovery codes, stored as digests;
 //! - [`twilio`]: SMS and voice codes through Twilio Verify's v2 REST API;
+//! - [`phone`]: phone numbers (E.164, masked on pages);
 //! - [`store`]: enrolled authenticators (secrets sealed), recovery codes
-//!   and step-ups done, in the state store.
+//!   phones, factors waiting for confirmation and step-ups done, in the
+//!   state store.
 
 pub mod config;
+pub mod phone;
 pub mod recovery;
 pub mod store;
 pub mod totp;

@@ -26,12 +26,36 @@ pub enum Channel {
 }
 
 impl Channel {
-    fn as_str(self) -> &'static str {
+    /// The API's name of the channel (also the step-up factor recorded).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Sms => "sms",
             Self::Call => "call",
         }
     }
+
+    /// The channel named `s` (`sms` | `call`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sms" => Some(Self::Sms),
+            "call" => Some(Self::Call),
+            _ => None,
+        }
+    }
+}
+
+/// One HTTP client for every verifier of the process (10-second timeout);
+/// `None` if none can be built (the provider is then unavailable).
+fn shared_client() -> Option<reqwest::Client> {
+    static CLIENT: std::sync::OnceLock<Option<reqwest::Client>> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .ok()
+        })
+        .clone()
 }
 
 /// The outcome of a check.
@@ -67,13 +91,22 @@ pub enum VerifyError {
 }
 
 /// A Twilio Verify service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Verifier {
     http: reqwest::Client,
     base: String,
     service_sid: String,
     account_sid: String,
     auth_token: String,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("base", &self.base)
+            .field("service_sid", &self.service_sid)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Deserialize)]
@@ -103,6 +136,19 @@ impl Verifier {
             account_sid: account_sid.to_owned(),
             auth_token: auth_token.to_owned(),
         }
+    }
+
+    /// The verifier `[mfa.twilio]` configures, on the process's client.
+    pub fn from_config(c: &crate::mfa::config::TwilioConfig) -> Result<Self, VerifyError> {
+        let http =
+            shared_client().ok_or_else(|| VerifyError::Unavailable("no HTTP client".to_owned()))?;
+        Ok(Self::new(
+            http,
+            &c.base_url,
+            &c.service_sid,
+            &c.account_sid,
+            &c.auth_token,
+        ))
     }
 
     async fn post(&self, resource: &str, form: &[(&str, &str)]) -> Result<Answer, VerifyError> {

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use smart_launch::{
+    assurance::Assurance,
     pkce,
     scope::{ScopeSet, SmartScope},
     token::{hash_token, random_token},
@@ -56,6 +57,17 @@ pub struct Pending {
     pub launch_user: Option<String>,
     /// Whether the user must pick a patient (`launch/patient` in a standalone launch).
     pub needs_patient: bool,
+    /// The client's `acr_values` (OpenID Connect Core §3.1.2.1, RFC 9470 §4), any of which would do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values: Vec<String>,
+    /// The client's `max_age`, seconds: the user must have authenticated
+    /// (or stepped up) at most this long ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+    /// Whether the user was already sent to authenticate again for this
+    /// request (asked once; then the token carries what there is).
+    #[serde(default)]
+    pub reauth_asked: bool,
 }
 
 /// Why a pending request cannot be continued (shown as a readable page).
@@ -196,6 +208,27 @@ pub async fn start(app: &AppState, params: &[(String, String)]) -> Start {
         }
         None => {}
     }
+    let max_age = match get("max_age") {
+        Some(m) => match m.parse::<i64>() {
+            Ok(m) if m >= 0 => Some(m),
+            _ => {
+                return fail(OAuthError::invalid_request(
+                    "max_age must be a non-negative number of seconds",
+                ))
+            }
+        },
+        None => None,
+    };
+    let acr_values: Vec<String> = get("acr_values")
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if acr_values.len() > 8 || acr_values.iter().any(|v| v.contains(['"', '\\'])) {
+        return fail(OAuthError::invalid_request(
+            "acr_values must be at most 8 space-separated values without quotes",
+        ));
+    }
     let mut pending = Pending {
         id: random_token(24),
         client_id: client.client_id.clone(),
@@ -209,6 +242,9 @@ pub async fn start(app: &AppState, params: &[(String, String)]) -> Start {
         launch_encounter: None,
         launch_user: None,
         needs_patient: false,
+        acr_values,
+        max_age,
+        reauth_asked: false,
     };
     if let Some(launch) = get("launch") {
         match app.state.launch_take(launch, client_id, now()).await {
@@ -274,13 +310,24 @@ pub async fn load_pending(app: &AppState, id: &str) -> Result<Pending, PendingEr
     serde_json::from_value(v).map_err(|e| PendingError::Internal(e.to_string()))
 }
 
-/// The user approves `granted_scope` (a subset of the requested scopes) for
-/// `patient` (the picked patient, if any): issues the code and returns the
-/// URL to redirect the browser to (`redirect_uri?code=…&state=…`).
+/// Stores `p` again (after a change, e.g. `reauth_asked`).
+pub async fn save_pending(app: &AppState, p: &Pending) -> Result<(), PendingError> {
+    let body = serde_json::to_value(p).map_err(|e| PendingError::Internal(e.to_string()))?;
+    app.state
+        .pending_put(&p.id, &body, now() + PENDING_TTL)
+        .await?;
+    Ok(())
+}
+
+/// The user, authenticated with `assurance`, approves `granted_scope` (a
+/// subset of the requested scopes) for `patient` (the picked patient, if
+/// any): issues the code and returns the URL to redirect the browser to
+/// (`redirect_uri?code=…&state=…`). The assurance goes into the tokens.
 pub async fn approve(
     app: &AppState,
     pending_id: &str,
     user: &User,
+    assurance: &Assurance,
     granted_scope: &str,
     patient: Option<&str>,
 ) -> Result<String, PendingError> {
@@ -319,7 +366,8 @@ pub async fn approve(
         "role": user.role,
         "organization": user.organization,
         "nonce": p.nonce,
-        "auth_time": now(),
+        "auth_time": assurance.auth_time.unwrap_or_else(now),
+        "assurance": assurance,
         "need_patient_banner": p.launch_patient.is_some(),
     });
     let code = random_token(32);

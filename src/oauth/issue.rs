@@ -35,6 +35,12 @@ pub struct IssueArgs {
     /// (matched by Consent actors; taken as given).
     #[arg(long)]
     pub organization: Option<String>,
+    /// The user's authentication context class (`acr`), e.g. an IAL URI.
+    #[arg(long)]
+    pub acr: Option<String>,
+    /// The user's authentication methods (`amr`, RFC 8176), comma-separated, e.g. `pwd,otp`.
+    #[arg(long, value_delimiter = ',')]
+    pub amr: Vec<String>,
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     pub ttl: i64,
@@ -76,6 +82,9 @@ pub async fn run(config: Config, a: IssueArgs) -> anyhow::Result<()> {
         role: a.role,
         purpose_of_use: a.purpose,
         organization: a.organization,
+        auth_time: (a.acr.is_some() || !a.amr.is_empty()).then_some(now),
+        acr: a.acr,
+        amr: a.amr,
     };
     app.state
         .access_put(&jti, &a.client, None, now + a.ttl)

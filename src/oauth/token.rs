@@ -9,6 +9,7 @@
 
 use serde_json::{json, Value};
 use smart_launch::{
+    assurance::Assurance,
     b2b::B2b,
     pkce,
     scope::{ScopeContext, ScopeSet, SmartScope},
@@ -356,6 +357,8 @@ async fn issue(
     let scopes = ScopeSet::parse(&scope).map_err(server_error)?;
     let s = |k: &str| grant[k].as_str().map(str::to_owned);
     let jti = random_token(16);
+    let assurance: Assurance =
+        serde_json::from_value(grant["assurance"].clone()).unwrap_or_default();
     let claims = AccessClaims {
         iss: base.clone(),
         sub: s("username").unwrap_or_else(|| client.client_id.clone()),
@@ -371,6 +374,9 @@ async fn issue(
         role: s("role"),
         purpose_of_use: acting.purpose_of_use,
         organization: acting.organization,
+        acr: assurance.acr.clone(),
+        amr: assurance.amr.clone(),
+        auth_time: assurance.auth_time.or_else(|| grant["auth_time"].as_i64()),
     };
     let access = mint_access(&app.keys, &claims).map_err(server_error)?;
     app.state
@@ -410,11 +416,13 @@ async fn issue(
                 aud: client.client_id.clone(),
                 exp: t + ACCESS_TTL,
                 iat: t,
-                auth_time: grant["auth_time"].as_i64(),
+                auth_time: assurance.auth_time.or_else(|| grant["auth_time"].as_i64()),
                 nonce: if from_code { s("nonce") } else { None },
                 fhir_user: fhir_user.map(|fu| format!("{base}/{fu}")),
                 name: None,
                 preferred_username: None,
+                acr: assurance.acr.clone(),
+                amr: assurance.amr.clone(),
             };
             out["id_token"] = json!(mint_id_token(&app.keys, &id).map_err(server_error)?);
         }
@@ -473,6 +481,17 @@ pub async fn introspect(
             }
             if let Some(o) = c.organization {
                 out["organization"] = json!(o);
+            }
+            // RFC 9470 §6.1: the user's authentication, for resource servers
+            // that introspect instead of reading the JWT
+            if let Some(a) = c.acr {
+                out["acr"] = json!(a);
+            }
+            if !c.amr.is_empty() {
+                out["amr"] = json!(c.amr);
+            }
+            if let Some(t) = c.auth_time {
+                out["auth_time"] = json!(t);
             }
             return Ok(out);
         }

@@ -3,10 +3,14 @@
 //! `WWW-Authenticate` challenge. The token must be our signed JWT (a key of
 //! our JWKS, RS256), unexpired, issued for this FHIR base (`aud`), and not
 //! revoked (its `jti` is looked up on every request, so a revocation takes
-//! effect at once on every replica).
+//! effect at once on every replica). The token's user assurance (`acr`,
+//! `amr`) must meet the policy for its user's role (`crate::assurance`),
+//! else 401 `insufficient_user_authentication` (RFC 9470).
 
 use axum::http::StatusCode;
-use smart_launch::{context::AccessContext, scope::ScopeSet, token::validate_access};
+use smart_launch::{
+    assurance::Assurance, context::AccessContext, scope::ScopeSet, token::validate_access,
+};
 
 use crate::{
     error::{FhirError, FhirResult, IssueType},
@@ -44,7 +48,7 @@ pub async fn authenticate(
     }
     let scopes = ScopeSet::parse(&claims.scope)
         .map_err(|_| unauthorized("the access token's scope is malformed"))?;
-    Ok(AccessContext {
+    let ctx = AccessContext {
         client_id: claims.client_id,
         scopes,
         patient: claims.patient,
@@ -54,6 +58,16 @@ pub async fn authenticate(
         jti: claims.jti,
         expires_at: claims.exp,
         purpose_of_use: claims.purpose_of_use,
+        assurance: Assurance {
+            acr: claims.acr,
+            amr: claims.amr,
+            auth_time: claims.auth_time,
+        },
         organization: claims.organization,
-    })
+    };
+    // The user's assurance against the policy (issue 11): 401 with the
+    // RFC 9470 challenge naming what to ask the authorization server for.
+    crate::assurance::for_user(&app.config, ctx.role.as_deref(), &ctx.assurance)
+        .map_err(crate::assurance::Shortfall::into_fhir)?;
+    Ok(ctx)
 }

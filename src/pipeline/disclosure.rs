@@ -24,6 +24,10 @@ pub struct Caller {
     /// The organization the token acts for (a signed-in user's, or a UDAP
     /// B2B client's stated one), `Organization/x` or a URI.
     pub organization: Option<String>,
+    /// The user's authentication context class (`acr`), if the token has one.
+    pub acr: Option<String>,
+    /// The user's authentication methods (`amr`), step-ups included.
+    pub amr: Vec<String>,
 }
 
 /// A consent decision that mattered for a patient (a BALP AuthZ-consent event).
@@ -75,6 +79,8 @@ impl Caller {
             jti: c.jti.clone(),
             purpose: None,
             organization: c.organization.clone(),
+            acr: c.assurance.acr.clone(),
+            amr: c.assurance.amr.clone(),
         }
     }
 }

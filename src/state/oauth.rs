@@ -451,15 +451,19 @@ impl StateStore {
         Ok(row)
     }
 
-    /// Ends a session.
+    /// Ends a session (and forgets how its user authenticated).
     pub async fn session_delete(&self, id_hash: &str) -> Result<(), sqlx::Error> {
-        on_pool!(self, |p| sqlx::query(
-            "DELETE FROM ui_sessions WHERE id_hash = $1"
-        )
-        .bind(id_hash)
-        .execute(p)
-        .await
-        .map(|_| ()))
+        for sql in [
+            "DELETE FROM ui_sessions WHERE id_hash = $1",
+            "DELETE FROM ui_session_assurance WHERE id_hash = $1",
+        ] {
+            on_pool!(self, |p| sqlx::query(sql)
+                .bind(id_hash)
+                .execute(p)
+                .await
+                .map(|_| ()))?;
+        }
+        Ok(())
     }
 }
 

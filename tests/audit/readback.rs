@@ -27,6 +27,8 @@ fn caller(client: &str, user: Option<&str>) -> Caller {
         jti: format!("jti-{client}"),
         purpose: Some("TREAT".into()),
         organization: None,
+        acr: None,
+        amr: Vec::new(),
     }
 }
 

@@ -268,6 +268,46 @@ impl TestApp {
         t
     }
 
+    /// Mints and records a user's access token carrying assurance
+    /// (`amr`, and `auth_time` as `stepped_up_secs_ago` before now).
+    pub async fn token_with_assurance(
+        &self,
+        scope: &str,
+        fhir_user: &str,
+        role: &str,
+        amr: &[&str],
+        stepped_up_secs_ago: i64,
+    ) -> String {
+        let base = self.app.config.fhir_base();
+        let now = fhirgate::oauth::now();
+        let jti = smart_launch::token::random_token(16);
+        let claims = smart_launch::token::AccessClaims {
+            iss: base.clone(),
+            sub: "test".into(),
+            aud: base,
+            exp: now + 3600,
+            iat: now,
+            jti: jti.clone(),
+            client_id: "app".into(),
+            scope: scope.into(),
+            patient: None,
+            encounter: None,
+            fhir_user: Some(fhir_user.into()),
+            role: Some(role.into()),
+            purpose_of_use: None,
+            organization: None,
+            acr: None,
+            amr: amr.iter().map(|s| (*s).to_owned()).collect(),
+            auth_time: Some(now - stepped_up_secs_ago),
+        };
+        self.app
+            .state
+            .access_put(&jti, "app", None, now + 3600)
+            .await
+            .unwrap();
+        smart_launch::token::mint_access(&self.app.keys, &claims).unwrap()
+    }
+
     /// Mints and records an access token for a named client, with an
     /// optional purpose of use.
     pub async fn token_as(
@@ -297,6 +337,9 @@ impl TestApp {
             role: role.map(str::to_owned),
             purpose_of_use: purpose.map(str::to_owned),
             organization: None,
+            acr: None,
+            amr: Vec::new(),
+            auth_time: None,
         };
         self.app
             .state

@@ -249,6 +249,28 @@ pub async fn start_without_federation() -> Gate {
     }
 }
 
+/// Who signs in at the provider's form, and the assurance the provider
+/// asserts for that sign-in.
+#[derive(Debug, Clone, Copy)]
+pub struct SignIn<'a> {
+    pub login: &'a str,
+    /// The `acr` the sign-in reaches (an IAL URI).
+    pub acr: &'a str,
+    /// The `amr` values, comma-separated.
+    pub amr: &'a str,
+}
+
+pub const IAL1: &str = "http://idmanagement.gov/ns/assurance/ial/1";
+pub const IAL2: &str = "http://idmanagement.gov/ns/assurance/ial/2";
+pub const MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+
+/// `dr.lee`, IAL1, password only.
+pub const DR_LEE: SignIn<'static> = SignIn {
+    login: "dr.lee",
+    acr: IAL1,
+    amr: "pwd",
+};
+
 /// Follows redirects from `start`, signing in at the provider's form,
 /// until the provider sends the browser to fhirgate's callback; returns
 /// that URL (not yet opened).
@@ -258,19 +280,44 @@ pub async fn until_callback(
     gate: &Gate,
     provider: &Provider,
 ) -> String {
+    until_callback_as(b, start, gate, provider, DR_LEE).await.0
+}
+
+/// [`until_callback`] signing in as `who`; also returns what the provider's
+/// form says the relying party asked for (`acr_values=…;prompt=…;max_age=…`).
+pub async fn until_callback_as(
+    b: &mut Browser,
+    start: &str,
+    gate: &Gate,
+    provider: &Provider,
+    who: SignIn<'_>,
+) -> (String, String) {
+    let mut asked = String::new();
     let callback = format!("{}/login/federated/callback", gate.base);
     let mut url = start.to_owned();
     for _ in 0..20 {
         if url.starts_with(&callback) {
-            return url;
+            return (url, asked);
         }
         let mut page = b.get(&url).await;
         if page.status == 200 && page.body.contains(r#"action="/interaction/"#) {
             let at = page.body.find(r#"action=""#).unwrap() + r#"action=""#.len();
             let action = &page.body[at..];
             let action = format!("{}{}", provider.base, &action[..action.find('"').unwrap()]);
+            if let Some(at) = page.body.find(r#"<p id="asked">"#) {
+                let rest = &page.body[at + r#"<p id="asked">"#.len()..];
+                asked = rest[..rest.find("</p>").unwrap()].replace("&#59;", ";");
+            }
             page = b
-                .post_form(&action, &[("login", "dr.lee"), ("password", PASSWORD)])
+                .post_form(
+                    &action,
+                    &[
+                        ("login", who.login),
+                        ("password", PASSWORD),
+                        ("acr", who.acr),
+                        ("amr", who.amr),
+                    ],
+                )
                 .await;
         }
         let Some(next) = page.location.as_deref().filter(|_| page.status / 100 == 3) else {

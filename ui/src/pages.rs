@@ -66,6 +66,23 @@ pub struct ErrorPage {
     pub message: String,
 }
 
+/// A page the signed-in user may not see yet: their sign-in lacks the
+/// identity assurance it needs (issue 11), with the way to get it, if any.
+#[derive(Template)]
+#[template(path = "assurance.html")]
+pub struct AssurancePage {
+    /// Header.
+    pub chrome: Chrome,
+    /// Short heading.
+    pub title: String,
+    /// What is missing, for a person.
+    pub message: String,
+    /// Where to go to get it (sign in again, step up), if anywhere.
+    pub action_href: Option<String>,
+    /// The link's text.
+    pub action_label: String,
+}
+
 /// One patient in a picker.
 #[derive(Debug, Clone, Default)]
 pub struct PatientRow {
@@ -305,6 +322,14 @@ pub struct SecurityPage {
     pub enrolling: Option<Enrollment>,
     /// Recovery codes, shown once right after enrollment.
     pub recovery_codes: Vec<String>,
+    /// SMS and voice codes are offered (`[mfa.twilio]` is configured).
+    pub phone_available: bool,
+    /// The confirmed phone number, masked.
+    pub phone: Option<String>,
+    /// A number being added, masked: a code was sent to it.
+    pub phone_enrolling: Option<String>,
+    /// What went well (a phone confirmed).
+    pub notice: Option<String>,
     /// What went wrong.
     pub error: Option<String>,
 }
@@ -319,8 +344,16 @@ pub struct StepUpPage {
     pub csrf: String,
     /// Where to go back to (a local path).
     pub next: String,
-    /// The user has an authenticator (else: enroll first).
+    /// The user has a second factor (else: enroll first).
     pub enrolled: bool,
+    /// The user has an authenticator app (the code form is offered).
+    pub totp: bool,
+    /// The confirmed phone number, masked, when SMS and voice codes are
+    /// offered (the send buttons are shown).
+    pub phone: Option<String>,
+    /// A code was sent to the phone (`text message` or `voice call`): the
+    /// form for it is shown.
+    pub phone_sent: Option<String>,
     /// What went wrong.
     pub error: Option<String>,
 }

@@ -104,6 +104,10 @@ pub async fn continue_get(
         .filter(|r| !r.is_empty())
         .ok_or_else(|| UiError::BadRequest("No authorization request was given.".into()))?;
     let pending = pending_for(&app, req, &signed).await?;
+    let sa = super::assurance::of(&app, &signed).await?;
+    if let Some(to) = super::assurance::reauth_for(&app, &pending, &signed, &sa, here).await? {
+        return Ok(to);
+    }
     let rid = request_id(&headers);
     let choice = patient_for(&pending, &signed, q.get("patient"))?;
     let (patient_id, shown) = match &choice {
@@ -213,10 +217,12 @@ pub async fn continue_post(
             }
             let plan = Plan::new(&pending.scope, signed.is_patient())?;
             let granted = plan.granted(&f)?;
+            let sa = super::assurance::of(&app, &signed).await?;
             let to = oauth::approve(
                 &app,
                 &pending.id,
                 &signed.user,
+                &sa.assurance,
                 &granted,
                 patient.as_deref(),
             )

@@ -27,7 +27,7 @@ use axum::{
 
 use super::{html_response, see_other, session, Fields, UiError};
 use crate::{
-    federation::{Federation, FederationError, Pending},
+    federation::{Ask, Federation, FederationError, Pending},
     AppState,
 };
 
@@ -113,7 +113,48 @@ fn federation_cookie(app: &AppState, value: &str, max_age: i64) -> Result<Header
     session::set_cookie(app, FEDERATION_COOKIE, value, COOKIE_PATH, Some(max_age))
 }
 
-/// `GET /login/federated?next=…`: starts the flow and redirects to the provider.
+/// What a start URL asks the provider for: `acr_values` (space-separated),
+/// `prompt=login`, `max_age` (seconds).
+fn ask_of(q: &Fields) -> Result<Ask, UiError> {
+    let max_age =
+        match q.get("max_age").filter(|m| !m.is_empty()) {
+            Some(m) => Some(m.parse::<i64>().ok().filter(|m| *m >= 0).ok_or_else(|| {
+                UiError::BadRequest("max_age must be a number of seconds.".into())
+            })?),
+            None => None,
+        };
+    Ok(Ask {
+        acr_values: q
+            .get("acr_values")
+            .unwrap_or("")
+            .split_whitespace()
+            .take(8)
+            .map(str::to_owned)
+            .collect(),
+        login: q.get("prompt") == Some("login"),
+        max_age,
+    })
+}
+
+/// The start URL that signs in again at the provider asking for `ask`,
+/// then returns to `next`.
+pub fn start_url(next: &str, ask: &Ask) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("next", session::safe_next(next));
+    if !ask.acr_values.is_empty() {
+        q.append_pair("acr_values", &ask.acr_values.join(" "));
+    }
+    if ask.login {
+        q.append_pair("prompt", "login");
+    }
+    if let Some(m) = ask.max_age {
+        q.append_pair("max_age", &m.to_string());
+    }
+    format!("/login/federated?{}", q.finish())
+}
+
+/// `GET /login/federated?next=…[&acr_values=…&prompt=login&max_age=…]`:
+/// starts the flow and redirects to the provider.
 pub async fn federated_start(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
@@ -123,7 +164,7 @@ pub async fn federated_start(
     };
     let q = Fields::parse(query.unwrap_or_default().as_bytes());
     let next = session::safe_next(q.get("next").unwrap_or("/"));
-    let (url, pending) = federation.begin(next).await?;
+    let (url, pending) = federation.begin(next, &ask_of(&q)?).await?;
     let id = session::new_secret();
     let record = serde_json::to_value(&pending).map_err(UiError::internal)?;
     app.state
@@ -217,8 +258,20 @@ async fn callback(
             .await
             .map_err(UiError::internal)?;
     }
-    let cookie = session::start(app, &user).await?;
-    tracing::info!(role = %user.role, subject = %identity.subject, "federated sign-in");
+    let cookie = session::start(
+        app,
+        &user,
+        crate::assurance::session::SOURCE_FEDERATED,
+        &identity.assurance,
+    )
+    .await?;
+    tracing::info!(
+        role = %user.role,
+        subject = %identity.subject,
+        acr = identity.assurance.acr.as_deref().unwrap_or("-"),
+        amr = %identity.assurance.amr.join(" "),
+        "federated sign-in"
+    );
     let mut res = see_other(session::safe_next(&pending.next))?;
     res.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(res)

@@ -60,6 +60,9 @@ pub async fn launcher_get(
         Err(to_login) => return Ok(to_login),
     };
     require_clinician(&signed)?;
+    if let Err(page) = super::assurance::gate_page(&app, &signed, here).await? {
+        return Ok(page);
+    }
     let q = Fields::parse(query.unwrap_or_default().as_bytes());
     let rid = request_id(&headers);
     let Some(patient_id) = q.get("patient").filter(|p| !p.is_empty()) else {
@@ -122,6 +125,9 @@ pub async fn launcher_post(
         Err(to_login) => return Ok(to_login),
     };
     require_clinician(&signed)?;
+    if let Err(page) = super::assurance::gate_page(&app, &signed, PATH).await? {
+        return Ok(page);
+    }
     let f = Fields::parse(&body);
     signed.check_csrf(f.get("csrf"))?;
     let rid = request_id(&headers);

@@ -131,7 +131,15 @@ pub async fn login_submit(
             .await
             .map_err(UiError::internal)?;
     }
-    let cookie = session::start(&app, &user).await?;
+    let assurance =
+        crate::assurance::local_sign_in(&app.config, &user.username, crate::oauth::now());
+    let cookie = session::start(
+        &app,
+        &user,
+        crate::assurance::session::SOURCE_PASSWORD,
+        &assurance,
+    )
+    .await?;
     tracing::info!(role = %user.role, "ui sign-in");
     let mut res = see_other(session::safe_next(next))?;
     res.headers_mut().append(header::SET_COOKIE, cookie);

@@ -40,6 +40,7 @@ use axum::{
 use crate::{oauth::authorize::PendingError, AppState};
 
 pub mod admin;
+pub mod assurance;
 pub mod authorize;
 pub mod dtr_app;
 pub mod federated;
@@ -92,6 +93,7 @@ pub fn router() -> Router<AppState> {
         .route(mfa::SECURITY_PATH, get(mfa::security_get))
         .route("/account/security/totp", post(mfa::totp_begin))
         .route("/account/security/totp/confirm", post(mfa::totp_confirm))
+        .route(mfa::PHONE_PATH, post(mfa::phone_post))
         .route(
             mfa::STEPUP_PATH,
             get(mfa::stepup_get).post(mfa::stepup_post),

@@ -98,6 +98,7 @@ pub fn caller(signed: &SignedIn, patient_id: &str) -> Result<AccessContext, UiEr
         expires_at: crate::oauth::now() + 300,
         purpose_of_use: None,
         organization: None,
+        assurance: Default::default(),
     })
 }
 
@@ -214,6 +215,9 @@ pub async fn portal_get(
         Err(to_login) => return Ok(to_login),
     };
     let patient_id = require_patient(&signed)?;
+    if let Err(page) = super::assurance::gate_page(&app, &signed, PATH).await? {
+        return Ok(page);
+    }
     let q = Fields::parse(query.unwrap_or_default().as_bytes());
     let notice = [
         (Done::Saved, "saved"),
@@ -263,6 +267,9 @@ pub async fn grant_post(
         return Ok(to_stepup);
     }
     let patient_id = require_patient(&signed)?;
+    if let Err(page) = super::assurance::gate_page(&app, &signed, PATH).await? {
+        return Ok(page);
+    }
     let view = View {
         app: &app,
         signed: &signed,
@@ -350,6 +357,9 @@ pub async fn revoke_post(
         return Ok(to_stepup);
     }
     let patient_id = require_patient(&signed)?;
+    if let Err(page) = super::assurance::gate_page(&app, &signed, PATH).await? {
+        return Ok(page);
+    }
     let not_yours = || UiError::NotFound("You have no consent with that id.".into());
     if !is_valid_id(&id) {
         return Err(not_yours());

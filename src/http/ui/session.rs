@@ -15,6 +15,7 @@ use axum::{
     response::Response,
 };
 use rand::RngCore;
+use smart_launch::assurance::Assurance;
 
 use super::{see_other, UiError};
 use crate::{state::users::User, AppState};
@@ -138,12 +139,23 @@ pub async fn current(app: &AppState, headers: &HeaderMap) -> Result<Option<Signe
     }))
 }
 
-/// Starts a session for `user`; returns its `Set-Cookie` value.
-pub async fn start(app: &AppState, user: &User) -> Result<HeaderValue, UiError> {
+/// Starts a session for `user`, who signed in by `source`
+/// (`assurance::session::SOURCE_*`) with assurance `assurance`; returns its
+/// `Set-Cookie` value.
+pub async fn start(
+    app: &AppState,
+    user: &User,
+    source: &str,
+    assurance: &Assurance,
+) -> Result<HeaderValue, UiError> {
     let id = new_secret();
+    let hash = ui::secrets::sha256_hex(&id);
     let expires = crate::oauth::now() + SESSION_TTL;
+    crate::assurance::session::record(&app.state, &hash, source, assurance, expires)
+        .await
+        .map_err(UiError::internal)?;
     app.state
-        .session_put(&ui::secrets::sha256_hex(&id), &user.username, expires)
+        .session_put(&hash, &user.username, expires)
         .await
         .map_err(UiError::internal)?;
     set_cookie(app, SESSION_COOKIE, &id, "/", Some(SESSION_TTL))

@@ -180,7 +180,19 @@ async fn signed_in(
             .await
             .map_err(UiError::internal)?;
     }
-    let cookie = session::start(app, user).await?;
+    // What the other data holder asserted is not carried over (its
+    // id_token's acr and amr are not read): the session knows only when.
+    let assurance = smart_launch::assurance::Assurance {
+        auth_time: Some(now()),
+        ..Default::default()
+    };
+    let cookie = session::start(
+        app,
+        user,
+        crate::assurance::session::SOURCE_TIERED,
+        &assurance,
+    )
+    .await?;
     tracing::info!(role = %user.role, idp = %pending.idp, "Tiered OAuth sign-in");
     let req: String = url::form_urlencoded::byte_serialize(pending.request.as_bytes()).collect();
     let mut res = see_other(&format!("/auth/continue?req={req}"))?;

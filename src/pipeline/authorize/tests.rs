@@ -24,6 +24,7 @@ pub(super) fn caller(scopes: &str, patient: Option<&str>) -> AccessContext {
         expires_at: 0,
         purpose_of_use: None,
         organization: None,
+        assurance: Default::default(),
     }
 }
 

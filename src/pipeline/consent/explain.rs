@@ -91,6 +91,7 @@ pub async fn explain(app: &AppState, input: &ExplainInput) -> FhirResult<Value> 
         expires_at: 0,
         purpose_of_use: input.purpose.clone(),
         organization: input.organization.clone().filter(|o| !o.is_empty()),
+        assurance: Default::default(),
     };
     let mut req = FhirRequest::new(Interaction::Read);
     req.break_glass_reason = input.reason.clone();

@@ -27,7 +27,9 @@
 //! Purpose of use: the `X-Purpose-Of-Use` request header, else the token's
 //! `purpose_of_use` claim, else the policy default (TREAT for clinicians).
 //! Break-the-glass needs purpose `BTG` or `ETREAT`, a role allowed to break
-//! the glass and a reason in `X-Break-Glass-Reason`.
+//! the glass and a reason in `X-Break-Glass-Reason`, and, with `[mfa]
+//! stepup = "required"`, a token whose user stepped up (a second factor)
+//! within `stepup_max_age_seconds` (else 401, RFC 9470).
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -99,6 +101,7 @@ pub async fn route(
 ) -> FhirResult<FhirResponse> {
     precheck::check(caller, &mut req)?;
     let mut sess = Session::new(app, ctx, caller, &req);
+    asks_break_glass(app, caller, &sess)?;
     if let Some(c) = disclosure.caller.as_mut() {
         c.purpose = sess.purpose.clone();
     }
@@ -146,6 +149,23 @@ pub async fn route(
     }?;
     break_glass(app, ctx, &sess, disclosure).await?;
     Ok(resp)
+}
+
+/// A user asking to break the glass (purpose ETREAT or BTG with a reason)
+/// needs a fresh second factor when `[mfa] stepup = "required"` (issue 11):
+/// otherwise 401 `insufficient_user_authentication` with `max_age`, before
+/// anything is fetched. Asked, not only used: the answer must not depend
+/// on whether the glass would have been broken.
+fn asks_break_glass(app: &AppState, caller: &AccessContext, sess: &Session<'_>) -> FhirResult<()> {
+    let purpose = sess.purpose.as_deref().unwrap_or_default();
+    let asks = crate::consent::evaluate::BREAK_GLASS_PURPOSES.contains(&purpose)
+        && sess.reason.as_deref().is_some_and(|r| !r.trim().is_empty())
+        && (caller.role.is_some() || caller.fhir_user.is_some());
+    if asks {
+        crate::assurance::for_sensitive(&app.config, &caller.assurance, crate::oauth::now())
+            .map_err(crate::assurance::Shortfall::into_fhir)?;
+    }
+    Ok(())
 }
 
 /// Read and vread: the resource judged; hidden = missing.

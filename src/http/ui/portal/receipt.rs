@@ -129,6 +129,9 @@ pub async fn receipt_get(
         Err(to_login) => return Ok(to_login),
     };
     let patient_id = require_patient(&signed)?;
+    if let Err(page) = crate::http::ui::assurance::gate_page(&app, &signed, PATH).await? {
+        return Ok(page);
+    }
     let Some(body) = load(&app, &id, &format!("Patient/{patient_id}")).await? else {
         return Err(UiError::NotFound(
             "You have no receipt with that id.".into(),
