@@ -146,7 +146,7 @@ async fn answer(app: &AppState, headers: &HeaderMap, query: &str) -> Response {
         return UiError::NotFound("UDAP is not offered by this server.".into()).into_response();
     };
     let q = Fields::parse(query.as_bytes());
-    let user = match tiered::complete(
+    let (user, assurance) = match tiered::complete(
         app,
         &udap,
         &pending,
@@ -160,7 +160,7 @@ async fn answer(app: &AppState, headers: &HeaderMap, query: &str) -> Response {
         Ok(u) => u,
         Err(e) => return to_client(app, &pending.request, &e).await,
     };
-    match signed_in(app, headers, &user, &pending).await {
+    match signed_in(app, headers, &user, &assurance, &pending).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -172,6 +172,7 @@ async fn signed_in(
     app: &AppState,
     headers: &HeaderMap,
     user: &crate::state::users::User,
+    assurance: &smart_launch::assurance::Assurance,
     pending: &Pending,
 ) -> Result<Response, UiError> {
     if let Some(old) = session::current(app, headers).await? {
@@ -180,20 +181,21 @@ async fn signed_in(
             .await
             .map_err(UiError::internal)?;
     }
-    // What the other data holder asserted is not carried over (its
-    // id_token's acr and amr are not read): the session knows only when.
-    let assurance = smart_launch::assurance::Assurance {
-        auth_time: Some(now()),
-        ..Default::default()
-    };
+    // The identity provider's acr, amr and auth_time, as its id_token says
     let cookie = session::start(
         app,
         user,
         crate::assurance::session::SOURCE_TIERED,
-        &assurance,
+        assurance,
     )
     .await?;
-    tracing::info!(role = %user.role, idp = %pending.idp, "Tiered OAuth sign-in");
+    tracing::info!(
+        role = %user.role,
+        idp = %pending.idp,
+        acr = assurance.acr.as_deref().unwrap_or("-"),
+        amr = %assurance.amr.join(" "),
+        "Tiered OAuth sign-in"
+    );
     let req: String = url::form_urlencoded::byte_serialize(pending.request.as_bytes()).collect();
     let mut res = see_other(&format!("/auth/continue?req={req}"))?;
     res.headers_mut().append(header::SET_COOKIE, cookie);

@@ -28,6 +28,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use smart_launch::assurance::Assurance;
 use smart_launch::{pkce, token::random_token, OAuthError, OAuthErrorCode};
 
 use super::Udap;
@@ -121,8 +122,9 @@ pub async fn begin(
     Ok((url, pending))
 }
 
-/// The IdP's answer (`state` and `code`, or `error`): the local user, or
-/// the error for the client (see the module docs).
+/// The IdP's answer (`state` and `code`, or `error`): the local user and
+/// the assurance the IdP asserted (`acr`, `amr`, `auth_time` of its
+/// id_token), or the error for the client (see the module docs).
 pub async fn complete(
     app: &AppState,
     udap: &Udap,
@@ -131,7 +133,7 @@ pub async fn complete(
     code: Option<&str>,
     error: Option<&str>,
     now: i64,
-) -> Result<User, OAuthError> {
+) -> Result<(User, Assurance), OAuthError> {
     if !state.is_some_and(|s| same(s, &pending.state)) {
         return Err(OAuthError::new(
             OAuthErrorCode::ServerError,
@@ -153,7 +155,7 @@ pub async fn complete(
         .filter(|c| !c.is_empty())
         .ok_or_else(|| invalid_idp("it answered without a code"))?;
     let id_token = redeem(app, udap, pending, code, now).await?;
-    let subject = verify_id_token(udap, pending, &id_token).await?;
+    let (subject, assurance) = verify_id_token(udap, pending, &id_token).await?;
     let username = store::linked_user(&app.state, &pending.idp, &subject)
         .await
         .map_err(server_error)?;
@@ -161,7 +163,7 @@ pub async fn complete(
         Some(u) => app.state.user_get(&u).await.map_err(server_error)?,
         None => None,
     };
-    user.ok_or_else(|| {
+    user.map(|u| (u, assurance)).ok_or_else(|| {
         tracing::warn!(idp = %pending.idp, "Tiered OAuth: the identity is linked to no local user");
         OAuthError::new(
             OAuthErrorCode::AccessDenied,
@@ -231,8 +233,12 @@ async fn redeem(
         .ok_or_else(|| invalid_idp("it returned no id_token"))
 }
 
-/// Verifies the id_token (see the module docs); its `sub`.
-async fn verify_id_token(udap: &Udap, pending: &Pending, raw: &str) -> Result<String, OAuthError> {
+/// Verifies the id_token (see the module docs); its `sub` and assurance.
+async fn verify_id_token(
+    udap: &Udap,
+    pending: &Pending,
+    raw: &str,
+) -> Result<(String, Assurance), OAuthError> {
     let issuer = IssuerUrl::new(pending.idp.clone()).map_err(invalid_idp)?;
     let metadata = CoreProviderMetadata::discover_async(issuer.clone(), &udap.http)
         .await
@@ -251,7 +257,15 @@ async fn verify_id_token(udap: &Udap, pending: &Pending, raw: &str) -> Result<St
             tracing::warn!(idp = %pending.idp, error = %e, "Tiered OAuth: id_token rejected");
             invalid_idp(format!("its id_token did not verify: {e}"))
         })?;
-    Ok(claims.subject().as_str().to_owned())
+    let assurance = Assurance {
+        acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
+        amr: claims
+            .auth_method_refs()
+            .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
+            .unwrap_or_default(),
+        auth_time: claims.auth_time().map(|t| t.timestamp()),
+    };
+    Ok((claims.subject().as_str().to_owned(), assurance))
 }
 
 #[cfg(test)]
