@@ -384,3 +384,44 @@ async fn the_queue_extends_a_timeframe_once_and_records_appeals() {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
 }
+
+/// A reviewer's decision is a sensitive operation (issue 11): with step-up
+/// required, the form without a fresh step-up in the session is sent to
+/// `/stepup` and decides nothing; after one, it goes through.
+#[tokio::test]
+async fn a_decision_needs_a_fresh_step_up_when_step_up_is_required() {
+    let t = TestApp::with_config("[mfa]\nstepup = \"required\"\n").await;
+    let tok = t
+        .token_as("clinic-a", "system/Claim.crs", None, None, None, None)
+        .await;
+    let id = pended(&t, &tok, "q-su", "normal").await;
+    let cookie = sign_in(&t, "rev2", "admin").await;
+    let csrf = csrf_of(&get_with(&t, "/admin/prior-auth", &cookie).await.text());
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("id", id.as_str()),
+        ("sequence", "1"),
+        ("decision", "approve"),
+    ];
+    let r = post_form(&t, "/admin/prior-auth/decide", &cookie, &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert!(
+        r.header("location")
+            .is_some_and(|l| l.starts_with("/stepup?next=")),
+        "{:?}",
+        r.header("location")
+    );
+    let cr = claim_op(&t, &tok, "$inquire", &inquiry("q-su")).await;
+    assert_eq!(action_code(&cr), "A4", "still pended");
+    // a step-up in this session, as the step-up page records it
+    let session = cookie.trim_start_matches("fhirgate_session=");
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(session.as_bytes()));
+    fhirgate::mfa::store::stepup_record(&t.app.state, &hash, "totp")
+        .await
+        .unwrap();
+    let r = post_form(&t, "/admin/prior-auth/decide", &cookie, &form).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("approve recorded"));
+    let cr = claim_op(&t, &tok, "$inquire", &inquiry("q-su")).await;
+    assert_eq!(action_code(&cr), "A1");
+}
