@@ -341,20 +341,30 @@ impl Federation {
                 }
             }
         }
-        let assurance = Assurance {
-            acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
-            amr: claims
-                .auth_method_refs()
-                .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
-                .unwrap_or_default(),
-            auth_time,
-        };
+        let assurance = assurance_of(claims);
         Ok(Identity {
             username,
             subject: claims.subject().as_str().to_owned(),
             organization,
             assurance,
         })
+    }
+}
+
+/// The `acr`, `amr` and `auth_time` a verified id_token asserts (also
+/// read from a UDAP Tiered OAuth identity provider's, `udap::tiered`).
+pub fn assurance_of<AC, GC>(claims: &openidconnect::IdTokenClaims<AC, GC>) -> Assurance
+where
+    AC: openidconnect::AdditionalClaims,
+    GC: openidconnect::GenderClaim,
+{
+    Assurance {
+        acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
+        amr: claims
+            .auth_method_refs()
+            .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
+            .unwrap_or_default(),
+        auth_time: claims.auth_time().map(|t| t.timestamp()),
     }
 }
 

@@ -300,12 +300,17 @@ impl TestApp {
             amr: amr.iter().map(|s| (*s).to_owned()).collect(),
             auth_time: Some(now - stepped_up_secs_ago),
         };
+        self.mint(&claims).await
+    }
+
+    /// Records `claims`' `jti` (so the token is live) and signs them.
+    async fn mint(&self, claims: &smart_launch::token::AccessClaims) -> String {
         self.app
             .state
-            .access_put(&jti, "app", None, now + 3600)
+            .access_put(&claims.jti, &claims.client_id, None, claims.exp)
             .await
             .unwrap();
-        smart_launch::token::mint_access(&self.app.keys, &claims).unwrap()
+        smart_launch::token::mint_access(&self.app.keys, claims).unwrap()
     }
 
     /// Mints and records an access token for a named client, with an
@@ -341,12 +346,7 @@ impl TestApp {
             amr: Vec::new(),
             auth_time: None,
         };
-        self.app
-            .state
-            .access_put(&jti, client_id, None, now + 3600)
-            .await
-            .unwrap();
-        smart_launch::token::mint_access(&self.app.keys, &claims).unwrap()
+        self.mint(&claims).await
     }
 
     /// A request with a given bearer token and extra headers.

@@ -257,14 +257,7 @@ async fn verify_id_token(
             tracing::warn!(idp = %pending.idp, error = %e, "Tiered OAuth: id_token rejected");
             invalid_idp(format!("its id_token did not verify: {e}"))
         })?;
-    let assurance = Assurance {
-        acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
-        amr: claims
-            .auth_method_refs()
-            .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
-            .unwrap_or_default(),
-        auth_time: claims.auth_time().map(|t| t.timestamp()),
-    };
+    let assurance = crate::federation::assurance_of(claims);
     Ok((claims.subject().as_str().to_owned(), assurance))
 }
 
