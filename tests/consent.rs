@@ -496,6 +496,19 @@ async fn break_the_glass_needs_a_fresh_step_up_when_step_up_is_required() {
             .await;
     let r = w.get_h(&fresh, "/fhir/Observation/o-lab", &btg).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // the request's ledger entry says how the user authenticated
+    let seq: u64 = r.header("x-ledger-seq").unwrap().parse().unwrap();
+    let ledger = fhirgate::audit::Ledger::new(w.t.app.state.clone());
+    let from = seq.saturating_sub(8);
+    let rows = ledger.entries(from, 16).await.unwrap();
+    let request = rows
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.entry).unwrap())
+        .find(|e| e["kind"] == "rest" && e["amr"] == json!(["pwd", "otp", "mfa"]));
+    assert!(
+        request.is_some(),
+        "no entry with the token's amr near seq {seq}"
+    );
 }
 
 #[tokio::test]

@@ -671,3 +671,25 @@ async fn a_clinician_without_a_second_factor_is_sent_back_for_one_and_max_age_is
         "{challenge}"
     );
 }
+
+#[tokio::test]
+async fn with_max_age_asked_a_sign_in_older_than_that_is_refused() {
+    // fhirgate's clock runs 10 minutes ahead: the provider's auth_time (now)
+    // is 600 s old to it, the id_token (one hour) still unexpired.
+    let (gate, provider) = harness::start(Mode::Normal, harness::Clock::AheadSecs(600), true).await;
+    let mut b = Browser::new();
+    let stale = format!("{}/login/federated?next=%2Flauncher&max_age=60", gate.base);
+    let (callback, asked) =
+        harness::until_callback_as(&mut b, &stale, &gate, &provider, harness::DR_LEE).await;
+    assert_eq!(asked, "acr_values=;prompt=;max_age=60");
+    let r = b.get(&callback).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    harness::assert_no_session(&mut b, &gate, &r).await;
+    assert!(gate.log().contains("auth_time is older than the max_age"));
+    // without max_age the same provider and clock sign in
+    let mut b = Browser::new();
+    let start = format!("{}/login/federated?next=%2Flauncher", gate.base);
+    let (callback, _) =
+        harness::until_callback_as(&mut b, &start, &gate, &provider, harness::DR_LEE).await;
+    assert_eq!(b.get(&callback).await.status, 303);
+}
