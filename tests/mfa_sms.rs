@@ -14,7 +14,7 @@ mod verify;
 
 use axum::http::StatusCode;
 use common::{
-    forms::{csrf_of, get_with, post_form, sign_in_with},
+    forms::{csrf_of, get_with, is_stepup_redirect, post_form, register_client, sign_in_with},
     TestApp, TestResponse,
 };
 use fhirgate::{mfa::store, state::users::User};
@@ -40,30 +40,6 @@ async fn app(base: &str) -> TestApp {
         t.app.state.upsert_user(&u, "pw").await.unwrap();
     }
     t
-}
-
-/// The admin's client registration, as the admin page posts it.
-async fn register_client(t: &TestApp, cookie: &str) -> TestResponse {
-    let page = get_with(t, "/admin", cookie).await;
-    let csrf = csrf_of(&page.text());
-    post_form(
-        t,
-        "/admin/clients",
-        cookie,
-        &[
-            ("csrf", &csrf),
-            ("client_name", "Step-up test app"),
-            ("redirect_uris", "https://app.example/cb"),
-            ("scope", "launch openid patient/*.rs"),
-        ],
-    )
-    .await
-}
-
-fn is_stepup_redirect(r: &TestResponse) -> bool {
-    r.status == StatusCode::SEE_OTHER
-        && r.header("location")
-            .is_some_and(|l| l.starts_with("/stepup?next=%2Fadmin"))
 }
 
 /// POSTs `pairs` (and the page's form token) to the phone form.

@@ -11,7 +11,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{
-    forms::{csrf_of, get_with, post_form, sign_in_with},
+    forms::{csrf_of, get_with, is_stepup_redirect, post_form, register_client, sign_in_with},
     TestApp,
 };
 use fhirgate::{mfa::totp, state::users::User};
@@ -61,30 +61,6 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{start} in {html}"))
         + start.len();
     &html[i..i + html[i..].find(end).unwrap()]
-}
-
-/// The admin's client registration, as the admin page posts it.
-async fn register_client(t: &TestApp, cookie: &str) -> common::TestResponse {
-    let page = get_with(t, "/admin", cookie).await;
-    let csrf = csrf_of(&page.text());
-    post_form(
-        t,
-        "/admin/clients",
-        cookie,
-        &[
-            ("csrf", &csrf),
-            ("client_name", "Step-up test app"),
-            ("redirect_uris", "https://app.example/cb"),
-            ("scope", "launch openid patient/*.rs"),
-        ],
-    )
-    .await
-}
-
-fn is_stepup_redirect(r: &common::TestResponse) -> bool {
-    r.status == StatusCode::SEE_OTHER
-        && r.header("location")
-            .is_some_and(|l| l.starts_with("/stepup?next=%2Fadmin"))
 }
 
 #[tokio::test]

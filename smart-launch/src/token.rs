@@ -18,7 +18,6 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::assurance::Assurance;
 use crate::keys::{KeyError, KeySet, VerifyOptions};
 use crate::{OAuthError, OAuthErrorCode};
 
@@ -81,17 +80,6 @@ pub struct AccessClaims {
     /// When the user last authenticated (a step-up counts), seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
-}
-
-impl AccessClaims {
-    /// The token's user assurance (`acr`, `amr`, `auth_time`).
-    pub fn assurance(&self) -> Assurance {
-        Assurance {
-            acr: self.acr.clone(),
-            amr: self.amr.clone(),
-            auth_time: self.auth_time,
-        }
-    }
 }
 
 /// The claims of an OpenID Connect id token (Core §2).

@@ -85,12 +85,14 @@ impl Shortfall {
     }
 }
 
-/// The acr values patient access needs (none: no requirement).
-pub fn patient_acr_values(config: &Config) -> Vec<String> {
+/// The acr values patient access needs (none: no requirement). Borrowed:
+/// this is asked on every request of a patient's token.
+pub fn patient_acr_values(config: &Config) -> &[String] {
+    static DEMO: std::sync::OnceLock<[String; 1]> = std::sync::OnceLock::new();
     match &config.assurance.patient_acr_values {
-        Some(v) => v.clone(),
-        None if config.demo_enabled() => vec![config::IAL2.to_owned()],
-        None => Vec::new(),
+        Some(v) => v,
+        None if config.demo_enabled() => DEMO.get_or_init(|| [config::IAL2.to_owned()]),
+        None => &[],
     }
 }
 
@@ -128,11 +130,11 @@ pub fn for_user(config: &Config, role: Option<&str>, a: &Assurance) -> Result<()
     match role {
         Some("patient") => {
             let needed = patient_acr_values(config);
-            if needed.is_empty() || a.acr_in(&needed) {
+            if needed.is_empty() || a.acr_in(needed) {
                 Ok(())
             } else {
                 Err(Shortfall {
-                    acr_values: needed,
+                    acr_values: needed.to_vec(),
                     max_age: None,
                     reason: "patient access needs a higher identity assurance level",
                 })

@@ -68,3 +68,29 @@ pub async fn sign_in_with(t: &TestApp, username: &str, password: &str) -> String
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     cookie_pair(&r, "fhirgate_session").unwrap()
 }
+
+/// The admin's client registration, as the admin page posts it (a
+/// sensitive operation behind the step-up gate).
+pub async fn register_client(t: &TestApp, cookie: &str) -> TestResponse {
+    let page = get_with(t, "/admin", cookie).await;
+    let csrf = csrf_of(&page.text());
+    post_form(
+        t,
+        "/admin/clients",
+        cookie,
+        &[
+            ("csrf", &csrf),
+            ("client_name", "Step-up test app"),
+            ("redirect_uris", "https://app.example/cb"),
+            ("scope", "launch openid patient/*.rs"),
+        ],
+    )
+    .await
+}
+
+/// Whether `r` sends the browser to the step-up page, then back to `/admin…`.
+pub fn is_stepup_redirect(r: &TestResponse) -> bool {
+    r.status == StatusCode::SEE_OTHER
+        && r.header("location")
+            .is_some_and(|l| l.starts_with("/stepup?next=%2Fadmin"))
+}
