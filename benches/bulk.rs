@@ -3,12 +3,16 @@
 //! subject to consent) and off (the same scopes, client listed in
 //! `[consent] exempt_clients`), same data, same run, as a ratio. Prints
 //! resources per second, MB/s of NDJSON written, and the process's peak
-//! resident memory (VmHWM) before and after the exports.
+//! resident memory (VmHWM) before and after the exports. Then the same
+//! export de-identified (issue 12: `safe-harbor`, and `safe-harbor-shifted`
+//! under a key set, purpose HRESCH, consent on) as a ratio to the plain
+//! export with consent on.
 //!
 //! Run: `scripts/bench.sh bulk [patients]` (or `cargo bench --bench bulk -- [patients]
 //! [noaudit|storeonly|offonly]`; `noaudit` turns the audit trail off to
 //! show its share; `storeonly` pages all Observations straight from the
-//! upstream; `offonly` runs only the consent-exempt export).
+//! upstream; `offonly` runs only the consent-exempt export; `nodeid` skips
+//! the de-identified exports).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -46,6 +50,7 @@ async fn call(
         .uri(path)
         .header("authorization", format!("Bearer {token}"))
         .header("prefer", "respond-async")
+        .header("x-purpose-of-use", "HRESCH")
         .body(Body::empty())
         .unwrap();
     let res = router.clone().oneshot(req).await.unwrap();
@@ -93,10 +98,16 @@ async fn token(app: &AppState, client: &str) -> String {
     smart_launch::token::mint_access(&app.keys, &claims).unwrap()
 }
 
-/// Exports everything; returns (resources, bytes, wall time).
-async fn export(app: &AppState, router: &axum::Router, tok: &str) -> (u64, u64, Duration) {
+/// Exports everything (`query`: extra kick-off parameters); returns
+/// (resources, bytes, wall time).
+async fn export(
+    app: &AppState,
+    router: &axum::Router,
+    tok: &str,
+    query: &str,
+) -> (u64, u64, Duration) {
     let started = Instant::now();
-    let (s, body, loc) = call(router, "GET", "/fhir/$export", tok).await;
+    let (s, body, loc) = call(router, "GET", &format!("/fhir/$export{query}"), tok).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
     let status = loc.unwrap().replace("http://bench.test", "");
     let manifest = loop {
@@ -139,7 +150,9 @@ async fn main() {
         ),
         ("FHIRGATE_DEMO".to_owned(), "0".to_owned()),
     ];
-    let mut toml = "[bulk]\nmin_poll_seconds = 0\nscan_millis = 20\n[consent]\nexempt_clients = [\"exporter-exempt\"]\n".to_owned();
+    let mut toml = "[bulk]\nmin_poll_seconds = 0\nscan_millis = 20\n[consent]\nexempt_clients = [\"exporter-exempt\"]\n\
+        [deid.key_sets.bench]\n[deid.clients.exporter]\npurposes = [\"HRESCH\"]\nkey_sets = [\"bench\"]\n"
+        .to_owned();
     // `noaudit`: the same run without the audit trail (its share of the cost).
     if std::env::args().any(|a| a == "noaudit") {
         toml.push_str("[audit]\nenabled = false\n");
@@ -202,13 +215,23 @@ async fn main() {
     let worker = fhirgate::bulk::worker::spawn(app.clone());
     let rss_before = peak_rss_mb();
     let mut results = Vec::new();
-    let mut runs = vec![("consent on ", &on), ("consent off", &off)];
+    let mut runs = vec![("consent on ", &on, ""), ("consent off", &off, "")];
     // `offonly`: the exempt client alone (memory of the path without consent).
-    if std::env::args().any(|a| a == "offonly") {
+    let offonly = std::env::args().any(|a| a == "offonly");
+    if offonly {
         runs.remove(0);
     }
-    for (label, tok) in runs {
-        let (n, bytes, wall) = export(&app, &router, tok).await;
+    let deid = !offonly && !std::env::args().any(|a| a == "nodeid");
+    if deid {
+        runs.push(("safe-harbor", &on, "?_anonymizationConfig=safe-harbor"));
+        runs.push((
+            "safe-harbor-shifted, key set",
+            &on,
+            "?_anonymizationConfig=safe-harbor-shifted&_anonymizationKeySet=bench",
+        ));
+    }
+    for (label, tok, query) in runs {
+        let (n, bytes, wall) = export(&app, &router, tok, query).await;
         let secs = wall.as_secs_f64();
         println!(
             "{label}: {n} resources, {:.1} MB in {:.2}s = {:.0} resources/s, {:.1} MB/s",
@@ -219,10 +242,17 @@ async fn main() {
         );
         results.push(n as f64 / secs);
     }
-    if results.len() == 2 {
+    if results.len() >= 2 {
         println!(
             "consent on / off throughput ratio: {:.2}",
             results[0] / results[1]
+        );
+    }
+    if deid {
+        println!(
+            "de-identified / plain (consent on) throughput ratio: safe-harbor {:.2}, safe-harbor-shifted {:.2}",
+            results[2] / results[0],
+            results[3] / results[0]
         );
     }
     println!(

@@ -140,6 +140,9 @@ pub struct Config {
     /// Step-up authentication for sensitive UI operations (`src/mfa/`).
     #[serde(default)]
     pub mfa: crate::mfa::config::MfaConfig,
+    /// De-identified export for secondary use (`src/deid/`).
+    #[serde(default)]
+    pub deid: crate::deid::config::DeidConfig,
 }
 
 /// `[tls]`: the certificate fhirgate serves (`src/tls/`).

@@ -39,13 +39,15 @@ pub const DEMO_PROVIDER_CLIENT: &str = "demo-provider";
 /// Demo-mode configuration (every command, so `consent explain` sees what
 /// the server does): maps [`DEMO_PROVIDER_CLIENT`] to the seeded hospital
 /// in `[payer] provider_clients` (an existing mapping of that client id is
-/// kept).
+/// kept), and declares the demo research client and key set in `[deid]`.
 pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<()> {
     config
         .payer
         .provider_clients
         .entry(DEMO_PROVIDER_CLIENT.to_owned())
         .or_insert_with(|| crate::seed::HOSPITAL_ORGANIZATION.to_owned());
+    // the demo research client may run de-identified exports
+    crate::deid::config::configure_demo(&mut config.deid);
     // the demo EHR may call CRD (`fhirgate crd demo-jwt`)
     crate::crd::demo::trust_demo_ehr(config)
 }

@@ -35,6 +35,7 @@ pub mod cli;
 pub mod config;
 pub mod consent;
 pub mod crd;
+pub mod deid;
 pub mod demo;
 pub mod dtr;
 pub mod error;

@@ -741,3 +741,75 @@ async fn every_change_gives_a_receipt_with_its_ledger_proof_and_it_is_sent() {
     assert_eq!(sent[0]["id"], receipt["id"]);
     assert_eq!(sent[1]["action"], "revoked");
 }
+
+#[tokio::test]
+async fn the_research_choice_decides_entry_to_de_identified_exports() {
+    let w = world().await;
+    let pat = w.sign_in("pat").await;
+    let admitted = |w: &World| {
+        let index = w.t.app.consent.index.clone();
+        async move {
+            let found = index.for_patients(&["Patient/p1".into()]).await.unwrap();
+            fhirgate::deid::export::admits(
+                &found["Patient/p1"],
+                fhirgate::deid::config::ResearchPolicy::OptOut,
+                fhirgate::oauth::now(),
+            )
+        }
+    };
+    let html = w.get("/portal", &pat).await.text();
+    assert!(
+        html.contains("Your data may be included in de-identified data sets for research."),
+        "{html}"
+    );
+    assert!(html.contains("here, data is included unless you say no"));
+    assert!(html.contains("Keep my data out of research"));
+    assert!(admitted(&w).await);
+
+    // out: a research Consent that denies, the page says so, the gate keeps p1 out
+    let r = w
+        .submit(&pat, "/portal/research", &[("choice", "out")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let html = r.text();
+    assert!(html.contains("Your research choice is saved"), "{html}");
+    assert!(html.contains("Your data is kept out of de-identified data sets for research."));
+    assert!(html.contains("This is your choice."));
+    assert!(html.contains("Let my de-identified data be used for research"));
+    assert!(html.contains(r#"id="receipt""#), "a receipt for the choice");
+    assert!(
+        html.contains("You have not made any choices yet."),
+        "a research choice is not a privacy choice"
+    );
+    let stored = w.consents("Patient/p1").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["scope"]["coding"][0]["code"], "research");
+    assert_eq!(stored[0]["provision"]["type"], "deny");
+    assert_eq!(stored[0]["status"], "active");
+    assert!(!admitted(&w).await);
+
+    // in: the earlier choice ends, one permitting choice is in force
+    let r = w
+        .submit(&pat, "/portal/research", &[("choice", "in")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r
+        .text()
+        .contains("Your data may be included in de-identified data sets for research."));
+    let stored = w.consents("Patient/p1").await;
+    let active: Vec<&Value> = stored.iter().filter(|c| c["status"] == "active").collect();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["provision"]["type"], "permit");
+    assert!(admitted(&w).await);
+
+    // anything else is a readable refusal
+    let r = w
+        .submit(&pat, "/portal/research", &[("choice", "maybe")])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // and a clinician is not a patient
+    let dr = w.sign_in("drlee").await;
+    let r = w.post("/portal/research", &dr, &[("choice", "out")]).await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+}

@@ -52,6 +52,9 @@ pub struct Spec {
     /// What the job does (an export unless a payer operation queued it).
     #[serde(default)]
     pub task: Task,
+    /// A de-identified export's profile, key set and purpose (`src/deid/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deid: Option<crate::deid::export::DeidSpec>,
 }
 
 /// The work of a job: a Bulk Data export, or an asynchronous payer

@@ -1,7 +1,8 @@
 //! The `$export` kick-off: validates the request, checks the Group and the
 //! `_typeFilter` queries as the client, enforces the concurrency limit
-//! (429), stores the job and answers 202 with an absolute `Content-Location`
-//! (the status URL).
+//! (429), checks a de-identified export's purpose and profile
+//! (`deid::export::authorize`), stores the job and answers 202 with an
+//! absolute `Content-Location` (the status URL).
 
 use axum::http::StatusCode;
 use serde_json::json;
@@ -49,6 +50,19 @@ pub async fn kickoff(
     };
     let is_post = req.body.is_some();
     let mut spec = params::parse(&req, level.clone(), is_post)?;
+    let mut stored = StoredCaller::of(caller);
+    if let Some(d) = spec.deid.take() {
+        // secondary use: the stated purpose is the job's (consent judges
+        // every batch with it, so `research` Consents apply)
+        let stated = req
+            .purpose_of_use
+            .as_deref()
+            .or(caller.purpose_of_use.as_deref());
+        let d =
+            crate::deid::export::authorize(app, caller, stated, &d.profile, d.key_set.as_deref())?;
+        stored.purpose_of_use = Some(d.purpose.clone());
+        spec.deid = Some(d);
+    }
     if let Level::Group(id) = &level {
         // The Group must exist and the client's scopes must reach it.
         read_group(app, caller, id, request_id).await?;
@@ -82,7 +96,7 @@ pub async fn kickoff(
         status: jobs::status::QUEUED.into(),
         request: request_url(&base, &req),
         spec,
-        caller: StoredCaller::of(caller),
+        caller: stored,
         transaction_time: now_instant(),
         progress: Progress::default(),
         last_poll: None,

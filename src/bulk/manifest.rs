@@ -3,7 +3,9 @@
 //! `output` (one entry per file: `type`, absolute `url`, `count`), `error`
 //! (always present), `deleted` (system-level exports with `_since`: files of
 //! transaction Bundles with one DELETE entry per resource deleted since),
-//! and the number of resources consent withheld as an extension.
+//! and the number of resources consent withheld as an extension; for a
+//! de-identified export, the profile, key set and security tag applied
+//! (`deid::export::PROFILE_EXTENSION`).
 
 use serde_json::{json, Value};
 
@@ -27,6 +29,15 @@ pub fn manifest(base: &str, job: &Job) -> Value {
             })
             .collect()
     };
+    let mut extension = json!({WITHHELD_EXTENSION: job.progress.withheld});
+    if let Some(d) = &job.spec.deid {
+        extension[crate::deid::export::PROFILE_EXTENSION] = json!({
+            "profile": d.profile,
+            "keySet": d.key_set,
+            "purpose": d.purpose,
+            "securityTag": d.security,
+        });
+    }
     json!({
         "transactionTime": job.transaction_time,
         "request": job.request,
@@ -34,6 +45,6 @@ pub fn manifest(base: &str, job: &Job) -> Value {
         "output": entries(&job.progress.output),
         "error": entries(&job.progress.error),
         "deleted": entries(&job.progress.deleted),
-        "extension": {WITHHELD_EXTENSION: job.progress.withheld},
+        "extension": extension,
     })
 }

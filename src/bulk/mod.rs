@@ -62,6 +62,8 @@ pub struct Bulk {
     pub store: Arc<dyn ObjectStore>,
     /// Wakes the worker when a job is queued.
     pub wake: Notify,
+    /// De-identification profiles and keys (`[deid]`).
+    pub deid: crate::deid::config::Registry,
 }
 
 impl Bulk {
@@ -70,6 +72,7 @@ impl Bulk {
         Ok(Self {
             store: files::open(&config.bulk, &config.data_dir)?,
             wake: Notify::new(),
+            deid: crate::deid::config::Registry::load(&config.deid, &config.data_dir)?,
         })
     }
 }

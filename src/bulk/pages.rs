@@ -29,6 +29,7 @@ use super::{
     release::Release,
     worker::Stop,
 };
+use crate::deid::export::JobDeid;
 use crate::{
     audit::{FhirFacts, HttpFacts},
     error::FhirError,
@@ -84,6 +85,8 @@ pub(super) struct TypeExport<'a> {
     seen: Option<HashSet<String>>,
     withheld: u64,
     pages: u64,
+    /// A de-identified export's research gate and de-identifier.
+    deid: Option<&'a JobDeid>,
 }
 
 impl<'a> TypeExport<'a> {
@@ -93,6 +96,7 @@ impl<'a> TypeExport<'a> {
         job: &'a Job,
         caller: &'a AccessContext,
         type_: &str,
+        deid: Option<&'a JobDeid>,
     ) -> Self {
         Self {
             app,
@@ -106,7 +110,8 @@ impl<'a> TypeExport<'a> {
                 type_,
                 app.config.bulk.file_max_resources,
             ),
-            deleted: job.spec.since.is_some().then(|| {
+            // a deletion names a real id: none in a de-identified export
+            deleted: (job.spec.since.is_some() && deid.is_none()).then(|| {
                 TypeWriter::named(
                     app.bulk.store.clone(),
                     &job.id,
@@ -118,6 +123,7 @@ impl<'a> TypeExport<'a> {
             seen: None,
             withheld: 0,
             pages: 0,
+            deid,
         }
     }
 
@@ -232,7 +238,11 @@ impl<'a> TypeExport<'a> {
 
     /// Records one page's or batch's disclosure on the audit ledger.
     async fn audit(&mut self, req: &FhirRequest, d: &Disclosure, status: u16) -> Result<(), Stop> {
-        let facts = FhirFacts::of(req);
+        let mut facts = FhirFacts::of(req);
+        if let Some(deid) = self.deid {
+            // the profile and key set of a de-identified export
+            facts.params.extend(deid.audit_params().iter().cloned());
+        }
         let http = HttpFacts {
             method: "GET".into(),
             path: format!("/fhir/bulk/export/{}", self.job.id),
@@ -357,15 +367,27 @@ impl<'a> TypeExport<'a> {
     ) -> Result<(), Stop> {
         self.renew().await?;
         let mut d = self.disclosure();
-        let out = release.release(resources, &mut d).await;
-        let status = match &out {
-            Ok(_) => 200,
-            Err(e) => e.status.as_u16(),
+        let mut out = release.release(resources, &mut d).await;
+        // a de-identified export's research gate, before the disclosure is
+        // recorded (a patient kept out is recorded as withheld)
+        let mut gated = Ok(0);
+        if let (Some(deid), Ok(o)) = (self.deid, out.as_mut()) {
+            gated = deid.gate(self.app, &mut o.lines, |r| r, &mut d).await;
+        }
+        let status = match (&out, &gated) {
+            (Err(e), _) => e.status.as_u16(),
+            (Ok(_), Err(_)) => 500,
+            (Ok(_), Ok(_)) => 200,
         };
         self.audit(audited, &d, status).await?;
-        let out = out.map_err(|e| self.failed(&e))?;
-        self.withheld += out.withheld;
+        let mut out = out.map_err(|e| self.failed(&e))?;
+        self.withheld += out.withheld + gated.map_err(Stop::Failed)?;
         self.pages += 1;
+        if let Some(deid) = self.deid {
+            // de-identified: never the stored bytes
+            deid.apply(&mut out.lines);
+            out.unchanged = vec![false; out.lines.len()];
+        }
         let stored: HashMap<&str, &str> = rows
             .iter()
             .map(|r| (r.id.as_str(), r.body.as_str()))
@@ -409,15 +431,29 @@ impl<'a> TypeExport<'a> {
         let rid = self.request_id();
         self.renew().await?;
         let mut d = self.disclosure();
-        let result = pipeline::handle_as(self.app, req.clone(), self.caller, &rid, &mut d).await;
-        let status = match &result {
-            Ok(r) => r.status.as_u16(),
-            Err(e) => e.status.as_u16(),
+        let mut result =
+            pipeline::handle_as(self.app, req.clone(), self.caller, &rid, &mut d).await;
+        // a de-identified export's research gate, before the disclosure is
+        // recorded (a patient kept out is recorded as withheld)
+        let mut gated = Ok(0);
+        if let (Some(deid), Ok(resp)) = (self.deid, result.as_mut()) {
+            if let Some(Value::Array(entries)) = resp.body.as_mut().and_then(|b| b.get_mut("entry"))
+            {
+                gated = deid
+                    .gate(self.app, entries, |e| &e["resource"], &mut d)
+                    .await;
+            }
+        }
+        let status = match (&result, &gated) {
+            (Err(e), _) => e.status.as_u16(),
+            (Ok(_), Err(_)) => 500,
+            (Ok(r), Ok(_)) => r.status.as_u16(),
         };
         if count_withheld {
             self.withheld += d.patients.values().map(|t| t.withheld as u64).sum::<u64>();
         }
         self.audit(req, &d, status).await?;
+        gated.map_err(Stop::Failed)?;
         let resp = match result {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
@@ -429,19 +465,32 @@ impl<'a> TypeExport<'a> {
     /// Runs one search and follows its `next` links.
     async fn pages(&mut self, mut req: FhirRequest) -> Result<(), Stop> {
         loop {
-            let body = self.fetch(&req, true).await?;
-            for entry in body["entry"].as_array().into_iter().flatten() {
+            let mut body = self.fetch(&req, true).await?;
+            let next = next_params(&body);
+            let mut resources = Vec::new();
+            let entries = match body.get_mut("entry").map(Value::take) {
+                Some(Value::Array(entries)) => entries,
+                _ => Vec::new(),
+            };
+            for mut entry in entries {
                 let mode = entry["search"]["mode"].as_str().unwrap_or("match");
-                let resource = &entry["resource"];
-                if mode != "match" || resource["resourceType"] != self.type_.as_str() {
+                if mode != "match" || entry["resource"]["resourceType"] != self.type_.as_str() {
                     continue;
                 }
+                let resource = entry["resource"].take();
                 if let Some(seen) = self.seen.as_mut() {
                     let id = resource["id"].as_str().unwrap_or_default().to_owned();
                     if !seen.insert(id) {
                         continue;
                     }
                 }
+                resources.push(resource);
+            }
+            if let Some(deid) = self.deid {
+                // (gated in `fetch`)
+                deid.apply(&mut resources);
+            }
+            for resource in &resources {
                 let line = serde_json::to_vec(resource)
                     .map_err(|e| Stop::Failed(format!("serialise: {e}")))?;
                 self.writer
@@ -449,7 +498,7 @@ impl<'a> TypeExport<'a> {
                     .await
                     .map_err(|e| Stop::Failed(format!("write {}: {e}", self.type_)))?;
             }
-            match next_params(&body) {
+            match next {
                 Some(p) => req.params = p,
                 None => return Ok(()),
             }

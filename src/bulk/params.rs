@@ -2,6 +2,8 @@
 //! query string (GET) or a `Parameters` body (POST), validated into a
 //! [`Spec`]. Unsupported values are 400 with an OperationOutcome unless the
 //! client sent `Prefer: handling=lenient`, in which case they are ignored.
+//! `_anonymizationConfig` (a de-identification profile) and
+//! `_anonymizationKeySet` ask for a de-identified export (`src/deid/`).
 
 use serde_json::Value;
 
@@ -82,7 +84,9 @@ pub fn parse(req: &FhirRequest, level: Level, is_post: bool) -> FhirResult<Spec>
         type_filters: Vec::new(),
         patients: Vec::new(),
         task: Default::default(),
+        deid: None,
     };
+    let (mut deid_profile, mut deid_key_set) = (None::<String>, None::<String>);
     for (name, value) in pairs(req, is_post)? {
         let list = || {
             value
@@ -161,8 +165,39 @@ pub fn parse(req: &FhirRequest, level: Level, is_post: bool) -> FhirResult<Spec>
                     }
                 }
             }
+            crate::deid::export::PROFILE_PARAM => {
+                deid_profile = Some(value.trim().to_owned());
+            }
+            crate::deid::export::KEY_SET_PARAM => {
+                deid_key_set = Some(value.trim().to_owned());
+            }
             other => refuse(format!("the $export parameter '{other}' is not supported"))?,
         }
+    }
+    // a de-identified export (the purpose is checked and set at kick-off)
+    match (deid_profile, deid_key_set) {
+        (Some(profile), key_set) if !profile.is_empty() => {
+            spec.deid = Some(crate::deid::export::DeidSpec {
+                profile,
+                key_set: key_set.filter(|k| !k.is_empty()),
+                purpose: String::new(),
+                security: String::new(),
+            });
+        }
+        (_, Some(_)) => {
+            return Err(FhirError::bad_request(format!(
+                "{} names a key set for a de-identified export: name the profile in {}",
+                crate::deid::export::KEY_SET_PARAM,
+                crate::deid::export::PROFILE_PARAM
+            )))
+        }
+        (Some(_), None) => {
+            return Err(FhirError::bad_request(format!(
+                "{} needs a profile name",
+                crate::deid::export::PROFILE_PARAM
+            )))
+        }
+        (None, None) => {}
     }
     // A filter for a type outside `_type` would export nothing: refuse it.
     if !spec.types.is_empty() {

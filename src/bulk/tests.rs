@@ -21,6 +21,7 @@ fn job(id: &str) -> Job {
             type_filters: vec![("Observation".into(), "code=1".into())],
             patients: vec![],
             task: Default::default(),
+            deid: None,
         },
         caller: StoredCaller {
             client_id: "c1".into(),

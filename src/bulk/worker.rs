@@ -191,7 +191,10 @@ async fn export(app: &AppState, owner: &str, job: &Job, p: &mut Progress) -> Res
             spec.types.clone()
         };
     }
-    if super::upstream_export::handles(app, job) {
+    // a de-identified export: its research gate and de-identifier (the
+    // upstream's own `$export` is not used: every page is released here)
+    let deid = crate::deid::export::JobDeid::open(app, job).map_err(Stop::Failed)?;
+    if deid.is_none() && super::upstream_export::handles(app, job) {
         // the HTTP upstream's own `$export` (`bulk.upstream_export`)
         return super::upstream_export::run(app, owner, job, &caller, p).await;
     }
@@ -205,7 +208,7 @@ async fn export(app: &AppState, owner: &str, job: &Job, p: &mut Progress) -> Res
         // type is exported again from the start, once.
         let mut attempt = 0;
         let (outcome, files_written, deleted, withheld) = loop {
-            let mut ex = TypeExport::new(app, owner, job, &caller, &t);
+            let mut ex = TypeExport::new(app, owner, job, &caller, &t, deid.as_ref());
             let outcome = ex.run(patients.as_deref()).await;
             let (files_written, deleted, withheld) = ex.finish().await?;
             let gone =

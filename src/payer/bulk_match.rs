@@ -112,6 +112,7 @@ async fn kickoff(
             task: Task::BulkMemberMatch {
                 input: req.body.clone().unwrap_or(Value::Null),
             },
+            deid: None,
         },
         caller: StoredCaller::of(caller),
         transaction_time: now_instant(),

@@ -107,6 +107,19 @@ pub struct PortalPage {
     pub csrf: String,
     /// The receipt of the change just made.
     pub receipt: Option<ConsentReceipt>,
+    /// Whether the patient's data enters de-identified research exports.
+    pub research: ResearchChoice,
+}
+
+/// The research section: where the patient stands and the button to change it.
+#[derive(Debug, Clone)]
+pub struct ResearchChoice {
+    /// Included now (the button offers to leave).
+    pub included: bool,
+    /// Where the patient stands, in words.
+    pub status: String,
+    /// Why, and what de-identified means.
+    pub explained: String,
 }
 
 /// A consent receipt as the portal shows it.

@@ -101,6 +101,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal", get(portal::portal_get))
         .route("/portal/consents", post(portal::grant_post))
         .route("/portal/consents/{id}/revoke", post(portal::revoke_post))
+        .route("/portal/research", post(portal::research::research_post))
         .route("/portal/receipts/{id}", get(portal::receipt::receipt_get))
         .route("/ui/static/fhirgate.css", get(stylesheet))
         .route("/ui/static/fhirgate.png", get(logo))

@@ -14,6 +14,8 @@
 //!   exist), by sensitive category, by purpose, with an optional end date.
 //! - `POST /portal/consents/{id}/revoke`: the Consent is read and updated
 //!   with `status` `inactive` (`If-Match` its version).
+//! - `POST /portal/research`: the research choice ([`research`]): whether
+//!   the patient's data enters de-identified exports.
 //!
 //! Every write and the read before a revoke go through the FHIR pipeline
 //! as the patient (`pipeline::handle_as` with the [`caller`] context:
@@ -53,6 +55,7 @@ use crate::{
 pub mod build;
 pub mod history;
 pub mod receipt;
+pub mod research;
 pub mod vocab;
 pub mod words;
 
@@ -223,6 +226,7 @@ pub async fn portal_get(
         (Done::Saved, "saved"),
         (Done::Revoked, "revoked"),
         (Done::Unchanged, "unchanged"),
+        (Done::Research, "research"),
     ]
     .into_iter()
     .find_map(|(d, k)| {
@@ -439,6 +443,8 @@ enum Done {
     Saved,
     Revoked,
     Unchanged,
+    /// The research choice (`?research=in|out`).
+    Research,
 }
 
 /// The apps, organizations and practitioners the form offers.
@@ -637,6 +643,7 @@ impl View<'_> {
             .list(&patient_ref)
             .await
             .map_err(UiError::internal)?;
+        let research = research::view(self.app, &stored);
         let privacy: Vec<Value> = stored.into_iter().filter(is_privacy).collect();
         let choices = self.choices().await?;
         let (history, history_note) =
@@ -681,6 +688,10 @@ impl View<'_> {
         // Only about one of the patient's own Consents (a crafted link
         // cannot make the page claim something was done).
         let done = done.and_then(|(d, id)| {
+            if d == Done::Research {
+                // the page's research section says where the patient stands
+                return Some((d, Vec::new()));
+            }
             privacy
                 .iter()
                 .find(|c| c["id"].as_str() == Some(id.as_str()))
@@ -695,6 +706,7 @@ impl View<'_> {
                          choices and the usual rules still do:"
                     }
                     Done::Unchanged => "This choice was already revoked; nothing changed:",
+                    Done::Research => "Your research choice is saved and applies from now on.",
                 };
                 (Some(text.to_owned()), detail)
             }
@@ -719,6 +731,7 @@ impl View<'_> {
                 history_note,
                 csrf: self.signed.csrf(),
                 receipt: self.receipt.clone(),
+                research,
             },
         )
     }
