@@ -151,7 +151,7 @@ async fn main() {
         ("FHIRGATE_DEMO".to_owned(), "0".to_owned()),
     ];
     let mut toml = "[bulk]\nmin_poll_seconds = 0\nscan_millis = 20\n[consent]\nexempt_clients = [\"exporter-exempt\"]\n\
-        [deid.key_sets.bench]\n[deid.clients.exporter]\npurposes = [\"HRESCH\"]\nkey_sets = [\"bench\"]\n"
+        [deid.key_sets.bench]\n[deid.clients.researcher]\npurposes = [\"HRESCH\"]\nkey_sets = [\"bench\"]\n"
         .to_owned();
     // `noaudit`: the same run without the audit trail (its share of the cost).
     if std::env::args().any(|a| a == "noaudit") {
@@ -170,6 +170,8 @@ async fn main() {
     );
     let on = token(&app, "exporter").await;
     let off = token(&app, "exporter-exempt").await;
+    // registered for secondary use (it may only export de-identified)
+    let research = token(&app, "researcher").await;
     // `storeonly`: page every Observation straight from the upstream (no
     // pipeline, no bulk code) to see the store's own memory and speed.
     if std::env::args().any(|a| a == "storeonly") {
@@ -223,10 +225,14 @@ async fn main() {
     }
     let deid = !offonly && !std::env::args().any(|a| a == "nodeid");
     if deid {
-        runs.push(("safe-harbor", &on, "?_anonymizationConfig=safe-harbor"));
+        runs.push((
+            "safe-harbor",
+            &research,
+            "?_anonymizationConfig=safe-harbor",
+        ));
         runs.push((
             "safe-harbor-shifted, key set",
-            &on,
+            &research,
             "?_anonymizationConfig=safe-harbor-shifted&_anonymizationKeySet=bench",
         ));
     }

@@ -108,16 +108,7 @@ async fn load(t: &TestApp, resources: Vec<Value>) {
 /// A Consent written through the facade by the patient (the decision index
 /// is updated at once). `scope`: `patient-privacy` or `research`.
 async fn consent(t: &TestApp, patient: &str, id: &str, scope: &str, provision: &str) {
-    let pat = t
-        .token_as(
-            "portal-app",
-            "patient/*.cruds",
-            Some(patient),
-            Some(&format!("Patient/{patient}")),
-            Some("patient"),
-            None,
-        )
-        .await;
+    let pat = t.patient_token(patient).await;
     let (category, rule) = match scope {
         "research" => ("57016-8", "OPTIN"),
         _ => ("59284-0", "OPTOUT"),

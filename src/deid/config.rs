@@ -237,19 +237,27 @@ impl Registry {
 
     /// The key of one export that names no key set.
     pub fn job_key(&self, job_id: &str) -> Result<[u8; 32], KeyError> {
-        let secret = load_or_create_secret(&self.keys_dir.join("deid-jobs.key")).map_err(|e| {
-            KeyError::Unusable {
-                name: "(per export)".into(),
-                message: e.to_string(),
-            }
-        })?;
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&secret).map_err(|_| KeyError::Unusable {
-                name: "(per export)".into(),
-                message: "bad key length".into(),
-            })?;
-        mac.update(b"deid-job:");
-        mac.update(job_id.as_bytes());
+        self.derived_key("deid-job:", job_id)
+    }
+
+    /// The key of a client's de-identified searches that name no key set:
+    /// stable across its searches (paging, references), its own.
+    pub fn search_key(&self, client_id: &str) -> Result<[u8; 32], KeyError> {
+        self.derived_key("deid-search:", client_id)
+    }
+
+    /// `HMAC(deid-jobs.key, label || what)`.
+    fn derived_key(&self, label: &str, what: &str) -> Result<[u8; 32], KeyError> {
+        let unusable = |message: String| KeyError::Unusable {
+            name: "(derived)".into(),
+            message,
+        };
+        let secret = load_or_create_secret(&self.keys_dir.join("deid-jobs.key"))
+            .map_err(|e| unusable(e.to_string()))?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret)
+            .map_err(|_| unusable("bad key length".into()))?;
+        mac.update(label.as_bytes());
+        mac.update(what.as_bytes());
         Ok(mac.finalize().into_bytes().into())
     }
 }
@@ -286,6 +294,8 @@ mod tests {
         assert!(matches!(r.named_key("nope"), Err(KeyError::Unknown(_))));
         assert_eq!(r.job_key("j1").unwrap(), r.job_key("j1").unwrap());
         assert_ne!(r.job_key("j1").unwrap(), r.job_key("j2").unwrap());
+        assert_eq!(r.search_key("c").unwrap(), r.search_key("c").unwrap());
+        assert_ne!(r.search_key("j1").unwrap(), r.job_key("j1").unwrap());
         assert!(r.profile("safe-harbor").is_some());
     }
 

@@ -162,24 +162,41 @@ impl JobDeid {
             return Ok(None);
         };
         let registry = &app.bulk.deid;
-        let profile = registry
-            .profile(&spec.profile)
-            .ok_or_else(|| format!("de-identification profile '{}' is not loaded", spec.profile))?;
         let (key, stable) = match &spec.key_set {
             Some(k) => (registry.named_key(k).map_err(|e| e.to_string())?, true),
             None => (registry.job_key(&job.id).map_err(|e| e.to_string())?, false),
         };
+        Self::with_key(app, spec, key, stable).map(Some)
+    }
+
+    /// The de-identifier of `spec` under `key` (`stable`: reused across
+    /// exports or searches, so tagged `PSEUDED`).
+    pub fn with_key(
+        app: &AppState,
+        spec: &DeidSpec,
+        key: [u8; 32],
+        stable: bool,
+    ) -> Result<Self, String> {
+        let profile =
+            app.bulk.deid.profile(&spec.profile).ok_or_else(|| {
+                format!("de-identification profile '{}' is not loaded", spec.profile)
+            })?;
         let today = time::OffsetDateTime::now_utc().date();
         let mut audit_params = vec![(PROFILE_PARAM.to_owned(), spec.profile.clone())];
         if let Some(k) = &spec.key_set {
             audit_params.push((KEY_SET_PARAM.to_owned(), k.clone()));
         }
-        Ok(Some(Self {
+        Ok(Self {
             engine: Deidentifier::new(profile, key, stable, today),
             policy: app.config.deid.research_consent,
             base: app.config.fhir_base(),
             audit_params,
-        }))
+        })
+    }
+
+    /// The pseudonym of a resource id under this key.
+    pub fn pseudonym(&self, id: &str) -> String {
+        self.engine.pseudonym(id)
     }
 
     /// The research gate: drops the items (`resource_of` finds each one's

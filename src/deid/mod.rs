@@ -9,11 +9,14 @@
 //! - [`config`]: the `[deid]` settings (profiles, key sets, purposes,
 //!   research consent policy).
 //! - [`export`]: what a de-identified `$export` adds to the bulk worker.
+//! - [`search`]: de-identified search, and secondary-use clients limited
+//!   to de-identified data.
 
 pub mod config;
 pub mod engine;
 pub mod export;
 pub mod profile;
+pub mod search;
 
 mod dates;
 mod keyed;

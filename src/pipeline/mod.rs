@@ -17,6 +17,10 @@
 //!    and batch entries cannot smuggle data out;
 //! 7. respond: `Prefer` and content negotiation are applied when rendering.
 //!
+//! A client registered for secondary use (`[deid.clients]`) only searches
+//! de-identified data (`deid::search`: checked before step 4, the answer
+//! gated by research consent and de-identified after step 6).
+//!
 //! The consent stage (`consent`) takes over steps 5–6 for every caller not
 //! exempt from consent: it asks the upstream itself and judges every
 //! resource of the answer (see `authorize::route_as`). `AuditEvent` reads
@@ -75,7 +79,14 @@ pub async fn handle(
         .await?;
     disclosure.caller = Some(disclosure::Caller::of(&caller));
     app.rate.check(&caller.client_id)?;
-    handle_as(app, req, &caller, request_id, disclosure).await
+    // a client registered for secondary use gets de-identified data only
+    let mut req = req;
+    let Some(deid) = crate::deid::search::check(app, &caller, &mut req)? else {
+        return handle_as(app, req, &caller, request_id, disclosure).await;
+    };
+    let mut resp = handle_as(app, req, &caller, request_id, disclosure).await?;
+    deid.finish(app, &mut resp, disclosure).await?;
+    Ok(resp)
 }
 
 /// The stages after authentication, for a known caller.

@@ -190,6 +190,22 @@ async fn issue_receipt(
     Ok(format!("&receipt={rid}"))
 }
 
+/// The id of the Consent a create answered (its `Location`, else its body).
+fn created_id(app: &AppState, resp: &FhirResponse) -> Result<String, UiError> {
+    let base = app.config.fhir_base();
+    resp.location
+        .as_deref()
+        .and_then(|l| Reference::parse(l, Some(&base)))
+        .map(|r| r.id)
+        .or_else(|| {
+            resp.body
+                .as_ref()
+                .and_then(|b| b["id"].as_str().map(str::to_owned))
+        })
+        .filter(|id| is_valid_id(id))
+        .ok_or_else(|| UiError::internal("the Consent create answered no id"))
+}
+
 /// The route's audit note: the patient, acting on their own record.
 fn note(signed: &SignedIn, patient_id: &str, what: String) -> RouteNote {
     RouteNote {
@@ -305,19 +321,7 @@ pub async fn grant_post(
     let (result, seq) = as_patient(&app, &signed, &patient_id, &view.rid, req).await?;
     match result {
         Ok(resp) => {
-            let base = app.config.fhir_base();
-            let id = resp
-                .location
-                .as_deref()
-                .and_then(|l| Reference::parse(l, Some(&base)))
-                .map(|r| r.id)
-                .or_else(|| {
-                    resp.body
-                        .as_ref()
-                        .and_then(|b| b["id"].as_str().map(str::to_owned))
-                })
-                .filter(|id| is_valid_id(id))
-                .ok_or_else(|| UiError::internal("the Consent create answered no id"))?;
+            let id = created_id(&app, &resp)?;
             tracing::info!(consent = %id, patient = %patient_ref, "consent granted in the portal");
             let version = resp
                 .body

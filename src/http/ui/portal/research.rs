@@ -16,14 +16,14 @@ use axum::{body::Bytes, extract::State, http::HeaderMap, response::Response};
 use serde_json::{json, Value};
 
 use super::{
-    as_patient, issue_receipt, note, noted, require_patient, see_other, session,
+    as_patient, created_id, issue_receipt, note, noted, require_patient, see_other, session,
     vocab::{ACT_CODE, CONSENT_SCOPE, LOINC},
     Fields, UiError, PATH,
 };
 use crate::{
     consent::{index::PatientConsents, parse::parse_consent},
     deid::{config::ResearchPolicy, export::admits},
-    fhir::{is_valid_id, FhirRequest, Interaction, Reference},
+    fhir::{is_valid_id, FhirRequest, Interaction},
     http::ui::request_id,
     AppState,
 };
@@ -193,19 +193,7 @@ pub async fn research_post(
     ));
     let (result, seq) = as_patient(&app, &signed, &patient_id, &rid, create).await?;
     let resp = result.map_err(UiError::internal)?;
-    let base = app.config.fhir_base();
-    let id = resp
-        .location
-        .as_deref()
-        .and_then(|l| Reference::parse(l, Some(&base)))
-        .map(|r| r.id)
-        .or_else(|| {
-            resp.body
-                .as_ref()
-                .and_then(|b| b["id"].as_str().map(str::to_owned))
-        })
-        .filter(|id| is_valid_id(id))
-        .ok_or_else(|| UiError::internal("the Consent create answered no id"))?;
+    let id = created_id(&app, &resp)?;
     let version = resp
         .body
         .as_ref()
