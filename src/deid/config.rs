@@ -292,11 +292,65 @@ mod tests {
         assert_eq!(a, r.named_key(DEMO_KEY_SET).unwrap());
         assert_ne!(a, r.named_key("other").unwrap());
         assert!(matches!(r.named_key("nope"), Err(KeyError::Unknown(_))));
+        // a key from the environment (a Key Vault reference in Container Apps)
+        let var = "FHIRGATE_TEST_DEID_KEY_FROM_ENV";
+        c.key_sets.insert(
+            "vault".into(),
+            KeySetConfig {
+                env: Some(var.into()),
+            },
+        );
+        let r = Registry::load(&c, dir.path()).unwrap();
+        assert!(matches!(
+            r.named_key("vault"),
+            Err(KeyError::Unusable { .. })
+        ));
+        std::env::set_var(var, "ab".repeat(32));
+        assert_eq!(r.named_key("vault").unwrap(), [0xab; 32]);
+        std::env::set_var(var, "abcd");
+        assert!(r.named_key("vault").is_err(), "too short");
         assert_eq!(r.job_key("j1").unwrap(), r.job_key("j1").unwrap());
         assert_ne!(r.job_key("j1").unwrap(), r.job_key("j2").unwrap());
         assert_eq!(r.search_key("c").unwrap(), r.search_key("c").unwrap());
         assert_ne!(r.search_key("j1").unwrap(), r.job_key("j1").unwrap());
         assert!(r.profile("safe-harbor").is_some());
+    }
+
+    #[test]
+    fn profile_files_load_beside_the_built_ins() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("limited.toml");
+        std::fs::write(
+            &good,
+            "name = \"limited\"\ndescription = \"d\"\n[[rule]]\ntype = \"HumanName\"\nmethod = \"redact\"\n",
+        )
+        .unwrap();
+        let mut c = DeidConfig {
+            profile_files: vec![good.clone()],
+            ..DeidConfig::default()
+        };
+        let r = Registry::load(&c, dir.path()).unwrap();
+        assert!(r.profile("limited").is_some());
+        assert_eq!(
+            r.names().collect::<Vec<_>>(),
+            ["limited", "safe-harbor", "safe-harbor-shifted"]
+        );
+        // a file may not take a built-in's name
+        let clash = dir.path().join("clash.toml");
+        std::fs::write(&clash, "name = \"safe-harbor\"\ndescription = \"d\"\n").unwrap();
+        c.profile_files = vec![clash];
+        let e = Registry::load(&c, dir.path()).unwrap_err().to_string();
+        assert!(e.contains("clash.toml") && e.contains("taken"), "{e}");
+        // a bad rule fails the start, naming the file
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(
+            &bad,
+            "name = \"bad\"\ndescription = \"d\"\n[[rule]]\ntype = \"HumanName\"\nmethod = \"scramble\"\n",
+        )
+        .unwrap();
+        c.profile_files = vec![bad];
+        let e = Registry::load(&c, dir.path()).unwrap_err().to_string();
+        assert!(e.contains("bad.toml") && e.contains("scramble"), "{e}");
     }
 
     #[test]
