@@ -203,8 +203,10 @@ pub(crate) async fn caller(app: &AppState, headers: &HeaderMap) -> Result<String
     }
 }
 
+/// The process's ledger (its clones share the Merkle tile cache, so a
+/// proof reads only the leaves since the last complete tile it knows).
 fn ledger(app: &AppState) -> Ledger {
-    Ledger::new(app.state.clone())
+    app.audit.ledger().clone()
 }
 
 /// A non-negative integer parameter.
