@@ -18,22 +18,6 @@ use serde_json::{json, Value};
 const FAST: &str = "[bulk]\nmin_poll_seconds = 0\nscan_millis = 20\n";
 const CONSENT: &str = "[consent]\nexempt_clients = [\"test-client\"]\n";
 
-fn entry(resource: Value) -> Value {
-    let url = format!(
-        "{}/{}",
-        resource["resourceType"].as_str().unwrap(),
-        resource["id"].as_str().unwrap()
-    );
-    json!({"resource": resource, "request": {"method": "PUT", "url": url}})
-}
-
-async fn load(t: &TestApp, resources: Vec<Value>) {
-    let bundle = json!({"resourceType": "Bundle", "type": "transaction",
-        "entry": resources.into_iter().map(entry).collect::<Vec<_>>()});
-    let r = t.post("/fhir", &bundle).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-}
-
 fn obs(id: &str, patient: &str, code: &str) -> Value {
     json!({"resourceType": "Observation", "id": id, "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
@@ -73,7 +57,7 @@ async fn world(extra: &str) -> World {
     }
     rs.push(json!({"resourceType": "Group", "id": "g1", "type": "person", "actual": true,
         "member": [{"entity": {"reference": "Patient/p1"}}, {"entity": {"reference": "Patient/p2"}}]}));
-    load(&t, rs).await;
+    t.load(rs).await;
     // p2 denies everything, written through the facade as p2.
     let pat = t
         .token_as(
@@ -670,7 +654,7 @@ async fn a_job_resumes_after_a_restart_with_exact_counts() {
         rs.push(json!({"resourceType": "Condition", "id": format!("r{p}-c"),
             "subject": {"reference": format!("Patient/r{p}")}, "code": {"text": "x"}}));
     }
-    load(&t, rs).await;
+    t.load(rs).await;
     let tok = t.token.clone();
     let r = t
         .request_with(

@@ -88,23 +88,6 @@ async fn world(research_consent: &str) -> World {
     }
 }
 
-fn entry(resource: Value) -> Value {
-    let url = format!(
-        "{}/{}",
-        resource["resourceType"].as_str().unwrap(),
-        resource["id"].as_str().unwrap()
-    );
-    json!({"resource": resource, "request": {"method": "PUT", "url": url}})
-}
-
-/// A transaction Bundle of PUTs, as the exempt test client.
-async fn load(t: &TestApp, resources: Vec<Value>) {
-    let bundle = json!({"resourceType": "Bundle", "type": "transaction",
-        "entry": resources.into_iter().map(entry).collect::<Vec<_>>()});
-    let r = t.post("/fhir", &bundle).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-}
-
 /// A Consent written through the facade by the patient (the decision index
 /// is updated at once). `scope`: `patient-privacy` or `research`.
 async fn consent(t: &TestApp, patient: &str, id: &str, scope: &str, provision: &str) {
@@ -574,7 +557,7 @@ async fn load_safe_harbor(t: &TestApp) {
             "name": [{"family": "Qx00Denied"}]}),
         obs("sh-deny-obs", "sh-deny", "2345-7", "2022-01-01T00:00:00Z"),
     ];
-    load(t, rs).await;
+    t.load(rs).await;
     consent(t, "sh-deny", "sh-deny-all", "patient-privacy", "deny").await;
 }
 
@@ -802,7 +785,7 @@ async fn load_pseudonym_world(t: &TestApp) {
             "period": {"start": start, "end": start}}),
         );
     }
-    load(t, rs).await;
+    t.load(rs).await;
 }
 
 /// Per original patient: `(pseudonym, date shift in days)`, read off each
@@ -929,8 +912,7 @@ fn p_id(e: &Export) -> String {
 #[tokio::test]
 async fn date_shifts_preserve_intervals_within_a_patient() {
     let w = world("opt-out").await;
-    load(
-        &w.t,
+    w.t.load(
         vec![
             json!({"resourceType": "Patient", "id": "iv1", "gender": "female", "birthDate": "1980-05-20"}),
             json!({"resourceType": "Encounter", "id": "iv1-enc", "status": "finished",
@@ -1014,7 +996,7 @@ async fn load_research_world(t: &TestApp) {
             "2022-01-01T00:00:00Z",
         ));
     }
-    load(t, rs).await;
+    t.load(rs).await;
     consent(t, "r-out", "r-out-research", "research", "deny").await;
     consent(t, "r-priv", "r-priv-all", "patient-privacy", "deny").await;
 }
@@ -1096,7 +1078,7 @@ async fn research_opt_in_exports_only_permitting_patients() {
             "2022-01-01T00:00:00Z",
         ));
     }
-    load(&w.t, rs).await;
+    w.t.load(rs).await;
     consent(&w.t, "o-yes", "o-yes-research", "research", "permit").await;
     consent(&w.t, "o-no", "o-no-research", "research", "deny").await;
     for purpose in ["HRESCH", "HMARKT"] {
@@ -1127,8 +1109,7 @@ async fn research_opt_in_exports_only_permitting_patients() {
 #[tokio::test]
 async fn secondary_use_is_required() {
     let w = world("opt-out").await;
-    load(
-        &w.t,
+    w.t.load(
         vec![json!({"resourceType": "Patient", "id": "g1", "gender": "female", "name": [{"family": "Gatewell"}]})],
     )
     .await;
@@ -1242,13 +1223,10 @@ async fn secondary_use_is_required() {
 #[tokio::test]
 async fn purpose_and_profile_are_audited() {
     let w = world("opt-out").await;
-    load(
-        &w.t,
-        vec![
-            json!({"resourceType": "Patient", "id": "au1", "gender": "female"}),
-            obs("au1-obs", "au1", "2345-7", "2022-01-01T00:00:00Z"),
-        ],
-    )
+    w.t.load(vec![
+        json!({"resourceType": "Patient", "id": "au1", "gender": "female"}),
+        obs("au1-obs", "au1", "2345-7", "2022-01-01T00:00:00Z"),
+    ])
     .await;
     let e = w
         .export(
@@ -1336,7 +1314,7 @@ async fn research_gated_patients_are_not_recorded_as_disclosed() {
             "2022-01-01T00:00:00Z",
         ));
     }
-    load(&w.t, rs).await;
+    w.t.load(rs).await;
     consent(&w.t, "o-yes", "o-yes-research", "research", "permit").await;
     let e = w
         .export(

@@ -29,7 +29,7 @@ use super::{
     release::Release,
     worker::Stop,
 };
-use crate::deid::export::JobDeid;
+use crate::deid::export::Deidentification;
 use crate::{
     audit::{FhirFacts, HttpFacts},
     error::FhirError,
@@ -86,7 +86,7 @@ pub(super) struct TypeExport<'a> {
     withheld: u64,
     pages: u64,
     /// A de-identified export's research gate and de-identifier.
-    deid: Option<&'a JobDeid>,
+    deid: Option<&'a Deidentification>,
 }
 
 impl<'a> TypeExport<'a> {
@@ -96,7 +96,7 @@ impl<'a> TypeExport<'a> {
         job: &'a Job,
         caller: &'a AccessContext,
         type_: &str,
-        deid: Option<&'a JobDeid>,
+        deid: Option<&'a Deidentification>,
     ) -> Self {
         Self {
             app,
@@ -368,11 +368,12 @@ impl<'a> TypeExport<'a> {
         self.renew().await?;
         let mut d = self.disclosure();
         let mut out = release.release(resources, &mut d).await;
-        // a de-identified export's research gate, before the disclosure is
-        // recorded (a patient kept out is recorded as withheld)
+        // a de-identified export: research gate and de-identification,
+        // before the disclosure is recorded (a patient kept out is recorded
+        // as withheld)
         let mut gated = Ok(0);
         if let (Some(deid), Ok(o)) = (self.deid, out.as_mut()) {
-            gated = deid.gate(self.app, &mut o.lines, |r| r, &mut d).await;
+            gated = deid.process(self.app, &mut o.lines, |r| r, &mut d).await;
         }
         let status = match (&out, &gated) {
             (Err(e), _) => e.status.as_u16(),
@@ -383,9 +384,8 @@ impl<'a> TypeExport<'a> {
         let mut out = out.map_err(|e| self.failed(&e))?;
         self.withheld += out.withheld + gated.map_err(Stop::Failed)?;
         self.pages += 1;
-        if let Some(deid) = self.deid {
+        if self.deid.is_some() {
             // de-identified: never the stored bytes
-            deid.apply(&mut out.lines);
             out.unchanged = vec![false; out.lines.len()];
         }
         let stored: HashMap<&str, &str> = rows
@@ -433,14 +433,15 @@ impl<'a> TypeExport<'a> {
         let mut d = self.disclosure();
         let mut result =
             pipeline::handle_as(self.app, req.clone(), self.caller, &rid, &mut d).await;
-        // a de-identified export's research gate, before the disclosure is
-        // recorded (a patient kept out is recorded as withheld)
+        // a de-identified export: research gate and de-identification,
+        // before the disclosure is recorded (a patient kept out is recorded
+        // as withheld)
         let mut gated = Ok(0);
         if let (Some(deid), Ok(resp)) = (self.deid, result.as_mut()) {
             if let Some(Value::Array(entries)) = resp.body.as_mut().and_then(|b| b.get_mut("entry"))
             {
                 gated = deid
-                    .gate(self.app, entries, |e| &e["resource"], &mut d)
+                    .process(self.app, entries, |e| &mut e["resource"], &mut d)
                     .await;
             }
         }
@@ -465,32 +466,19 @@ impl<'a> TypeExport<'a> {
     /// Runs one search and follows its `next` links.
     async fn pages(&mut self, mut req: FhirRequest) -> Result<(), Stop> {
         loop {
-            let mut body = self.fetch(&req, true).await?;
-            let next = next_params(&body);
-            let mut resources = Vec::new();
-            let entries = match body.get_mut("entry").map(Value::take) {
-                Some(Value::Array(entries)) => entries,
-                _ => Vec::new(),
-            };
-            for mut entry in entries {
+            let body = self.fetch(&req, true).await?;
+            for entry in body["entry"].as_array().into_iter().flatten() {
                 let mode = entry["search"]["mode"].as_str().unwrap_or("match");
-                if mode != "match" || entry["resource"]["resourceType"] != self.type_.as_str() {
+                let resource = &entry["resource"];
+                if mode != "match" || resource["resourceType"] != self.type_.as_str() {
                     continue;
                 }
-                let resource = entry["resource"].take();
                 if let Some(seen) = self.seen.as_mut() {
                     let id = resource["id"].as_str().unwrap_or_default().to_owned();
                     if !seen.insert(id) {
                         continue;
                     }
                 }
-                resources.push(resource);
-            }
-            if let Some(deid) = self.deid {
-                // (gated in `fetch`)
-                deid.apply(&mut resources);
-            }
-            for resource in &resources {
                 let line = serde_json::to_vec(resource)
                     .map_err(|e| Stop::Failed(format!("serialise: {e}")))?;
                 self.writer
@@ -498,7 +486,7 @@ impl<'a> TypeExport<'a> {
                     .await
                     .map_err(|e| Stop::Failed(format!("write {}: {e}", self.type_)))?;
             }
-            match next {
+            match next_params(&body) {
                 Some(p) => req.params = p,
                 None => return Ok(()),
             }

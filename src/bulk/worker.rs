@@ -193,7 +193,7 @@ async fn export(app: &AppState, owner: &str, job: &Job, p: &mut Progress) -> Res
     }
     // a de-identified export: its research gate and de-identifier (the
     // upstream's own `$export` is not used: every page is released here)
-    let deid = crate::deid::export::JobDeid::open(app, job).map_err(Stop::Failed)?;
+    let deid = crate::deid::export::Deidentification::open(app, job).map_err(Stop::Failed)?;
     if deid.is_none() && super::upstream_export::handles(app, job) {
         // the HTTP upstream's own `$export` (`bulk.upstream_export`)
         return super::upstream_export::run(app, owner, job, &caller, p).await;

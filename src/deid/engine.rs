@@ -77,9 +77,14 @@ impl Deidentifier {
     /// `ANONYED` or `PSEUDED` (v3-ObservationValue), the tag `apply()` adds
     /// to `meta.security`.
     pub fn security_code(&self) -> &'static str {
-        // resource ids and references are always keyed pseudonyms: under a
-        // reused key set they link across exports, whatever the rules
-        if self.stable {
+        Self::tag(self.stable)
+    }
+
+    /// The tag under a key that is (`stable`: a named key set reused across
+    /// exports) or is not reused: resource ids and references are always
+    /// keyed pseudonyms, so a reused key makes them linkable (`PSEUDED`).
+    pub fn tag(stable: bool) -> &'static str {
+        if stable {
             "PSEUDED"
         } else {
             "ANONYED"

@@ -57,16 +57,6 @@ pub struct DeidSpec {
     pub security: String,
 }
 
-/// The tag an export gives (what the engine adds): ids and references are
-/// always keyed pseudonyms, so a reused key set makes them linkable.
-pub fn security_code(stable: bool) -> &'static str {
-    if stable {
-        "PSEUDED"
-    } else {
-        "ANONYED"
-    }
-}
-
 fn forbidden(msg: String) -> FhirError {
     FhirError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, msg)
 }
@@ -133,12 +123,12 @@ pub fn authorize(
         profile: profile.to_owned(),
         key_set: key_set.map(str::to_owned),
         purpose: purpose.to_owned(),
-        security: security_code(key_set.is_some()).to_owned(),
+        security: Deidentifier::tag(key_set.is_some()).to_owned(),
     })
 }
 
 /// The de-identification of one running job.
-pub struct JobDeid {
+pub struct Deidentification {
     engine: Deidentifier,
     policy: ResearchPolicy,
     base: String,
@@ -146,15 +136,15 @@ pub struct JobDeid {
     audit_params: Vec<(String, String)>,
 }
 
-impl std::fmt::Debug for JobDeid {
+impl std::fmt::Debug for Deidentification {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobDeid")
+        f.debug_struct("Deidentification")
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
 
-impl JobDeid {
+impl Deidentification {
     /// The job's de-identifier (None: a plain export). An error when the
     /// profile or key is gone since kick-off (the job fails, writes nothing).
     pub fn open(app: &AppState, job: &Job) -> Result<Option<Self>, String> {
@@ -194,67 +184,45 @@ impl JobDeid {
         })
     }
 
-    /// The pseudonym of a resource id under this key.
-    pub fn pseudonym(&self, id: &str) -> String {
-        self.engine.pseudonym(id)
-    }
-
-    /// The research gate: drops the items (`resource_of` finds each one's
-    /// resource) about patients whose research choice keeps them out of
-    /// secondary use, and corrects the disclosure `d` already filled by the
-    /// release, so the ledger records those patients' resources as
-    /// withheld (with the gate as the deciding basis), never as disclosed.
-    /// Returns how many were dropped.
-    pub async fn gate<T>(
+    /// The research gate, then de-identification, in place: drops the
+    /// items (`resource_of` finds each one's resource) about patients whose
+    /// research choice keeps them out of secondary use, de-identifies the
+    /// rest, and corrects the disclosure `d` already filled by the release,
+    /// so the ledger records the kept-out patients' resources as withheld
+    /// (with the gate as the deciding basis), never as disclosed. Returns
+    /// how many were dropped.
+    pub async fn process<T>(
         &self,
         app: &AppState,
         items: &mut Vec<T>,
-        resource_of: impl Fn(&T) -> &Value,
+        resource_of: impl Fn(&mut T) -> &mut Value,
         d: &mut Disclosure,
     ) -> Result<u64, String> {
         let about: Vec<Vec<String>> = items
-            .iter()
+            .iter_mut()
             .map(|i| patients_of(resource_of(i), &self.base))
             .collect();
         let mut patients: Vec<String> = about.iter().flatten().cloned().collect();
         patients.sort();
         patients.dedup();
-        if patients.is_empty() {
-            return Ok(0);
-        }
-        let consents = app
-            .consent
-            .index
-            .for_patients(&patients)
-            .await
-            .map_err(|e| format!("research consent: {e}"))?;
-        let now = crate::oauth::now();
-        let out: Vec<&String> = patients
-            .iter()
-            .filter(|p| {
-                !consents
-                    .get(*p)
-                    .map_or(self.policy == ResearchPolicy::OptOut, |c| {
-                        admits(c, self.policy, now)
-                    })
-            })
-            .collect();
-        if out.is_empty() {
-            return Ok(0);
-        }
+        let out = self.kept_out(app, &patients).await?;
         let before = items.len();
-        let mut about = about.into_iter();
-        items.retain(|_| {
-            about
-                .next()
-                .is_none_or(|ps| !ps.iter().any(|p| out.contains(&p)))
-        });
+        let mut kept = Vec::with_capacity(before);
+        for (mut item, about) in std::mem::take(items).into_iter().zip(about) {
+            if about.iter().any(|p| out.contains(p)) {
+                continue;
+            }
+            let patient = about.first().and_then(|p| p.strip_prefix("Patient/"));
+            self.engine.apply(resource_of(&mut item), patient);
+            kept.push(item);
+        }
+        *items = kept;
         let basis = match self.policy {
             ResearchPolicy::OptOut => "research consent: opted out of secondary use",
             ResearchPolicy::OptIn => "research consent: no opt-in to secondary use",
         };
         for p in out {
-            let touch = d.patients.entry(p.clone()).or_default();
+            let touch = d.patients.entry(p).or_default();
             let n = std::mem::take(&mut touch.released).len();
             touch.withheld += n;
             touch.decisions.push(ConsentNote {
@@ -267,24 +235,36 @@ impl JobDeid {
         Ok((before - items.len()) as u64)
     }
 
-    /// De-identifies released resources in place (after [`Self::gate`]).
-    pub fn apply(&self, lines: &mut [Value]) {
-        for r in lines.iter_mut() {
-            let about = patients_of(r, &self.base);
-            let patient = about.first().and_then(|p| p.strip_prefix("Patient/"));
-            self.engine.apply(r, patient);
+    /// The patients (`Patient/<id>`) among `patients` the research gate
+    /// keeps out.
+    async fn kept_out(&self, app: &AppState, patients: &[String]) -> Result<Vec<String>, String> {
+        if patients.is_empty() {
+            return Ok(Vec::new());
         }
+        let consents = app
+            .consent
+            .index
+            .for_patients(patients)
+            .await
+            .map_err(|e| format!("research consent: {e}"))?;
+        let now = crate::oauth::now();
+        Ok(patients
+            .iter()
+            .filter(|p| {
+                !consents
+                    .get(*p)
+                    .map_or(self.policy == ResearchPolicy::OptOut, |c| {
+                        admits(c, self.policy, now)
+                    })
+            })
+            .cloned()
+            .collect())
     }
 
     /// The parameters each batch's audit entry adds to its query: the
     /// profile and key set (the purpose is the entry's purpose of use).
     pub fn audit_params(&self) -> &[(String, String)] {
         &self.audit_params
-    }
-
-    /// `ANONYED` or `PSEUDED`.
-    pub fn security_code(&self) -> &'static str {
-        self.engine.security_code()
     }
 }
 

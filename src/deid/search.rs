@@ -32,7 +32,7 @@ use capability::ParamType;
 use serde_json::Value;
 use smart_launch::context::AccessContext;
 
-use super::export::{authorize, JobDeid, KEY_SET_PARAM, PROFILE_PARAM};
+use super::export::{authorize, Deidentification, KEY_SET_PARAM, PROFILE_PARAM};
 use crate::{
     error::{FhirError, FhirResult, IssueType},
     fhir::{FhirRequest, FhirResponse, Interaction},
@@ -60,7 +60,7 @@ fn forbidden(msg: impl Into<String>) -> FhirError {
 
 /// One de-identified search.
 pub struct SearchDeid {
-    deid: JobDeid,
+    deid: Deidentification,
     /// The profile and key set, put back on paging links.
     params: Vec<(String, String)>,
 }
@@ -138,7 +138,7 @@ pub fn check(
         None => registry.search_key(&caller.client_id),
     }
     .map_err(|e| FhirError::unavailable(format!("de-identification key: {e}")))?;
-    let deid = JobDeid::with_key(app, &spec, key, true).map_err(FhirError::unavailable)?;
+    let deid = Deidentification::with_key(app, &spec, key, true).map_err(FhirError::unavailable)?;
     let mut params = vec![(PROFILE_PARAM.to_owned(), profile)];
     params.extend(key_set.map(|k| (KEY_SET_PARAM.to_owned(), k)));
     Ok(Some(SearchDeid { deid, params }))
@@ -213,17 +213,14 @@ impl SearchDeid {
         bundle.remove("total");
         if let Some(Value::Array(entries)) = bundle.get_mut("entry") {
             self.deid
-                .gate(app, entries, |e| &e["resource"], d)
+                .process(app, entries, |e| &mut e["resource"], d)
                 .await
                 .map_err(FhirError::unavailable)?;
-            let mut resources: Vec<Value> =
-                entries.iter_mut().map(|e| e["resource"].take()).collect();
-            self.deid.apply(&mut resources);
-            for (e, r) in entries.iter_mut().zip(resources) {
-                if let Some(full) = e.get_mut("fullUrl") {
-                    *full = Value::from(full_url(full.as_str().unwrap_or_default(), &r));
+            for e in entries.iter_mut() {
+                let full = full_url(e["fullUrl"].as_str().unwrap_or_default(), &e["resource"]);
+                if let Some(f) = e.get_mut("fullUrl") {
+                    *f = Value::from(full);
                 }
-                e["resource"] = r;
             }
         }
         if let Some(Value::Array(links)) = bundle.get_mut("link") {

@@ -3,6 +3,8 @@
 //! emptied containers, `meta` reduction, contained (and Bundle entry)
 //! resources walked as resources, resource ids pseudonymized.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 use time::Date;
 
@@ -97,7 +99,7 @@ fn walk_contained(ctx: &Ctx<'_>, value: &mut Value, loc: &mut String) -> Fate {
     let mut i = 0;
     items.retain_mut(|item| {
         let mark = loc.len();
-        loc.push_str(&format!(".contained[{i}]"));
+        let _ = write!(loc, ".contained[{i}]");
         i += 1;
         let keep = match item {
             Value::Object(obj) if obj.contains_key("resourceType") => {
@@ -172,7 +174,8 @@ pub(crate) fn visit_field(
             let mark = here.loc.len();
             let mut i = 0;
             items.retain_mut(|item| {
-                here.loc.push_str(&format!("[{i}]"));
+                // (no allocation per element: written into the location)
+                let _ = write!(here.loc, "[{i}]");
                 i += 1;
                 let fate = visit_node(ctx, key, item, elem_parent, inherited, here);
                 here.loc.truncate(mark);

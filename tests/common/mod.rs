@@ -454,6 +454,26 @@ impl TestApp {
         self.send_json(Method::POST, path, body, &[]).await
     }
 
+    /// Stores `resources` with one transaction Bundle of PUTs (each at its
+    /// `Type/id`) as the test client; anything but 200 fails the test.
+    pub async fn load(&self, resources: Vec<Value>) {
+        let entries: Vec<Value> = resources
+            .into_iter()
+            .map(|r| {
+                let url = format!(
+                    "{}/{}",
+                    r["resourceType"].as_str().unwrap(),
+                    r["id"].as_str().unwrap()
+                );
+                serde_json::json!({"resource": r, "request": {"method": "PUT", "url": url}})
+            })
+            .collect();
+        let bundle =
+            serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+        let r = self.post("/fhir", &bundle).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+
     pub async fn put(&self, path: &str, body: &Value) -> TestResponse {
         self.send_json(Method::PUT, path, body, &[]).await
     }

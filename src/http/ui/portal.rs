@@ -190,6 +190,21 @@ async fn issue_receipt(
     Ok(format!("&receipt={rid}"))
 }
 
+/// The update that sets Consent `id` (read as `current`) `inactive`,
+/// `If-Match` its version.
+fn inactivate(id: &str, current: &Value) -> FhirRequest {
+    let mut ended = current.clone();
+    ended["status"] = Value::from("inactive");
+    let mut update = FhirRequest::new(Interaction::Update);
+    update.resource_type = Some("Consent".into());
+    update.id = Some(id.to_owned());
+    update.if_match = current["meta"]["versionId"]
+        .as_str()
+        .map(|v| format!("W/\"{v}\""));
+    update.body = Some(ended);
+    update
+}
+
 /// The id of the Consent a create answered (its `Location`, else its body).
 fn created_id(app: &AppState, resp: &FhirResponse) -> Result<String, UiError> {
     let base = app.config.fhir_base();
@@ -399,15 +414,7 @@ pub async fn revoke_post(
             ),
         ));
     }
-    let mut revoked = current.clone();
-    revoked["status"] = Value::from("inactive");
-    let mut update = FhirRequest::new(Interaction::Update);
-    update.resource_type = Some("Consent".into());
-    update.id = Some(id.clone());
-    update.if_match = current["meta"]["versionId"]
-        .as_str()
-        .map(|v| format!("W/\"{v}\""));
-    update.body = Some(revoked);
+    let update = inactivate(&id, &current);
     let (result, seq) = as_patient(&app, &signed, &patient_id, &rid, update).await?;
     match result {
         Ok(resp) => {

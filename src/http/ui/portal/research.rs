@@ -16,7 +16,8 @@ use axum::{body::Bytes, extract::State, http::HeaderMap, response::Response};
 use serde_json::{json, Value};
 
 use super::{
-    as_patient, created_id, issue_receipt, note, noted, require_patient, see_other, session,
+    as_patient, created_id, inactivate, issue_receipt, note, noted, require_patient, see_other,
+    session,
     vocab::{ACT_CODE, CONSENT_SCOPE, LOINC},
     Fields, UiError, PATH,
 };
@@ -160,15 +161,7 @@ pub async fn research_post(
         let Some(id) = old["id"].as_str().filter(|id| is_valid_id(id)) else {
             continue;
         };
-        let mut ended = old.clone();
-        ended["status"] = Value::from("inactive");
-        let mut update = FhirRequest::new(Interaction::Update);
-        update.resource_type = Some("Consent".into());
-        update.id = Some(id.to_owned());
-        update.if_match = old["meta"]["versionId"]
-            .as_str()
-            .map(|v| format!("W/\"{v}\""));
-        update.body = Some(ended);
+        let update = inactivate(id, old);
         match as_patient(&app, &signed, &patient_id, &rid, update)
             .await?
             .0
