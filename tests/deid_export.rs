@@ -1343,3 +1343,31 @@ async fn research_gated_patients_are_not_recorded_as_disclosed() {
         "o-none's resources were kept out by the research gate, yet the ledger records them as disclosed"
     );
 }
+
+/// `[deid] purposes` replaces the default secondary-use purposes: a
+/// configured one is accepted, a default one no longer listed is refused.
+#[tokio::test]
+async fn the_secondary_use_purposes_are_configurable() {
+    let t = TestApp::with_config(
+        "[deid]\npurposes = [\"PUBHLTH\"]\n[deid.clients.health-dept]\npurposes = [\"PUBHLTH\", \"HRESCH\"]\n",
+    )
+    .await;
+    let token = t
+        .token_as("health-dept", "system/*.rs", None, None, None, None)
+        .await;
+    for (purpose, want) in [
+        ("PUBHLTH", StatusCode::ACCEPTED),
+        ("HRESCH", StatusCode::FORBIDDEN),
+    ] {
+        let r = t
+            .request_with(
+                &token,
+                Method::GET,
+                "/fhir/$export?_type=Patient&_anonymizationConfig=safe-harbor",
+                &[ASYNC, ("x-purpose-of-use", purpose)],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, want, "{purpose}: {}", r.text());
+    }
+}

@@ -317,6 +317,23 @@ mod tests {
     }
 
     #[test]
+    fn demo_mode_declares_the_research_client_and_key_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [(
+            "FHIRGATE_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        )];
+        let mut c =
+            crate::config::Config::from_parts("", Path::new("fhirgate.toml"), &env).unwrap();
+        crate::demo::configure(&mut c).unwrap();
+        let client = &c.deid.clients[DEMO_RESEARCH_CLIENT];
+        assert_eq!(client.purposes, ["HRESCH", "HMARKT"]);
+        assert_eq!(client.key_sets, [DEMO_KEY_SET]);
+        assert!(c.deid.key_sets.contains_key(DEMO_KEY_SET));
+        Registry::load(&c.deid, dir.path()).unwrap();
+    }
+
+    #[test]
     fn profile_files_load_beside_the_built_ins() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("limited.toml");
