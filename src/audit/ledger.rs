@@ -39,7 +39,9 @@ use serde_json::Value;
 use smart_launch::keys::{KeyError, KeySet};
 
 use super::{
-    jcs, merkle,
+    jcs,
+    ledger_script::{self, HeadCache},
+    merkle,
     merkle::{Hash, LeafRun, TiledView, TILE_WIDTH},
 };
 use crate::state::StateStore;
@@ -49,7 +51,7 @@ pub(crate) use crate::state::on_pool;
 /// The JWS `typ` of a checkpoint.
 pub const CHECKPOINT_TYP: &str = "ledger-checkpoint+jwt";
 /// Rows per INSERT statement.
-const INSERT_CHUNK: usize = 256;
+pub(super) const INSERT_CHUNK: usize = 256;
 /// The chain hash "before" seq 0.
 pub const GENESIS: Hash = [0u8; 32];
 
@@ -76,7 +78,7 @@ const TILE_CHUNK: u64 = 16;
 const TILE_PAGE: u64 = 4_096;
 
 /// Binds per sidecar INSERT statement.
-const SIDECAR_BINDS: usize = 2_000;
+pub(super) const SIDECAR_BINDS: usize = 2_000;
 
 /// A bound value of a sidecar row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,6 +255,8 @@ impl std::fmt::Debug for TileCache {
 pub struct Ledger {
     pub(crate) store: StateStore,
     tiles: Arc<TileCache>,
+    /// The head the last append of this process left (SQLite only).
+    head: Arc<HeadCache>,
 }
 
 impl Ledger {
@@ -261,7 +265,14 @@ impl Ledger {
         Self {
             store,
             tiles: Arc::default(),
+            head: Arc::default(),
         }
+    }
+
+    /// The head this process's last append left, if it remembers one.
+    #[cfg(test)]
+    pub(crate) fn remembered_head(&self) -> Option<(i64, String)> {
+        self.head.get()
     }
 
     /// Appends a batch in one durable transaction; returns the seqs, in order.
@@ -272,17 +283,35 @@ impl Ledger {
     /// [`Self::append`], plus rows of other tables (`sidecar`, built from
     /// the seqs once they are known, under the ledger lock) committed in the
     /// same transaction: one fsync for both (the audit payloads). An `Err`
-    /// from `sidecar` aborts the append.
+    /// from `sidecar` aborts the append. `sidecar` runs again if a SQLite
+    /// append has to retry on the locked path ([`super::ledger_script`]).
     pub async fn append_with<F>(
         &self,
         batch: &[NewEntry],
-        sidecar: F,
+        mut sidecar: F,
     ) -> Result<Vec<u64>, LedgerError>
     where
-        F: FnOnce(&[u64]) -> Result<Vec<Sidecar>, String>,
+        F: FnMut(&[u64]) -> Result<Vec<Sidecar>, String>,
     {
         if batch.is_empty() {
             return Ok(Vec::new());
+        }
+        if let (StateStore::Sqlite(pool), Some((size, head))) = (&self.store, self.head.get()) {
+            // Forget the head until this append has committed: a failure
+            // leaves the next append to read it under the lock.
+            self.head.set(None);
+            let rows = build_rows(size, &head, batch, now_ms())?;
+            let seqs: Vec<u64> = rows.iter().map(|r| r.seq as u64).collect();
+            let extra = sidecar(&seqs).map_err(sqlx::Error::Protocol)?;
+            let last = rows.last().map_or(head.as_str(), |r| r.chain_hash.as_str());
+            let new_size = size + rows.len() as i64;
+            match ledger_script::append(pool, &rows, &extra, (new_size, last)).await? {
+                ledger_script::Outcome::Done => {
+                    self.head.set(Some((new_size, last.to_owned())));
+                    return Ok(seqs);
+                }
+                ledger_script::Outcome::Stale => {}
+            }
         }
         let (begin, lock) = match &self.store {
             StateStore::Sqlite(_) => (
@@ -355,6 +384,11 @@ impl Ledger {
             }
             result?
         });
+        if matches!(self.store, StateStore::Sqlite(_)) {
+            if let Some(last) = rows.last() {
+                self.head.set(Some((last.seq + 1, last.chain_hash.clone())));
+            }
+        }
         Ok(rows.iter().map(|r| r.seq as u64).collect())
     }
 

@@ -43,6 +43,7 @@ pub mod events;
 pub mod export;
 pub mod jcs;
 pub mod ledger;
+mod ledger_script;
 pub mod merkle;
 pub mod middleware;
 pub mod proof;

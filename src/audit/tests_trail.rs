@@ -135,6 +135,53 @@ async fn suite(store: &StateStore, keys_dir: &std::path::Path) {
     assert_eq!(search(everything.clone()).await.len(), 4);
     assert!(vault.existing(&[x.as_str()]).await.unwrap().is_empty());
     assert!(ledger.verify(super::tests::keys()).await.unwrap().ok());
+
+    // y's key is kept in memory for sealing; another replica erases it. The
+    // next event about y must not be sealed under the erased key: the store
+    // refuses that row, and the batch is sealed again under a fresh key.
+    let y = pz.patient("Patient/y");
+    let replica = Vault::load_or_create(keys_dir, store.clone()).unwrap();
+    let kept = vault.sealing_keys(&[y.as_str()]).await.unwrap()[&y]
+        .key_id
+        .clone();
+    assert_eq!(replica.erase(&y).await.unwrap(), 1);
+    let mut later = Disclosure {
+        caller: d.caller.clone(),
+        ..Disclosure::default()
+    };
+    later.patient("Patient/y").released = vec!["Condition/3".into()];
+    let third = b.fhir("r3", &http(3_000), None, &later, 200);
+    let third: Vec<_> = third.iter().collect();
+    let seqs3 = commit(&ledger, &vault, &third).await.unwrap();
+    let (rows, _) = store::search(
+        store,
+        &Filter {
+            pseudonyms: vec![y.clone()],
+            ..everything.clone()
+        },
+        10,
+        0,
+    )
+    .await
+    .unwrap();
+    // its two events (the access and the consent decision); the earlier
+    // ones went with the erased key
+    assert_eq!(
+        rows.len(),
+        2,
+        "y's new events are readable, the erased ones are not"
+    );
+    let fresh = vault.existing(&[y.as_str()]).await.unwrap();
+    for r in &rows {
+        assert!(seqs3.contains(&(r.seq as u64)));
+        assert_ne!(r.key_id, kept);
+        let sealed = Sealed {
+            nonce: r.nonce.clone(),
+            ciphertext: r.payload.clone(),
+        };
+        assert!(vault::open(&fresh[&y], r.seq as u64, &y, &sealed).is_ok());
+    }
+    assert!(ledger.verify(super::tests::keys()).await.unwrap().ok());
 }
 
 #[tokio::test]

@@ -14,8 +14,18 @@
 //!   untouched (it holds no PHI and still verifies); the payloads become
 //!   unreadable. A later event about the same patient gets a fresh key
 //!   (new `key_id`); the payload row names the key it was sealed under.
+//! - The ledger writer seals with [`Vault::sealing_keys`], which keeps the
+//!   keys it has used in memory (shared by the vault's clones) instead of
+//!   reading them back for every batch. A key erased meanwhile (here or by
+//!   another replica) is caught by the store: a payload row naming a key
+//!   that no longer exists is refused (`0023_audit_key_guard.sql`,
+//!   [`ERASED_KEY_GUARD`]), and the writer then calls [`Vault::forget`] and
+//!   seals again.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use aes_gcm::{aead::KeyInit, Aes256Gcm};
 use rand::RngCore;
@@ -32,6 +42,11 @@ pub const MASTER_KEY_FILE: &str = "audit-master.key";
 pub const DEPLOYMENT: &str = "deployment";
 /// Pseudonyms per `IN (…)` query.
 const CHUNK: usize = 400;
+/// Data keys the writer keeps in memory (all are dropped when full).
+const SEALING_KEYS: usize = 16_384;
+/// The store's refusal of a payload under an erased key (the trigger of
+/// `0023_audit_key_guard.sql` raises this message).
+pub const ERASED_KEY_GUARD: &str = "audit payload sealed under an erased key";
 
 /// What can go wrong in the vault.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +127,8 @@ pub fn open(
 pub struct Vault {
     master: Aes256Gcm,
     store: StateStore,
+    /// Keys the writer has sealed with, by pseudonym.
+    sealing: Arc<Mutex<HashMap<String, DataKey>>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -135,7 +152,11 @@ impl Vault {
             path,
             message: "not an AES-256 key".into(),
         })?;
-        Ok(Self { master, store })
+        Ok(Self {
+            master,
+            store,
+            sealing: Arc::default(),
+        })
     }
 
     fn unwrap_row(&self, (pseudonym, key_id, nonce, wrapped): &KeyRow) -> Option<DataKey> {
@@ -235,8 +256,52 @@ impl Vault {
         Ok(keys)
     }
 
+    /// [`Self::keys_for`] for sealing: the keys kept in memory, the store
+    /// asked only for the others (see the module docs).
+    pub async fn sealing_keys(
+        &self,
+        pseudonyms: &[&str],
+    ) -> Result<HashMap<String, DataKey>, VaultError> {
+        let mut keys = HashMap::with_capacity(pseudonyms.len());
+        let mut missing = Vec::new();
+        if let Ok(kept) = self.sealing.lock() {
+            for p in pseudonyms {
+                match kept.get(*p) {
+                    Some(k) => {
+                        keys.insert((*p).to_owned(), k.clone());
+                    }
+                    None => missing.push(*p),
+                }
+            }
+        } else {
+            missing.extend_from_slice(pseudonyms);
+        }
+        if missing.is_empty() {
+            return Ok(keys);
+        }
+        let fetched = self.keys_for(&missing).await?;
+        if let Ok(mut kept) = self.sealing.lock() {
+            if kept.len() + fetched.len() > SEALING_KEYS {
+                kept.clear();
+            }
+            kept.extend(fetched.iter().map(|(p, k)| (p.clone(), k.clone())));
+        }
+        keys.extend(fetched);
+        Ok(keys)
+    }
+
+    /// Drops the keys kept for sealing (after [`ERASED_KEY_GUARD`]).
+    pub fn forget(&self) {
+        if let Ok(mut kept) = self.sealing.lock() {
+            kept.clear();
+        }
+    }
+
     /// Destroys a pseudonym's key (erasure); returns the rows deleted.
     pub async fn erase(&self, pseudonym: &str) -> Result<u64, VaultError> {
+        if let Ok(mut kept) = self.sealing.lock() {
+            kept.remove(pseudonym);
+        }
         let sql = "DELETE FROM audit_patient_keys WHERE pseudonym = $1";
         Ok(on_pool!(&self.store, |p| sqlx::query(sql)
             .bind(pseudonym)
@@ -244,6 +309,11 @@ impl Vault {
             .await
             .map(|r| r.rows_affected()))?)
     }
+}
+
+/// Whether an append failed on [`ERASED_KEY_GUARD`].
+pub fn is_erased_key_guard(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.message().contains(ERASED_KEY_GUARD))
 }
 
 #[cfg(test)]

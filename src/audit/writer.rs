@@ -2,8 +2,11 @@
 //!
 //! Requests submit their events over a bounded channel with a oneshot
 //! reply. The task takes what is queued (up to `batch_max` events), then:
-//! 1. fetches (or creates) the data keys of every pseudonym in the batch
-//!    (one query), so a key failure stops the batch before the chain grows;
+//! 1. takes the data keys of every pseudonym in the batch from the vault's
+//!    memory, fetching (or creating) only the ones not kept yet (one query),
+//!    so a key failure stops the batch before the chain grows; a kept key
+//!    erased meanwhile fails the append inside its transaction, and the
+//!    batch is sealed again under fresh keys, once;
 //! 2. appends the chained entries with one [`Ledger::append_with`]: under
 //!    the ledger lock, once the seqs are known, each payload is sealed with
 //!    its seq and pseudonym as associated data, and the payloads and their
@@ -22,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     error::AuditError,
     events::Event,
-    ledger::Sidecar,
+    ledger::{LedgerError, Sidecar},
     store::{self, PayloadRow},
     vault::{self, Vault},
     Ledger, NewEntry,
@@ -157,13 +160,31 @@ async fn commit_entries(
     let mut pseudonyms: Vec<&str> = events.iter().map(|e| e.pseudonym.as_str()).collect();
     pseudonyms.sort_unstable();
     pseudonyms.dedup();
-    let keys = vault.keys_for(&pseudonyms).await?;
-    let by_pseudonym: HashMap<&str, &vault::DataKey> =
-        keys.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut retried = false;
+    loop {
+        let keys = vault.sealing_keys(&pseudonyms).await?;
+        match append_sealed(ledger, events, entries, &keys).await {
+            Err(LedgerError::Db(e)) if !retried && vault::is_erased_key_guard(&e) => {
+                // A kept key was erased meanwhile: seal again under fresh keys.
+                vault.forget();
+                retried = true;
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
+/// One append of `entries`, their payloads sealed under `keys`.
+async fn append_sealed(
+    ledger: &Ledger,
+    events: &[&Event],
+    entries: &[NewEntry],
+    keys: &HashMap<String, vault::DataKey>,
+) -> Result<Vec<u64>, LedgerError> {
     let seal_all = |seqs: &[u64]| -> Result<Vec<Sidecar>, String> {
         let mut rows = Vec::with_capacity(events.len());
         for (e, seq) in events.iter().zip(seqs) {
-            let key = by_pseudonym
+            let key = keys
                 .get(e.pseudonym.as_str())
                 .ok_or("a data key went missing")?;
             let sealed =
@@ -191,5 +212,5 @@ async fn commit_entries(
         }
         Ok(store::sidecars(&rows))
     };
-    Ok(ledger.append_with(entries, seal_all).await?)
+    ledger.append_with(entries, seal_all).await
 }
