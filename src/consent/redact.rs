@@ -83,56 +83,77 @@ fn keep_label(label: &Value, cleared: &BTreeSet<Sensitivity>) -> bool {
     Sensitivity::from_code(code).is_some_and(|s| cleared.contains(&s))
 }
 
-/// Remove every security label the caller may not see.
-pub fn strip_sensitivity_tags(resource: &mut Value, cleared: &BTreeSet<Sensitivity>) {
-    strip_meta(resource, cleared);
+/// Remove every security label the caller may not see; whether anything
+/// was removed.
+pub fn strip_sensitivity_tags(resource: &mut Value, cleared: &BTreeSet<Sensitivity>) -> bool {
+    let mut changed = strip_meta(resource, cleared);
     if let Some(Value::Array(contained)) = resource.get_mut("contained") {
-        contained.iter_mut().for_each(|c| strip_meta(c, cleared));
-    }
-    strip_inline(resource, cleared);
-}
-
-fn strip_meta(resource: &mut Value, cleared: &BTreeSet<Sensitivity>) {
-    let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) else {
-        return;
-    };
-    if let Some(Value::Array(labels)) = meta.get_mut("security") {
-        labels.retain(|l| keep_label(l, cleared));
-        if labels.is_empty() {
-            meta.remove("security");
+        for c in contained.iter_mut() {
+            changed |= strip_meta(c, cleared);
         }
     }
+    strip_inline(resource, cleared) || changed
 }
 
-fn strip_inline(v: &mut Value, cleared: &BTreeSet<Sensitivity>) {
+fn strip_meta(resource: &mut Value, cleared: &BTreeSet<Sensitivity>) -> bool {
+    let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let Some(Value::Array(labels)) = meta.get_mut("security") else {
+        return false;
+    };
+    let before = labels.len();
+    labels.retain(|l| keep_label(l, cleared));
+    if labels.is_empty() {
+        meta.remove("security");
+        return true;
+    }
+    labels.len() != before
+}
+
+fn strip_inline(v: &mut Value, cleared: &BTreeSet<Sensitivity>) -> bool {
     match v {
         Value::Object(map) => {
+            let mut changed = false;
             if let Some(Value::Array(exts)) = map.get_mut("extension") {
+                let before = exts.len();
                 exts.retain(|e| {
                     e.get("url").and_then(Value::as_str) != Some(INLINE_LABEL)
                         || e.get("valueCoding").is_some_and(|c| keep_label(c, cleared))
                 });
+                changed = exts.len() != before;
                 if exts.is_empty() {
                     map.remove("extension");
+                    changed = true;
                 }
             }
-            map.values_mut().for_each(|c| strip_inline(c, cleared));
+            for c in map.values_mut() {
+                changed |= strip_inline(c, cleared);
+            }
+            changed
         }
-        Value::Array(items) => items.iter_mut().for_each(|i| strip_inline(i, cleared)),
-        _ => {}
+        Value::Array(items) => {
+            let mut changed = false;
+            for i in items.iter_mut() {
+                changed |= strip_inline(i, cleared);
+            }
+            changed
+        }
+        _ => false,
     }
 }
 
-/// Add a security label (e.g. an obligation such as `NORDSCLCD`) once.
-pub fn add_security_label(resource: &mut Value, system: &str, code: &str) {
+/// Add a security label (e.g. an obligation such as `NORDSCLCD`) once;
+/// whether it was added.
+pub fn add_security_label(resource: &mut Value, system: &str, code: &str) -> bool {
     let Some(obj) = resource.as_object_mut() else {
-        return;
+        return false;
     };
     let meta = obj
         .entry("meta")
         .or_insert_with(|| Value::Object(Map::new()));
     let Some(meta) = meta.as_object_mut() else {
-        return;
+        return false;
     };
     let labels = meta
         .entry("security")
@@ -143,15 +164,19 @@ pub fn add_security_label(resource: &mut Value, system: &str, code: &str) {
             .any(|l| l.get("code").and_then(Value::as_str) == Some(code))
         {
             labels.push(json!({ "system": system, "code": code }));
+            return true;
         }
     }
+    false
 }
 
-/// Add the obligation codes a decision carries.
-pub fn add_obligations(resource: &mut Value, obligations: &[String]) {
+/// Add the obligation codes a decision carries; whether any was added.
+pub fn add_obligations(resource: &mut Value, obligations: &[String]) -> bool {
+    let mut added = false;
     for code in obligations {
-        add_security_label(resource, ACT_CODE, code);
+        added |= add_security_label(resource, ACT_CODE, code);
     }
+    added
 }
 
 /// The Redact effect: drop elements inline-labelled with `categories`, drop

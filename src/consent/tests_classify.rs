@@ -104,6 +104,36 @@ fn stripping_keeps_confidentiality_obligations_and_cleared_categories() {
     assert_eq!(r.to_string().matches("NORDSCLCD").count(), 1);
 }
 
+/// The pipeline releases a search's resources without comparing a copy:
+/// whether the bytes changed is what stripping and obligations report.
+#[test]
+fn stripping_and_obligations_report_exactly_whether_bytes_changed() {
+    let cases = [
+        json!({"resourceType": "Condition"}),
+        json!({"resourceType": "Condition", "meta": {"security": [{"system": CONFIDENTIALITY, "code": "R"}]}}),
+        json!({"resourceType": "Condition", "meta": {"security": [{"system": ACT_CODE, "code": "HIV"}]}}),
+        json!({"resourceType": "Condition", "meta": {"security": [{"system": ACT_CODE, "code": "SUD"}, {"system": ACT_CODE, "code": "HIV"}]}}),
+        json!({"resourceType": "Condition", "meta": {"security": []}}),
+        json!({"resourceType": "Condition", "contained": [{"resourceType": "Observation", "meta": {"security": [{"system": ACT_CODE, "code": "ETH"}]}}]}),
+        json!({"resourceType": "Condition", "note": [{"text": "x", "extension": [{"url": INLINE_LABEL, "valueCoding": {"system": ACT_CODE, "code": "PSY"}}]}]}),
+        json!({"resourceType": "Condition", "note": [{"text": "x", "extension": [{"url": INLINE_LABEL, "valueCoding": {"system": ACT_CODE, "code": "SUD"}}]}]}),
+        json!({"resourceType": "Condition", "note": [{"text": "x", "extension": []}]}),
+        json!({"resourceType": "Condition", "meta": {"security": [{"system": ACT_CODE, "code": "NORDSCLCD"}]}}),
+    ];
+    for obligations in [vec![], vec!["NORDSCLCD".to_owned()]] {
+        for r in &cases {
+            let mut out = r.clone();
+            let stripped = redact::strip_sensitivity_tags(&mut out, &set(&[Sensitivity::Sud]));
+            let obliged = redact::add_obligations(&mut out, &obligations);
+            assert_eq!(
+                stripped || obliged,
+                &out != r,
+                "{r} with {obligations:?} gave {out}"
+            );
+        }
+    }
+}
+
 #[test]
 fn seeded_style_labels_are_read() {
     // The seed labels PSY+MH, MH+BH, SUD+ETH, GDIS and confidentiality R.

@@ -55,6 +55,47 @@ pub struct Judged {
     pub changed: bool,
 }
 
+/// What [`Session::verdict`] found.
+enum Verdict {
+    /// Hidden (`released` is `None`): nothing to shape.
+    Done(Judged),
+    /// Released, once shaped (boxed: a decision is large).
+    Release(Box<Release>),
+}
+
+/// A released resource's decision, before shaping.
+struct Release {
+    judged: Judged,
+    decision: crate::consent::Decision,
+    redact: BTreeSet<Sensitivity>,
+}
+
+impl Release {
+    /// Shapes `out` for release in place; whether its bytes changed.
+    fn shape(&self, out: &mut Value) -> bool {
+        let d = &self.decision;
+        if let Effect::Redact(_) = d.effect {
+            // rare: compare, rather than track every removal of the redaction
+            let before = out.clone();
+            redact::redact(out, &self.redact);
+            redact::strip_sensitivity_tags(out, &d.cleared);
+            redact::add_obligations(out, &d.obligations);
+            return *out != before;
+        }
+        let stripped = redact::strip_sensitivity_tags(out, &d.cleared);
+        let obliged = redact::add_obligations(out, &d.obligations);
+        stripped || obliged
+    }
+
+    fn finish(self: Box<Self>, released: Value, changed: bool) -> Judged {
+        Judged {
+            released: Some(released),
+            changed,
+            ..self.judged
+        }
+    }
+}
+
 /// One request's judge.
 pub struct Session<'a> {
     app: &'a AppState,
@@ -201,10 +242,39 @@ impl<'a> Session<'a> {
     }
 
     fn judge_shaped(&self, resource: &Value, action: Action, depth: u8, shape: bool) -> Judged {
+        match self.verdict(resource, action, depth) {
+            Verdict::Done(j) => j,
+            Verdict::Release(r) if !shape => r.finish(Value::Null, false),
+            Verdict::Release(r) => {
+                let mut out = resource.clone();
+                let changed = r.shape(&mut out);
+                r.finish(out, changed)
+            }
+        }
+    }
+
+    /// [`Self::judge`] of a resource the caller hands over: shaped in place
+    /// and released without a copy (a search page's matches).
+    pub fn release(&self, resource: Value) -> Judged {
+        match self.verdict(&resource, Action::Read, 0) {
+            Verdict::Done(j) => j,
+            Verdict::Release(r) => {
+                let mut out = resource;
+                let changed = r.shape(&mut out);
+                r.finish(out, changed)
+            }
+        }
+    }
+
+    /// The decision about one resource: hidden, or released (to be shaped).
+    fn verdict(&self, resource: &Value, action: Action, depth: u8) -> Verdict {
         let patients = patients_of(resource, &self.ctx.base);
         let rtype = resource["resourceType"].as_str().unwrap_or_default();
         if rtype == "Consent" && !self.may_see_consent(resource, &patients) {
-            return hidden(patients, "consent resources are private to the patient");
+            return Verdict::Done(hidden(
+                patients,
+                "consent resources are private to the patient",
+            ));
         }
         let inherited = inherited_targets(resource, &self.ctx.base);
         if !inherited.is_empty() && depth == 0 {
@@ -214,7 +284,10 @@ impl<'a> Session<'a> {
                     _ => hidden(Vec::new(), "what it points to is not available"),
                 };
                 if verdict.released.is_none() {
-                    return hidden(patients, &format!("inherits from {}", verdict.basis));
+                    return Verdict::Done(hidden(
+                        patients,
+                        &format!("inherits from {}", verdict.basis),
+                    ));
                 }
             }
         }
@@ -230,10 +303,10 @@ impl<'a> Session<'a> {
             let consents = p.and_then(|p| self.consents.get(p));
             if let Some(pc) = consents {
                 if let Some(u) = pc.unreadable.iter().find(|u| u.may_be_active()) {
-                    return hidden(
+                    return Verdict::Done(hidden(
                         patients.clone(),
                         &format!("Consent/{} cannot be read (fail closed)", u.consent_id),
-                    );
+                    ));
                 }
             }
             let models = consents.map(|c| c.consents.as_slice()).unwrap_or(&[]);
@@ -264,7 +337,7 @@ impl<'a> Session<'a> {
             }
         }
         let Some((_, d)) = worst else {
-            return hidden(patients, "no decision");
+            return Verdict::Done(hidden(patients, "no decision"));
         };
         let (basis, consent) = describe(&d.basis);
         let effect = match &d.effect {
@@ -273,31 +346,22 @@ impl<'a> Session<'a> {
             Effect::Redact(_) => "redact",
             Effect::BreakTheGlass => "break-the-glass",
         };
-        if d.effect == Effect::Deny || !shape {
-            return Judged {
-                released: (d.effect != Effect::Deny).then_some(Value::Null),
-                effect,
-                basis,
-                consent,
-                patients,
-                changed: false,
-            };
-        }
-        let mut out = resource.clone();
-        if let Effect::Redact(_) = d.effect {
-            redact::redact(&mut out, &redact_cats);
-        }
-        redact::strip_sensitivity_tags(&mut out, &d.cleared);
-        redact::add_obligations(&mut out, &d.obligations);
-        let changed = &out != resource;
-        Judged {
-            released: Some(out),
+        let judged = Judged {
+            released: None,
             effect,
             basis,
             consent,
             patients,
-            changed,
+            changed: false,
+        };
+        if d.effect == Effect::Deny {
+            return Verdict::Done(judged);
         }
+        Verdict::Release(Box::new(Release {
+            judged,
+            decision: d,
+            redact: redact_cats,
+        }))
     }
 
     fn may_see_consent(&self, consent: &Value, patients: &[String]) -> bool {

@@ -360,7 +360,7 @@ async fn run_from(
             upstream_total = bundle["total"].as_u64();
         }
         // taken out of the page, not copied (nothing below reads them there)
-        let entries: Vec<Value> = match bundle.get_mut("entry") {
+        let mut entries: Vec<Value> = match bundle.get_mut("entry") {
             Some(Value::Array(a)) => std::mem::take(a),
             _ => Vec::new(),
         };
@@ -376,15 +376,16 @@ async fn run_from(
         // record labelled sensitive since then stays hidden)
         let history = matches!(kind, Kind::History { .. });
         let latest = latest_versions(app, ctx, sess, &entries, history).await?;
-        let matches: Vec<(usize, &Value)> = entries
+        let matches: Vec<usize> = entries
             .iter()
             .enumerate()
             .filter(|(_, e)| mode(e) == "match")
+            .map(|(i, _)| i)
             .collect();
         let mut page_kept: Vec<String> = Vec::new();
         let mut used = skip.min(matches.len());
         let mut full = false;
-        for (pos, (_, e)) in matches.iter().enumerate() {
+        for (pos, &at) in matches.iter().enumerate() {
             if pos < skip {
                 continue;
             }
@@ -394,6 +395,7 @@ async fn run_from(
             }
             used = pos + 1;
             scanned += 1;
+            let e = &entries[at];
             let reference = entry_ref(e, &ctx.base);
             let hidden_now = history
                 && reference
@@ -408,7 +410,9 @@ async fn run_from(
                     j
                 }
                 true if counting => sess.judge_count(&e["resource"]),
-                true => sess.judge(&e["resource"]),
+                // the match is judged and released out of the page, not
+                // copied (nothing below reads a match's resource again)
+                true => sess.release(std::mem::take(&mut entries[at]["resource"])),
                 false => {
                     let last = reference.as_ref().and_then(|r| latest.get(r));
                     match last {
@@ -435,33 +439,13 @@ async fn run_from(
             if counting {
                 continue;
             }
-            let entry = if body.is_null() {
-                // a deletion of a visible resource: keep the entry as it was
-                (*e).clone()
-            } else {
+            // the entry taken out of the page (its resource already is)
+            let mut entry = std::mem::take(&mut entries[at]);
+            if !body.is_null() {
+                // (null: a deletion of a visible resource, kept as it was)
                 subset.apply(&mut body);
-                // the entry's other members copied, the released body in the
-                // resource's place (the stored resource is not copied first)
-                match e.as_object() {
-                    Some(members) => {
-                        let mut body = Some(body);
-                        Value::Object(
-                            members
-                                .iter()
-                                .map(|(k, v)| match k.as_str() {
-                                    "resource" => (k.clone(), body.take().unwrap_or(Value::Null)),
-                                    _ => (k.clone(), v.clone()),
-                                })
-                                .collect(),
-                        )
-                    }
-                    None => {
-                        let mut entry = (*e).clone();
-                        entry["resource"] = body;
-                        entry
-                    }
-                }
-            };
+                entry["resource"] = body;
+            }
             if let Some(r) = &reference {
                 page_kept.push(r.clone());
             }
