@@ -37,6 +37,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use smart_launch::keys::{KeyError, KeySet};
+use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{
     jcs,
@@ -78,7 +79,7 @@ const TILE_CHUNK: u64 = 16;
 const TILE_PAGE: u64 = 4_096;
 
 /// Binds per sidecar INSERT statement.
-pub(super) const SIDECAR_BINDS: usize = 2_000;
+const SIDECAR_BINDS: usize = 2_000;
 
 /// A bound value of a sidecar row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +203,56 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Appends `INSERT INTO ledger_entries … VALUES …` of `rows` to `q` (either
+/// backend; the locked append and [`super::ledger_script`] both write rows
+/// with it).
+pub(super) fn push_entries<'a, DB>(q: &mut QueryBuilder<'a, DB>, rows: &'a [StoredEntry])
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    Option<&'a str>: Encode<'a, DB> + Type<DB>,
+{
+    q.push(
+        "INSERT INTO ledger_entries (seq, created_at, request_id, entry, leaf_hash, chain_hash) ",
+    );
+    q.push_values(rows, |mut b, r| {
+        b.push_bind(r.seq)
+            .push_bind(r.created_at)
+            .push_bind(r.request_id.as_deref())
+            .push_bind(r.entry.as_str())
+            .push_bind(r.leaf_hash.as_str())
+            .push_bind(r.chain_hash.as_str());
+    });
+}
+
+/// A sidecar's rows in statements of at most [`SIDECAR_BINDS`] binds.
+pub(super) fn sidecar_chunks(s: &Sidecar) -> std::slice::Chunks<'_, Vec<SqlValue>> {
+    let per_row = s.rows.first().map_or(1, Vec::len).max(1);
+    s.rows.chunks((SIDECAR_BINDS / per_row).max(1))
+}
+
+/// Appends `insert` with the VALUES of `rows` to `q` (either backend).
+pub(super) fn push_sidecar<'a, DB>(
+    q: &mut QueryBuilder<'a, DB>,
+    insert: &str,
+    rows: &'a [Vec<SqlValue>],
+) where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    &'a str: Encode<'a, DB> + Type<DB>,
+{
+    q.push(insert);
+    q.push_values(rows, |mut b, row| {
+        for v in row {
+            match v {
+                SqlValue::Int(i) => b.push_bind(*i),
+                SqlValue::Text(t) => b.push_bind(t.as_str()),
+            };
+        }
+    });
+}
+
 /// The rows a batch becomes after the head `(size, chain)`.
 fn build_rows(
     size: i64,
@@ -323,8 +374,6 @@ impl Ledger {
                 "SELECT size, chain_hash FROM ledger_head WHERE id = 0 FOR UPDATE",
             ),
         };
-        let insert =
-            "INSERT INTO ledger_entries (seq, created_at, request_id, entry, leaf_hash, chain_hash) ";
         let update = "UPDATE ledger_head SET size = $1, chain_hash = $2 WHERE id = 0";
         // The transaction runs on a connection held here: if any step fails,
         // that connection is closed instead of going back to the pool. SQLite
@@ -341,31 +390,16 @@ impl Ledger {
                 let rows = build_rows(size, &head, batch, now_ms())?;
                 // Multi-row INSERTs (6 binds a row, well under both backends' limits).
                 for chunk in rows.chunks(INSERT_CHUNK) {
-                    let mut q = sqlx::QueryBuilder::new(insert);
-                    q.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.seq)
-                            .push_bind(r.created_at)
-                            .push_bind(&r.request_id)
-                            .push_bind(&r.entry)
-                            .push_bind(&r.leaf_hash)
-                            .push_bind(&r.chain_hash);
-                    });
+                    let mut q = sqlx::QueryBuilder::new("");
+                    push_entries(&mut q, chunk);
                     q.build().execute(&mut *tx).await?;
                 }
                 let seqs: Vec<u64> = rows.iter().map(|r| r.seq as u64).collect();
                 let extra = sidecar(&seqs).map_err(sqlx::Error::Protocol)?;
                 for s in &extra {
-                    let per_row = s.rows.first().map_or(1, Vec::len).max(1);
-                    for chunk in s.rows.chunks((SIDECAR_BINDS / per_row).max(1)) {
-                        let mut q = sqlx::QueryBuilder::new(s.insert);
-                        q.push_values(chunk, |mut b, row| {
-                            for v in row {
-                                match v {
-                                    SqlValue::Int(i) => b.push_bind(*i),
-                                    SqlValue::Text(t) => b.push_bind(t.as_str()),
-                                };
-                            }
-                        });
+                    for chunk in sidecar_chunks(s) {
+                        let mut q = sqlx::QueryBuilder::new("");
+                        push_sidecar(&mut q, s.insert, chunk);
                         q.build().execute(&mut *tx).await?;
                     }
                 }

@@ -22,7 +22,9 @@ use std::sync::Mutex;
 
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use super::ledger::{LedgerError, Sidecar, SqlValue, StoredEntry, INSERT_CHUNK, SIDECAR_BINDS};
+use super::ledger::{
+    push_entries, push_sidecar, sidecar_chunks, LedgerError, Sidecar, StoredEntry, INSERT_CHUNK,
+};
 
 /// The head (`size`, hex chain hash) the last append of this process left;
 /// shared by a ledger's clones.
@@ -61,31 +63,13 @@ pub(crate) async fn append(
 ) -> Result<Outcome, LedgerError> {
     let mut q: QueryBuilder<'_, Sqlite> = QueryBuilder::new("BEGIN IMMEDIATE");
     for chunk in rows.chunks(INSERT_CHUNK) {
-        q.push(
-            "; INSERT INTO ledger_entries (seq, created_at, request_id, entry, leaf_hash, chain_hash) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.seq)
-                .push_bind(r.created_at)
-                .push_bind(r.request_id.as_deref())
-                .push_bind(r.entry.as_str())
-                .push_bind(r.leaf_hash.as_str())
-                .push_bind(r.chain_hash.as_str());
-        });
+        q.push("; ");
+        push_entries(&mut q, chunk);
     }
     for s in extra {
-        let per_row = s.rows.first().map_or(1, Vec::len).max(1);
-        for chunk in s.rows.chunks((SIDECAR_BINDS / per_row).max(1)) {
+        for chunk in sidecar_chunks(s) {
             q.push("; ");
-            q.push(s.insert);
-            q.push_values(chunk, |mut b, row| {
-                for v in row {
-                    match v {
-                        SqlValue::Int(i) => b.push_bind(*i),
-                        SqlValue::Text(t) => b.push_bind(t.as_str()),
-                    };
-                }
-            });
+            push_sidecar(&mut q, s.insert, chunk);
         }
     }
     q.push("; UPDATE ledger_head SET size = ");
