@@ -61,7 +61,22 @@ impl Fake {
 async fn answer(State(fake): State<Fake>, req: Request) -> Response {
     let n = fake.hits.fetch_add(1, Ordering::SeqCst) + 1;
     let mode = *fake.mode.lock().unwrap();
+    let batch = req.method() == Method::POST && req.uri().path().trim_end_matches('/') == "/fhir";
     let healthy = |method: &Method| {
+        if batch {
+            // One read entry's answer in a batch-response.
+            let patient =
+                json!({"resourceType": "Patient", "id": "p1", "meta": {"versionId": "1"}});
+            let bundle = json!({"resourceType": "Bundle", "type": "batch-response", "entry": [
+                {"resource": patient, "response": {"status": "200 OK"}}
+            ]});
+            return (
+                StatusCode::OK,
+                [("content-type", "application/fhir+json")],
+                bundle.to_string(),
+            )
+                .into_response();
+        }
         let status = if method == Method::POST {
             StatusCode::CREATED
         } else {
@@ -244,7 +259,7 @@ async fn half_open_lets_one_probe_through_and_recovers() {
 }
 
 #[tokio::test]
-async fn a_read_is_retried_once_but_a_create_never() {
+async fn a_read_or_a_batch_of_reads_is_retried_once_but_a_write_never() {
     let (fake, addr) = fake_upstream(Mode::Flaky).await;
     let t = facade(addr, "breaker_failures = 100", "").await;
     // 503 then 200: the read succeeds on its second try
@@ -260,14 +275,37 @@ async fn a_read_is_retried_once_but_a_create_never() {
         .await;
     assert_outcome(&r, 502, "transient");
     assert_eq!(fake.hits(), 5, "a create is never retried");
+    // (the 6th hit is healthy, so the batch below meets a 503 first)
+    assert_eq!(t.get("/fhir/Patient/p1").await.status, StatusCode::OK);
+    assert_eq!(fake.hits(), 6);
+    // a batch of reads is a read: 503, then its answer
+    let reads = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Patient/p1"}}
+    ]});
+    let r = t.post("/fhir", &reads).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.json["entry"][0]["response"]["status"],
+        "200 OK",
+        "{}",
+        r.text()
+    );
+    assert_eq!(fake.hits(), 8, "a batch of reads is tried again");
+    // a batch with a write in it is not: its 503 is the answer
+    let mixed = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Patient/p1"}},
+        {"request": {"method": "POST", "url": "Patient"}, "resource": {"resourceType": "Patient"}}
+    ]});
+    assert_outcome(&t.post("/fhir", &mixed).await, 502, "transient");
+    assert_eq!(fake.hits(), 9, "a batch with a write is never retried");
     // a read that keeps failing is tried twice, no more
     fake.set(Mode::Unavailable);
     assert_outcome(&t.get("/fhir/Patient/p1").await, 502, "transient");
-    assert_eq!(fake.hits(), 7);
+    assert_eq!(fake.hits(), 11);
     // a 500 is not transient: not retried
     fake.set(Mode::Fail500);
     assert_outcome(&t.get("/fhir/Patient/p1").await, 502, "transient");
-    assert_eq!(fake.hits(), 8);
+    assert_eq!(fake.hits(), 12);
 }
 
 #[tokio::test]

@@ -11,11 +11,12 @@
 //!
 //! Faults: every exchange passes the circuit [`breaker`] (open: 503 with
 //! `Retry-After` at once, the upstream untouched). Idempotent reads (read,
-//! vread, search, history, metadata) are tried again after a transient
-//! failure (connect error, reset, upstream 502/503/504), at most
-//! `[upstream] read_retries` times with a doubling backoff; timeouts are not
-//! retried (the client has waited a whole timeout already), and writes,
-//! batches and operations never are.
+//! vread, search, history, metadata, and a Bundle whose every entry is a
+//! `GET` or `HEAD`) are tried again after a transient failure (connect
+//! error, reset, upstream 502/503/504), at most `[upstream] read_retries`
+//! times with a doubling backoff; timeouts are not retried (the client has
+//! waited a whole timeout already), and writes, batches or transactions
+//! with any other entry, and operations never are.
 
 use std::time::{Duration, Instant};
 
@@ -140,21 +141,36 @@ impl HttpUpstream {
     }
 }
 
-/// Whether a failed exchange of `interaction` may be tried again: only
-/// reads, which change nothing upstream.
-fn idempotent(interaction: Interaction) -> bool {
-    matches!(
-        interaction,
+/// Whether a failed exchange of `req` may be tried again: only reads, which
+/// change nothing upstream. A batch or transaction is one when every entry
+/// is a `GET` or `HEAD`.
+fn idempotent(req: &FhirRequest) -> bool {
+    match req.interaction {
         Interaction::Capabilities
-            | Interaction::Read
-            | Interaction::Vread
-            | Interaction::SearchType
-            | Interaction::SearchSystem
-            | Interaction::SearchCompartment
-            | Interaction::HistoryInstance
-            | Interaction::HistoryType
-            | Interaction::HistorySystem
-    )
+        | Interaction::Read
+        | Interaction::Vread
+        | Interaction::SearchType
+        | Interaction::SearchSystem
+        | Interaction::SearchCompartment
+        | Interaction::HistoryInstance
+        | Interaction::HistoryType
+        | Interaction::HistorySystem => true,
+        Interaction::BatchOrTransaction => req
+            .body
+            .as_ref()
+            .and_then(|b| b.get("entry"))
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|entries| {
+                entries.iter().all(|e| {
+                    matches!(
+                        e.pointer("/request/method")
+                            .and_then(serde_json::Value::as_str),
+                        Some("GET" | "HEAD")
+                    )
+                })
+            }),
+        _ => false,
+    }
 }
 
 /// The fast answer of an open breaker.
@@ -176,7 +192,7 @@ fn breaker_open(r: breaker::Rejected) -> FhirError {
 impl Upstream for HttpUpstream {
     async fn execute(&self, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
         let out = request::build(&self.base, req, &ctx.request_id)?;
-        let retries = if idempotent(req.interaction) {
+        let retries = if idempotent(req) {
             self.read_retries
         } else {
             0
