@@ -133,6 +133,10 @@ impl StateStore {
                     .busy_timeout(Duration::from_secs(30));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
+                    // A local file does not drop connections the way a
+                    // server does: no ping (a worker-thread round trip)
+                    // before every query.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             let pages = SQLITE_MAX_PAGE_COUNT.load(Ordering::Relaxed);
