@@ -427,6 +427,19 @@ impl Ledger {
     }
 
     /// The number of entries (the head's size).
+    /// On SQLite, copies the write-ahead log's pages into the main file
+    /// (`PRAGMA wal_checkpoint(PASSIVE)`: waits for no reader or writer);
+    /// returns the pages the log held. Nothing to do on PostgreSQL.
+    pub async fn checkpoint_wal(&self) -> Result<i64, LedgerError> {
+        let StateStore::Sqlite(pool) = &self.store else {
+            return Ok(0);
+        };
+        let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(pool)
+            .await?;
+        Ok(log.max(0))
+    }
+
     pub async fn size(&self) -> Result<u64, LedgerError> {
         let sql = "SELECT size FROM ledger_head WHERE id = 0";
         let (n,): (i64,) = on_pool!(&self.store, |p| sqlx::query_as(sql).fetch_one(p).await)?;

@@ -17,6 +17,13 @@
 //! Any failure answers every request of the batch with an error (they fail
 //! closed with 503) and leaves nothing behind: entries and payloads commit
 //! together or not at all.
+//!
+//! On SQLite, after every [`CHECKPOINT_EVERY`] batches the writer copies the
+//! write-ahead log into the main file (a PASSIVE checkpoint) as soon as no
+//! request is queued. Otherwise SQLite checkpoints inside whichever commit
+//! takes the log past 1,000 pages, and the requests of that batch wait for a
+//! few megabytes to be copied and synced: about 2 % of the batches under the
+//! gateway benchmark's reads took 2.5 ms or more, against 0.3 % with this.
 
 use std::{collections::HashMap, time::Instant};
 
@@ -32,6 +39,10 @@ use super::{
 };
 
 type Reply = oneshot::Sender<Result<Vec<u64>, String>>;
+
+/// Batches after which the writer, when no request is queued, checkpoints
+/// SQLite's write-ahead log ([`Ledger::checkpoint_wal`]).
+pub const CHECKPOINT_EVERY: u32 = 8;
 
 struct Job {
     events: Vec<Event>,
@@ -80,6 +91,7 @@ impl Writer {
 }
 
 async fn run(mut rx: mpsc::Receiver<Job>, ledger: Ledger, vault: Vault, batch_max: usize) {
+    let mut since_checkpoint = 0u32;
     while let Some(first) = rx.recv().await {
         let mut n = first.events.len();
         let mut jobs: Vec<Job> = vec![first];
@@ -128,6 +140,15 @@ async fn run(mut rx: mpsc::Receiver<Job>, ledger: Ledger, vault: Vault, batch_ma
                 for job in jobs {
                     let _ = job.reply.send(Err(msg.clone()));
                 }
+            }
+        }
+        since_checkpoint += 1;
+        if since_checkpoint >= CHECKPOINT_EVERY && rx.is_empty() {
+            // Nobody is waiting: copy the log into the main file now,
+            // rather than inside a later batch's commit.
+            since_checkpoint = 0;
+            if let Err(e) = ledger.checkpoint_wal().await {
+                tracing::warn!(error = %e, "WAL checkpoint between audit batches failed");
             }
         }
     }
@@ -213,4 +234,62 @@ async fn append_sealed(
         Ok(store::sidecars(&rows))
     };
     ledger.append_with(entries, seal_all).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::{Duration, Instant};
+
+    use super::{Writer, CHECKPOINT_EVERY};
+    use crate::{
+        audit::{
+            events::{Builder, HttpFacts},
+            pseudonym::Pseudonymizer,
+            vault::Vault,
+            Ledger,
+        },
+        pipeline::disclosure::Disclosure,
+        state::StateStore,
+    };
+
+    #[tokio::test]
+    async fn an_idle_writer_checkpoints_the_log_into_the_main_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(None, dir.path()).await.unwrap();
+        let ledger = Ledger::new(store.clone());
+        let vault = Vault::load_or_create(&dir.path().join("keys"), store.clone()).unwrap();
+        let writer = Writer::spawn(ledger, vault, 64, 64);
+        let b = Builder {
+            public_url: "https://gw.example".into(),
+            fhir_base: "https://gw.example/fhir".into(),
+            pz: Pseudonymizer::new([3; 32]),
+        };
+        let main = dir.path().join("state.db");
+        let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let before = size(&main);
+        // SQLite's own checkpoint waits for 1,000 pages in the log (4 KiB
+        // pages, 24-byte frame headers); the migrations left far fewer.
+        let wal_frames = size(&dir.path().join("state.db-wal")) / 4_120;
+        assert!(wal_frames < 500, "{wal_frames} frames already");
+        // One request at a time: after each batch no request is queued.
+        for i in 0..CHECKPOINT_EVERY {
+            let http = HttpFacts {
+                method: "GET".into(),
+                path: "/fhir/Patient/x".into(),
+                recorded: 1_000,
+                ..HttpFacts::default()
+            };
+            let events = b.fhir(&format!("r{i}"), &http, None, &Disclosure::default(), 200);
+            writer.submit(events).await.unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while size(&main) <= before {
+            assert!(
+                Instant::now() < deadline,
+                "state.db is still {before} bytes: the log was not checkpointed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
