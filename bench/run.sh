@@ -15,6 +15,8 @@
 # (logs, configs) for a look afterwards, BENCH_NO_BUILD=1 uses the release
 # binary as it is, BENCH_ATTRIBUTION=0 leaves out the attribution rows (a
 # second facade with the ledger off, and with consent off too),
+# BENCH_PACE_MS (16; 0 leaves the paced cells out) is the wait of each
+# connection between requests in the paced read cells,
 # BENCH_UPSTREAM=medplum uses the conformance tests' Medplum engine (Node) as
 # the upstream instead of a second fhirgate on its embedded store. Data
 # dirs, logs and nginx's files go under $TMPDIR (default /tmp, here on the
@@ -30,7 +32,10 @@
 # front of the same upstream (bench/nginx.conf.template). Cells: read
 # (GET Patient/{id}) and search (GET Observation?patient=Patient/{id}&_count=20)
 # on each of upstream direct, nginx, fhirgate (and the attribution facade);
-# then a token exchange (POST /auth/token, client_credentials with a
+# then the read again, paced (each connection waits BENCH_PACE_MS between
+# requests: about 430 req/s here, a fifth of fhirgate's saturated rate), on
+# upstream direct, nginx and fhirgate, so the p99 a hop adds is measured
+# below saturation as well as at it; then a token exchange (POST /auth/token, client_credentials with a
 # pre-signed RS384 assertion per request, bench/assertions.mjs +
 # bench/wrk.lua) on fhirgate. Peak memory: VmHWM of each server process.
 #
@@ -59,6 +64,7 @@ fi
 CONNECTIONS="${BENCH_CONNECTIONS:-8}"
 THREADS="${BENCH_THREADS:-2}"
 PER_SEC="${BENCH_ASSERTIONS_PER_SEC:-2500}"
+PACE_MS="${BENCH_PACE_MS:-16}"
 UPSTREAM_KIND="${BENCH_UPSTREAM:-fhirgate}"
 case "$UPSTREAM_KIND" in
   fhirgate | medplum) ;;
@@ -341,9 +347,9 @@ RESULTS="$TMP/results.tsv"
 # wrk_cell OP TARGET URL [assertions_warmup assertions_measure]
 wrk_cell() {
   local op="$1" target="$2" url="$3" line
-  BENCH_AUTH="${AUTHS[$target]}" BENCH_THREADS="$THREADS" BENCH_ASSERTIONS="${4:-}" \
+  BENCH_AUTH="${AUTHS[$target]}" BENCH_THREADS="$THREADS" BENCH_ASSERTIONS="${4:-}" BENCH_PACE_MS="${CELL_PACE_MS:-}" \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 10s -s "$BENCH/wrk.lua" "$url" >/dev/null
-  line="$(BENCH_AUTH="${AUTHS[$target]}" BENCH_THREADS="$THREADS" BENCH_ASSERTIONS="${5:-}" \
+  line="$(BENCH_AUTH="${AUTHS[$target]}" BENCH_THREADS="$THREADS" BENCH_ASSERTIONS="${5:-}" BENCH_PACE_MS="${CELL_PACE_MS:-}" \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$url" |
     grep '^BENCH_RESULT')" || die "wrk gave no result for $op on $target"
   local -A r=()
@@ -369,6 +375,15 @@ for op in read search; do
   done
 done
 
+# Paced reads: the same read at a fixed, lower rate on the proxies (each
+# connection waits PACE_MS between requests), so their p99 is the latency a
+# hop adds, not queueing at saturation.
+if [ "$PACE_MS" != 0 ]; then
+  for t in direct nginx facade; do
+    CELL_PACE_MS="$PACE_MS" wrk_cell read-paced "$t" "${BASE[$t]}/$PATHS_read"
+  done
+fi
+
 # Token exchange: every request carries its own pre-signed assertion (fresh
 # jti); signed just before the cell (exp = now + 290 s).
 log "signing client assertions for the token exchange"
@@ -380,7 +395,7 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 DATE="$(date -u +%Y-%m-%dT%H:%MZ)"
 jq -n --arg date "$DATE" --argjson smoke "$SMOKE" --arg threads "$THREADS" --arg connections "$CONNECTIONS" \
-  --arg duration "$DURATION" --arg warmup "$WARMUP" --arg patients "$PATIENTS" \
+  --arg duration "$DURATION" --arg warmup "$WARMUP" --arg patients "$PATIENTS" --arg pace_ms "$PACE_MS" \
   --arg upstream "$UP_DESC" \
   --arg git "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo '+changes')$([ "${BENCH_NO_BUILD:-0}" = 1 ] && echo ", not rebuilt: BENCH_NO_BUILD=1")" \
   --arg client "$CLIENT_ID" --arg ledger_seq "$LEDGER_SEQ" \
@@ -389,7 +404,7 @@ jq -n --arg date "$DATE" --argjson smoke "$SMOKE" --arg threads "$THREADS" --arg
   --arg data_fs "$(df --output=fstype "$TMP" | tail -1) ($(dirname "$TMP"))" \
   --argjson upstream_rss_kb "$(peak_rss_kb "$UP_PID")" \
   '{date: $date, smoke: ($smoke == 1), threads: $threads, connections: $connections, duration: $duration,
-    warmup: $warmup, patients: $patients, upstream: $upstream, git: $git, client: $client,
+    warmup: $warmup, patients: $patients, pace_ms: $pace_ms, upstream: $upstream, git: $git, client: $client,
     ledger_seq: $ledger_seq, nginx_version: $nginx_version, nproc: $nproc, load_before: $load_before,
     load_after: $load_after, upstream_rss_kb: $upstream_rss_kb, data_fs: $data_fs}' >"$TMP/meta.json"
 

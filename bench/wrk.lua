@@ -9,6 +9,9 @@
 --                   sent twice unless the file runs out; then it wraps and
 --                   the replays show up as non-2xx answers)
 -- BENCH_SCOPE       scope asked for in the token exchange
+-- BENCH_PACE_MS     when set, each connection waits this long after an answer
+--                   before its next request (a paced load below saturation;
+--                   the wait is not part of the measured latency)
 
 local auth = os.getenv("BENCH_AUTH")
 local assertions_file = os.getenv("BENCH_ASSERTIONS")
@@ -62,6 +65,13 @@ if assertions_file and assertions_file ~= "" then
       .. "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
       .. "&client_assertion=" .. a
     return wrk.format("POST", nil, nil, body)
+  end
+end
+
+local pace_ms = tonumber(os.getenv("BENCH_PACE_MS") or "")
+if pace_ms then
+  function delay()
+    return pace_ms
   end
 end
 
