@@ -426,7 +426,6 @@ impl Ledger {
         Ok(rows.iter().map(|r| r.seq as u64).collect())
     }
 
-    /// The number of entries (the head's size).
     /// On SQLite, copies the write-ahead log's pages into the main file
     /// (`PRAGMA wal_checkpoint(PASSIVE)`: waits for no reader or writer);
     /// returns the pages the log held. Nothing to do on PostgreSQL.
@@ -440,6 +439,7 @@ impl Ledger {
         Ok(log.max(0))
     }
 
+    /// The number of entries (the head's size).
     pub async fn size(&self) -> Result<u64, LedgerError> {
         let sql = "SELECT size FROM ledger_head WHERE id = 0";
         let (n,): (i64,) = on_pool!(&self.store, |p| sqlx::query_as(sql).fetch_one(p).await)?;
