@@ -11,8 +11,8 @@
 //!
 //! Faults: every exchange passes the circuit [`breaker`] (open: 503 with
 //! `Retry-After` at once, the upstream untouched). Idempotent reads (read,
-//! vread, search, history, metadata, and a Bundle whose every entry is a
-//! `GET` or `HEAD`) are tried again after a transient failure (connect
+//! vread, search, history, metadata, and a Bundle whose every entry is one
+//! of these) are tried again after a transient failure (connect
 //! error, reset, upstream 502/503/504), at most `[upstream] read_retries`
 //! times with a doubling backoff; timeouts are not retried (the client has
 //! waited a whole timeout already), and writes, batches or transactions
@@ -28,7 +28,7 @@ use super::{RequestContext, Upstream};
 use crate::{
     config::UpstreamConfig,
     error::{FhirError, FhirResult, IssueType},
-    fhir::{FhirRequest, FhirResponse, Interaction},
+    fhir::{request::bundle_entry_request, FhirRequest, FhirResponse, Interaction},
     observability::otel,
 };
 
@@ -142,8 +142,8 @@ impl HttpUpstream {
 }
 
 /// Whether a failed exchange of `req` may be tried again: only reads, which
-/// change nothing upstream. A batch or transaction is one when every entry
-/// is a `GET` or `HEAD`.
+/// change nothing upstream. A batch or transaction is one when every entry,
+/// classified as a request of its own, is.
 fn idempotent(req: &FhirRequest) -> bool {
     match req.interaction {
         Interaction::Capabilities
@@ -161,13 +161,9 @@ fn idempotent(req: &FhirRequest) -> bool {
             .and_then(|b| b.get("entry"))
             .and_then(serde_json::Value::as_array)
             .is_some_and(|entries| {
-                entries.iter().all(|e| {
-                    matches!(
-                        e.pointer("/request/method")
-                            .and_then(serde_json::Value::as_str),
-                        Some("GET" | "HEAD")
-                    )
-                })
+                entries
+                    .iter()
+                    .all(|e| bundle_entry_request(e).is_ok_and(|(_, entry)| idempotent(&entry)))
             }),
         _ => false,
     }

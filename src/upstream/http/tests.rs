@@ -365,3 +365,34 @@ async fn static_bearer_is_sent_and_client_errors_pass_through() {
         502
     );
 }
+
+#[test]
+fn a_bundle_is_retried_only_when_every_entry_is_a_read() {
+    let bundle = |entries: Value| {
+        let mut r = FhirRequest::new(Interaction::BatchOrTransaction);
+        r.body = Some(json!({"resourceType": "Bundle", "type": "batch", "entry": entries}));
+        r
+    };
+    let get = |url: &str| json!({"request": {"method": "GET", "url": url}});
+    assert!(super::idempotent(&bundle(json!([
+        get("Patient/p1"),
+        get("Observation?patient=p1"),
+        {"request": {"method": "HEAD", "url": "Patient/p2"}}
+    ]))));
+    // a write among them, a GET that runs an operation, a malformed entry
+    let post = json!({"request": {"method": "POST", "url": "Patient"}, "resource": {"resourceType": "Patient"}});
+    assert!(!super::idempotent(&bundle(json!([
+        get("Patient/p1"),
+        post
+    ]))));
+    assert!(!super::idempotent(&bundle(json!([
+        get("Patient/p1"),
+        get("$export")
+    ]))));
+    assert!(!super::idempotent(&bundle(
+        json!([{"request": {"url": "Patient/p1"}}])
+    )));
+    assert!(!super::idempotent(&FhirRequest::new(
+        Interaction::BatchOrTransaction
+    )));
+}
