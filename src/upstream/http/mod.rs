@@ -188,11 +188,9 @@ fn breaker_open(r: breaker::Rejected) -> FhirError {
 impl Upstream for HttpUpstream {
     async fn execute(&self, req: &FhirRequest, ctx: &RequestContext) -> FhirResult<FhirResponse> {
         let out = request::build(&self.base, req, &ctx.request_id)?;
-        let retries = if idempotent(req) {
-            self.read_retries
-        } else {
-            0
-        };
+        // Whether the request may be sent again: decided at its first
+        // transient failure only (a Bundle's entries are classified then).
+        let mut retryable: Option<bool> = None;
         let mut tries = 0;
         let (status, headers, body) = loop {
             let authorization = self.auth.header().await?;
@@ -224,7 +222,10 @@ impl Upstream for HttpUpstream {
                 Fault::None => ticket.success(),
                 Fault::Transient | Fault::Lasting => ticket.failure(Instant::now()),
             }
-            if transient && tries < retries {
+            if transient
+                && tries < self.read_retries
+                && *retryable.get_or_insert_with(|| idempotent(req))
+            {
                 let wait = self.retry_backoff.saturating_mul(1 << tries.min(16));
                 tries += 1;
                 tracing::info!(
