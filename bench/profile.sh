@@ -15,7 +15,9 @@
 #
 # Settings: PROFILE_N (requests per operation, default 200), PROFILE_C
 # (concurrent clients, 8), PROFILE_OUT (where callgrind.out.* and the
-# summary go, default bench/profile-out), BENCH_PATIENTS (10), TMPDIR.
+# summary go, default bench/profile-out), BENCH_PATIENTS (10), TMPDIR,
+# FG_EXTRA (VAR=value words added to the facade's environment in the none
+# and perf modes, e.g. FHIRGATE_LOG_LEVEL=info,sqlx::query=debug).
 # Uses the release binary as it is (build it first).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -90,7 +92,7 @@ case "$TOOL" in
   strace)
     env "${FG_ENV[@]}" strace -f -c -o "$OUT/strace.txt" "$BIN" serve >"$TMP/fg/log" 2>&1 &
     ;;
-  none | perf) env "${FG_ENV[@]}" "$BIN" serve >"$TMP/fg/log" 2>&1 & ;;
+  none | perf) env "${FG_ENV[@]}" ${FG_EXTRA:-} "$BIN" serve >"$TMP/fg/log" 2>&1 & ;;
   *) echo "usage: bench/profile.sh callgrind|strace|perf|none" >&2; exit 2 ;;
 esac
 FG_PID=$!

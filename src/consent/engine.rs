@@ -145,7 +145,13 @@ impl ConsentEngine {
     pub async fn epoch(&self) -> Result<i64, IndexError> {
         let sql = "SELECT CAST(COALESCE(SUM(generation), 0) AS BIGINT) FROM consent_generation";
         let n: i64 = match &self.store {
-            StateStore::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+            // asked on every paged search: read in place on a SQLite file
+            StateStore::Sqlite(p) => match crate::state::inline::read(p, |c| {
+                c.prepare_cached(sql)?.query_row([], |r| r.get(0))
+            }) {
+                Some(n) => n,
+                None => sqlx::query_scalar(sql).fetch_one(p).await,
+            },
             StateStore::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
         }
         .map_err(IndexError::from)?;

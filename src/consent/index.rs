@@ -266,6 +266,23 @@ impl ConsentIndex {
     async fn generations(&self, keys: &[String]) -> Result<HashMap<String, i64>, IndexError> {
         let mut out = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(IN_CHUNK) {
+            // asked on every request: read in place on a SQLite file (`inline`)
+            if let StateStore::Sqlite(p) = self.store() {
+                if let Some(rows) = crate::state::inline::read(p, |c| {
+                    let sql = format!(
+                        "SELECT patient, generation FROM consent_generation WHERE patient IN ({})",
+                        vec!["?"; chunk.len()].join(", ")
+                    );
+                    let mut st = c.prepare_cached(&sql)?;
+                    let rows = st.query_map(rusqlite::params_from_iter(chunk), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                    })?;
+                    rows.collect::<rusqlite::Result<Vec<_>>>()
+                }) {
+                    out.extend(rows?);
+                    continue;
+                }
+            }
             let rows: Vec<(String, i64)> = on_pool!(self.store(), |p| {
                 let mut q = sqlx::QueryBuilder::new(
                     "SELECT patient, generation FROM consent_generation WHERE patient IN (",

@@ -564,3 +564,53 @@ fn newer_compares_numbers_then_instants() {
     ));
     assert!(is_newer(&s(None, None), &s(Some("1"), None)));
 }
+
+/// On a SQLite file the per-request reads (the generations of
+/// `for_patients`, the epoch) run in place on this thread (`state::inline`)
+/// and still see a change committed a moment before by anyone.
+#[tokio::test]
+async fn generations_and_the_epoch_are_read_in_place_and_current() {
+    let f = sqlite().await;
+    let StateStore::Sqlite(pool) = &f.store else {
+        unreachable!()
+    };
+    let engine = crate::consent::engine::ConsentEngine::open(
+        crate::consent::policy::Policy::starter(crate::consent::policy::BasePolicy::OptOut),
+        f.store.clone(),
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    let other = ConsentIndex::new(f.store.clone());
+    let patients = vec!["Patient/5".to_owned()];
+    assert!(
+        engine.index.for_patients(&patients).await.unwrap()["Patient/5"]
+            .consents
+            .is_empty()
+    );
+    assert!(
+        crate::state::inline::open_here(pool),
+        "read on this thread's connection, not a pooled one"
+    );
+    let before = engine.epoch().await.unwrap();
+    let t = "2025-03-01T00:00:00Z";
+    other
+        .record(&consent("g1", "1", t, "Patient/5", "active"))
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.index.for_patients(&patients).await.unwrap()["Patient/5"]
+            .consents
+            .len(),
+        1
+    );
+    assert!(engine.epoch().await.unwrap() > before);
+    other
+        .record(&consent("g1", "2", t, "Patient/5", "inactive"))
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.index.for_patients(&patients).await.unwrap()["Patient/5"].consents[0].status,
+        ConsentStatus::Inactive
+    );
+}

@@ -35,6 +35,7 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+pub(crate) mod inline;
 pub mod oauth;
 pub mod users;
 

@@ -8,6 +8,7 @@
 //! an assertion `jti` by its primary key, so two replicas racing on the same
 //! code or jti cannot both win.
 
+use rusqlite::OptionalExtension;
 use serde_json::Value;
 use sqlx::Row;
 
@@ -272,6 +273,17 @@ impl StateStore {
     /// Whether an access token may still be used: issued by us and not
     /// revoked. An unknown jti counts as revoked (fail closed).
     pub async fn access_active(&self, jti: &str) -> Result<bool, sqlx::Error> {
+        // asked on every request: read in place on a SQLite file (`inline`)
+        if let StateStore::Sqlite(p) = self {
+            let row = super::inline::read(p, |c| {
+                c.prepare_cached("SELECT revoked FROM oauth_access WHERE jti = ?1")?
+                    .query_row([jti], |r| r.get::<_, i64>(0))
+                    .optional()
+            });
+            if let Some(row) = row {
+                return Ok(row? == Some(0));
+            }
+        }
         let sql = "SELECT revoked FROM oauth_access WHERE jti = $1";
         let row: Option<(i64,)> = on_pool!(self, |p| sqlx::query_as(sql)
             .bind(jti)
@@ -471,6 +483,33 @@ impl StateStore {
 pub(crate) mod tests {
     use super::*;
     use serde_json::json;
+
+    /// On a SQLite file an access token's state is read in place on this
+    /// thread (`state::inline`), and a revocation is in force at once,
+    /// whoever committed it.
+    #[tokio::test]
+    async fn revocation_is_read_in_place_and_in_force_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateStore::open(None, dir.path()).await.unwrap();
+        let StateStore::Sqlite(pool) = &s else {
+            unreachable!()
+        };
+        s.access_put("j", "c", None, i64::MAX).await.unwrap();
+        s.access_put("k", "c", None, i64::MAX).await.unwrap();
+        assert!(s.access_active("j").await.unwrap());
+        assert!(
+            crate::state::inline::open_here(pool),
+            "read on this thread's connection, not a pooled one"
+        );
+        assert!(s.access_revoke("j", "c").await.unwrap());
+        assert!(!s.access_active("j").await.unwrap());
+        // another process (the CLI) revokes on its own connection
+        rusqlite::Connection::open(dir.path().join("state.db"))
+            .unwrap()
+            .execute("UPDATE oauth_access SET revoked = 1 WHERE jti = 'k'", [])
+            .unwrap();
+        assert!(!s.access_active("k").await.unwrap());
+    }
 
     /// Part of the generic state-store suite (run on SQLite and PostgreSQL).
     pub(crate) async fn suite(s: &StateStore) {
