@@ -575,6 +575,34 @@ async fn paging_is_full_sealed_and_bound() {
     }
     assert_eq!(seen, vec!["pgobs-1", "pgobs-3", "pgobs-5"]);
     assert!(pages >= 2);
+    // `_total=none`: full pages without counting ahead, so no total until
+    // the last page (which has seen the whole result)
+    let first = w
+        .get(
+            &w.clin,
+            "/fhir/Observation?code:text=x&_count=2&_sort=_id&_total=none",
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    assert_eq!(ids(&first), vec!["pgobs-1", "pgobs-3"]);
+    assert!(first.json.get("total").is_none(), "{}", first.text());
+    let next = first.json["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .map(|l| l["url"].as_str().unwrap().to_owned())
+        .unwrap();
+    let last = w
+        .get(&w.clin, next.trim_start_matches("http://fhirgate.test"))
+        .await;
+    assert_eq!(ids(&last), vec!["pgobs-5"]);
+    assert_eq!(last.json["total"], 3, "{}", last.text());
+    let bad = w
+        .get(&w.clin, "/fhir/Observation?code:text=x&_total=some")
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text());
+    assert_eq!(bad.json["resourceType"], "OperationOutcome");
     // a consent change invalidates open paging
     let first = w
         .get(&w.clin, "/fhir/Observation?code:text=x&_count=1")

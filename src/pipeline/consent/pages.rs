@@ -10,7 +10,8 @@
 //! - `Bundle.total` is the number released to this caller: given when the
 //!   facade has seen the whole result, or counted ahead on the first page
 //!   when the upstream has at most [`COUNT_AHEAD`] matches or `_total=accurate`
-//!   is asked (then carried in the paging token); otherwise absent;
+//!   is asked (then carried in the paging token); otherwise absent, and
+//!   never counted ahead for `_total=none`;
 //! - `_summary=count` is answered by judging every match (up to
 //!   [`COUNT_LIMIT`] upstream matches; beyond that the total is absent and an
 //!   outcome entry says why);
@@ -54,6 +55,19 @@ pub enum Kind {
     Search,
     /// history (instance history: nothing visible = 404).
     History { instance: bool },
+}
+
+/// What the caller's `_total` asks of a first page that does not hold the
+/// whole result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TotalMode {
+    /// `none`: no total (nothing is counted ahead).
+    None,
+    /// absent or `estimate`: counted ahead when the upstream has at most
+    /// [`COUNT_AHEAD`] matches.
+    IfCheap,
+    /// `accurate`: always counted ahead (up to [`COUNT_LIMIT`] matches).
+    Accurate,
 }
 
 /// The caller's subsetting, applied after the decision.
@@ -271,7 +285,7 @@ async fn run_from(
     let token = req.param(PAGE_PARAM).map(str::to_owned);
     let mut offset_left = 0usize;
     let mut known_total: Option<usize> = None;
-    let mut accurate = false;
+    let mut total_mode = TotalMode::IfCheap;
     let (mut upstream_req, mut skip, released_before, count, subset, self_url) = match token {
         Some(t) => {
             let st = seal::open(
@@ -295,7 +309,16 @@ async fn run_from(
         }
         None => {
             let self_url = with_query(&ctx.base, &path, &req.params);
-            accurate = req.param("_total") == Some("accurate");
+            total_mode = match req.param("_total") {
+                None | Some("estimate") => TotalMode::IfCheap,
+                Some("accurate") => TotalMode::Accurate,
+                Some("none") => TotalMode::None,
+                Some(_) => {
+                    return Err(FhirError::processing(
+                        "_total must be none, estimate or accurate",
+                    ))
+                }
+            };
             let subset = Subset::take(&mut req)?;
             let count = match req.param("_count") {
                 Some(c) => c
@@ -519,10 +542,15 @@ async fn run_from(
     }
     // a search that does not fit one page: its true total is counted ahead
     // when that is cheap (the upstream has at most COUNT_AHEAD matches) or
-    // asked for (`_total=accurate`), then carried in the paging token
+    // asked for (`_total=accurate`), never when the caller declined it
+    // (`_total=none`), then carried in the paging token
     if !complete && !counting && first && kind == Kind::Search {
-        let cheap = upstream_total.is_some_and(|t| t <= COUNT_AHEAD);
-        if let (true, Some((upstream, at))) = (cheap || accurate, continue_at.as_ref()) {
+        let wanted = match total_mode {
+            TotalMode::None => false,
+            TotalMode::IfCheap => upstream_total.is_some_and(|t| t <= COUNT_AHEAD),
+            TotalMode::Accurate => true,
+        };
+        if let (true, Some((upstream, at))) = (wanted, continue_at.as_ref()) {
             // this page released `released` (the caller's offset included);
             // the rest is counted from where the page stopped
             let mut cr = first_page;
