@@ -40,9 +40,7 @@ use smart_launch::keys::{KeyError, KeySet};
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{
-    jcs,
-    ledger_script::{self, HeadCache},
-    merkle,
+    jcs, merkle,
     merkle::{Hash, LeafRun, TiledView, TILE_WIDTH},
 };
 use crate::state::StateStore;
@@ -62,6 +60,10 @@ pub enum LedgerError {
     /// The store failed (the caller fails closed).
     #[error("ledger store: {0}")]
     Db(#[from] sqlx::Error),
+    /// The store failed under the audit writer's own SQLite connection
+    /// ([`super::appender`]; the caller fails closed).
+    #[error("ledger store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Signing a checkpoint failed.
     #[error("ledger checkpoint signature: {0}")]
     Key(#[from] KeyError),
@@ -199,13 +201,12 @@ pub(crate) fn parse_hash(s: &str) -> Option<Hash> {
     hex::decode(s).ok()?.try_into().ok()
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// Appends `INSERT INTO ledger_entries … VALUES …` of `rows` to `q` (either
-/// backend; the locked append and [`super::ledger_script`] both write rows
-/// with it).
+/// backend).
 pub(super) fn push_entries<'a, DB>(q: &mut QueryBuilder<'a, DB>, rows: &'a [StoredEntry])
 where
     DB: Database,
@@ -254,7 +255,7 @@ pub(super) fn push_sidecar<'a, DB>(
 }
 
 /// The rows a batch becomes after the head `(size, chain)`.
-fn build_rows(
+pub(super) fn build_rows(
     size: i64,
     head: &str,
     batch: &[NewEntry],
@@ -306,8 +307,6 @@ impl std::fmt::Debug for TileCache {
 pub struct Ledger {
     pub(crate) store: StateStore,
     tiles: Arc<TileCache>,
-    /// The head the last append of this process left (SQLite only).
-    head: Arc<HeadCache>,
 }
 
 impl Ledger {
@@ -316,14 +315,7 @@ impl Ledger {
         Self {
             store,
             tiles: Arc::default(),
-            head: Arc::default(),
         }
-    }
-
-    /// The head this process's last append left, if it remembers one.
-    #[cfg(test)]
-    pub(crate) fn remembered_head(&self) -> Option<(i64, String)> {
-        self.head.get()
     }
 
     /// Appends a batch in one durable transaction; returns the seqs, in order.
@@ -334,35 +326,18 @@ impl Ledger {
     /// [`Self::append`], plus rows of other tables (`sidecar`, built from
     /// the seqs once they are known, under the ledger lock) committed in the
     /// same transaction: one fsync for both (the audit payloads). An `Err`
-    /// from `sidecar` aborts the append. `sidecar` runs again if a SQLite
-    /// append has to retry on the locked path ([`super::ledger_script`]).
+    /// from `sidecar` aborts the append. (The audit writer appends on a
+    /// SQLite file through [`super::appender`] instead.)
     pub async fn append_with<F>(
         &self,
         batch: &[NewEntry],
-        mut sidecar: F,
+        sidecar: F,
     ) -> Result<Vec<u64>, LedgerError>
     where
-        F: FnMut(&[u64]) -> Result<Vec<Sidecar>, String>,
+        F: FnOnce(&[u64]) -> Result<Vec<Sidecar>, String>,
     {
         if batch.is_empty() {
             return Ok(Vec::new());
-        }
-        if let (StateStore::Sqlite(pool), Some((size, head))) = (&self.store, self.head.get()) {
-            // Forget the head until this append has committed: a failure
-            // leaves the next append to read it under the lock.
-            self.head.set(None);
-            let rows = build_rows(size, &head, batch, now_ms())?;
-            let seqs: Vec<u64> = rows.iter().map(|r| r.seq as u64).collect();
-            let extra = sidecar(&seqs).map_err(sqlx::Error::Protocol)?;
-            let last = rows.last().map_or(head.as_str(), |r| r.chain_hash.as_str());
-            let new_size = size + rows.len() as i64;
-            match ledger_script::append(pool, &rows, &extra, (new_size, last)).await? {
-                ledger_script::Outcome::Done => {
-                    self.head.set(Some((new_size, last.to_owned())));
-                    return Ok(seqs);
-                }
-                ledger_script::Outcome::Stale => {}
-            }
         }
         let (begin, lock) = match &self.store {
             StateStore::Sqlite(_) => (
@@ -418,25 +393,7 @@ impl Ledger {
             }
             result?
         });
-        if matches!(self.store, StateStore::Sqlite(_)) {
-            if let Some(last) = rows.last() {
-                self.head.set(Some((last.seq + 1, last.chain_hash.clone())));
-            }
-        }
         Ok(rows.iter().map(|r| r.seq as u64).collect())
-    }
-
-    /// On SQLite, copies the write-ahead log's pages into the main file
-    /// (`PRAGMA wal_checkpoint(PASSIVE)`: waits for no reader or writer);
-    /// returns the pages the log held. Nothing to do on PostgreSQL.
-    pub async fn checkpoint_wal(&self) -> Result<i64, LedgerError> {
-        let StateStore::Sqlite(pool) = &self.store else {
-            return Ok(0);
-        };
-        let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(pool)
-            .await?;
-        Ok(log.max(0))
     }
 
     /// The number of entries (the head's size).

@@ -33,6 +33,7 @@
 
 pub mod admin_api;
 pub mod anchor;
+pub mod appender;
 pub mod auditor;
 pub mod balp;
 pub mod check;
@@ -43,7 +44,6 @@ pub mod events;
 pub mod export;
 pub mod jcs;
 pub mod ledger;
-mod ledger_script;
 pub mod merkle;
 pub mod middleware;
 pub mod proof;

@@ -33,6 +33,7 @@ use rand::RngCore;
 use super::{
     ledger::on_pool,
     pseudonym::{load_or_create_secret, KeyFileError},
+    LedgerError,
 };
 use crate::state::StateStore;
 
@@ -312,8 +313,14 @@ impl Vault {
 }
 
 /// Whether an append failed on [`ERASED_KEY_GUARD`].
-pub fn is_erased_key_guard(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.message().contains(ERASED_KEY_GUARD))
+pub fn is_erased_key_guard(e: &LedgerError) -> bool {
+    match e {
+        LedgerError::Db(sqlx::Error::Database(d)) => d.message().contains(ERASED_KEY_GUARD),
+        LedgerError::Sqlite(rusqlite::Error::SqliteFailure(_, Some(m))) => {
+            m.contains(ERASED_KEY_GUARD)
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

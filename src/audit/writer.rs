@@ -1,22 +1,28 @@
-//! The group-commit batcher: one task per process owns the appends.
+//! The group-commit batcher: one writer per process owns the appends.
 //!
 //! Requests submit their events over a bounded channel with a oneshot
-//! reply. The task takes what is queued (up to `batch_max` events), then:
+//! reply. The writer takes what is queued (up to `batch_max` events), then:
 //! 1. takes the data keys of every pseudonym in the batch from the vault's
 //!    memory, fetching (or creating) only the ones not kept yet (one query),
 //!    so a key failure stops the batch before the chain grows; a kept key
 //!    erased meanwhile fails the append inside its transaction, and the
 //!    batch is sealed again under fresh keys, once;
-//! 2. appends the chained entries with one [`Ledger::append_with`]: under
-//!    the ledger lock, once the seqs are known, each payload is sealed with
-//!    its seq and pseudonym as associated data, and the payloads and their
-//!    search columns are written in the same transaction (one durable
-//!    commit, one fsync, for the whole batch: the group commit);
+//! 2. appends the chained entries in one transaction: under the ledger
+//!    lock, once the seqs are known, each payload is sealed with its seq and
+//!    pseudonym as associated data, and the payloads and their search
+//!    columns are written in the same transaction (one durable commit, one
+//!    fsync, for the whole batch: the group commit);
 //! 3. answers every request with its seqs.
 //!
 //! Any failure answers every request of the batch with an error (they fail
 //! closed with 503) and leaves nothing behind: entries and payloads commit
 //! together or not at all.
+//!
+//! On a SQLite file the writer is a thread of its own appending through
+//! [`Appender`] (its own connection, prepared statements): a batch crosses
+//! threads once on the way in and once on the way out. On PostgreSQL (and an
+//! in-memory SQLite database) it is a task appending through
+//! [`Ledger::append_with`] on the pool.
 //!
 //! On SQLite, after every [`CHECKPOINT_EVERY`] batches the writer copies the
 //! write-ahead log into the main file (a PASSIVE checkpoint) as soon as no
@@ -30,9 +36,10 @@ use std::{collections::HashMap, time::Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
+    appender::Appender,
     error::AuditError,
     events::Event,
-    ledger::{LedgerError, Sidecar},
+    ledger::Sidecar,
     store::{self, PayloadRow},
     vault::{self, Vault},
     Ledger, NewEntry,
@@ -41,7 +48,7 @@ use super::{
 type Reply = oneshot::Sender<Result<Vec<u64>, String>>;
 
 /// Batches after which the writer, when no request is queued, checkpoints
-/// SQLite's write-ahead log ([`Ledger::checkpoint_wal`]).
+/// SQLite's write-ahead log ([`Appender::checkpoint_wal`]).
 pub const CHECKPOINT_EVERY: u32 = 8;
 
 struct Job {
@@ -62,10 +69,27 @@ impl std::fmt::Debug for Job {
 }
 
 impl Writer {
-    /// Starts the writer task (needs a Tokio runtime).
+    /// Starts the writer: a thread on a SQLite file, else a task (needs a
+    /// Tokio runtime either way).
     pub fn spawn(ledger: Ledger, vault: Vault, batch_max: usize, queue: usize) -> Self {
         let (tx, rx) = mpsc::channel(queue.max(1));
-        tokio::spawn(run(rx, ledger, vault, batch_max.max(1)));
+        let batch_max = batch_max.max(1);
+        match Appender::for_store(&ledger.store) {
+            Some(appender) => {
+                let rt = tokio::runtime::Handle::current();
+                let started = std::thread::Builder::new()
+                    .name("fhirgate-audit".into())
+                    .spawn(move || run_on_thread(rx, appender, vault, batch_max, rt));
+                if let Err(e) = started {
+                    // the receiver went with the closure: every submit
+                    // fails closed (503)
+                    tracing::error!(error = %e, "the audit writer thread did not start");
+                }
+            }
+            None => {
+                tokio::spawn(run(rx, ledger, vault, batch_max));
+            }
+        }
         Self { tx }
     }
 
@@ -79,77 +103,137 @@ impl Writer {
         self.tx
             .send(Job { events, reply })
             .await
-            .map_err(|_| AuditError::Unavailable("the writer task has stopped".into()))?;
+            .map_err(|_| AuditError::Unavailable("the writer has stopped".into()))?;
         match rx.await {
             Ok(Ok(seqs)) => Ok(seqs),
             Ok(Err(e)) => Err(AuditError::Unavailable(e)),
             Err(_) => Err(AuditError::Unavailable(
-                "the writer task dropped the request".into(),
+                "the writer dropped the request".into(),
             )),
         }
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<Job>, ledger: Ledger, vault: Vault, batch_max: usize) {
-    let mut since_checkpoint = 0u32;
-    while let Some(first) = rx.recv().await {
-        let mut n = first.events.len();
-        let mut jobs: Vec<Job> = vec![first];
-        while n < batch_max {
-            match rx.try_recv() {
-                Ok(job) => {
-                    n += job.events.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
+/// `first` and the jobs queued behind it, up to `batch_max` events.
+fn gather(first: Job, rx: &mut mpsc::Receiver<Job>, batch_max: usize) -> Vec<Job> {
+    let mut n = first.events.len();
+    let mut jobs: Vec<Job> = vec![first];
+    while n < batch_max {
+        match rx.try_recv() {
+            Ok(job) => {
+                n += job.events.len();
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    jobs
+}
+
+/// The chained parts, moved into the ledger's batch (no copy); the events
+/// keep what sealing and the search columns need.
+fn take_entries(jobs: &mut [Job]) -> Vec<NewEntry> {
+    jobs.iter_mut()
+        .flat_map(|j| j.events.iter_mut())
+        .map(|e| NewEntry {
+            request_id: e.request_id.clone(),
+            entry: std::mem::take(&mut e.entry),
+        })
+        .collect()
+}
+
+/// Records the batch's metrics and answers every job of it.
+fn answer(jobs: Vec<Job>, result: Result<Vec<u64>, AuditError>, started: Instant) {
+    let appended = result.as_ref().ok().map(Vec::len);
+    crate::observability::metrics::registry().ledger_append(started.elapsed(), appended);
+    match result {
+        Ok(seqs) => {
+            tracing::debug!(
+                events = seqs.len(),
+                requests = jobs.len(),
+                micros = started.elapsed().as_micros() as u64,
+                "audit batch appended"
+            );
+            let mut rest = seqs.as_slice();
+            for job in jobs {
+                let (mine, tail) = rest.split_at(job.events.len().min(rest.len()));
+                rest = tail;
+                let _ = job.reply.send(Ok(mine.to_vec()));
             }
         }
+        Err(e) => {
+            let events: usize = jobs.iter().map(|j| j.events.len()).sum();
+            tracing::error!(error = %e, events, "audit batch failed; requests fail closed");
+            let msg = e.to_string();
+            for job in jobs {
+                let _ = job.reply.send(Err(msg.clone()));
+            }
+        }
+    }
+}
+
+/// The writer task (PostgreSQL, in-memory SQLite).
+async fn run(mut rx: mpsc::Receiver<Job>, ledger: Ledger, vault: Vault, batch_max: usize) {
+    while let Some(first) = rx.recv().await {
         let started = Instant::now();
-        // The chained parts move into the ledger's batch (no copy); the
-        // events keep what sealing and the search columns need.
-        let entries: Vec<NewEntry> = jobs
-            .iter_mut()
-            .flat_map(|j| j.events.iter_mut())
-            .map(|e| NewEntry {
-                request_id: e.request_id.clone(),
-                entry: std::mem::take(&mut e.entry),
-            })
-            .collect();
+        let mut jobs = gather(first, &mut rx, batch_max);
+        let entries = take_entries(&mut jobs);
         let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
         let result = commit_entries(&ledger, &vault, &events, &entries).await;
-        let appended = result.as_ref().ok().map(Vec::len);
-        crate::observability::metrics::registry().ledger_append(started.elapsed(), appended);
-        match result {
-            Ok(seqs) => {
-                tracing::debug!(
-                    events = seqs.len(),
-                    requests = jobs.len(),
-                    micros = started.elapsed().as_micros() as u64,
-                    "audit batch appended"
-                );
-                let mut rest = seqs.as_slice();
-                for job in jobs {
-                    let (mine, tail) = rest.split_at(job.events.len().min(rest.len()));
-                    rest = tail;
-                    let _ = job.reply.send(Ok(mine.to_vec()));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, events = events.len(), "audit batch failed; requests fail closed");
-                let msg = e.to_string();
-                for job in jobs {
-                    let _ = job.reply.send(Err(msg.clone()));
-                }
-            }
-        }
+        drop(events);
+        answer(jobs, result, started);
+    }
+}
+
+/// The writer thread (a SQLite file); ends when every [`Writer`] is gone.
+fn run_on_thread(
+    mut rx: mpsc::Receiver<Job>,
+    mut appender: Appender,
+    vault: Vault,
+    batch_max: usize,
+    rt: tokio::runtime::Handle,
+) {
+    let mut since_checkpoint = 0u32;
+    while let Some(first) = rx.blocking_recv() {
+        let started = Instant::now();
+        let mut jobs = gather(first, &mut rx, batch_max);
+        let entries = take_entries(&mut jobs);
+        let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
+        let result = commit_on_thread(&mut appender, &vault, &events, &entries, &rt);
+        drop(events);
+        answer(jobs, result, started);
         since_checkpoint += 1;
         if since_checkpoint >= CHECKPOINT_EVERY && rx.is_empty() {
             // Nobody is waiting: copy the log into the main file now,
             // rather than inside a later batch's commit.
             since_checkpoint = 0;
-            if let Err(e) = ledger.checkpoint_wal().await {
+            if let Err(e) = appender.checkpoint_wal() {
                 tracing::warn!(error = %e, "WAL checkpoint between audit batches failed");
             }
+        }
+    }
+}
+
+/// [`commit_entries`] on the writer thread, through its [`Appender`] (the
+/// vault's keys are awaited on the runtime only when some are not kept).
+fn commit_on_thread(
+    appender: &mut Appender,
+    vault: &Vault,
+    events: &[&Event],
+    entries: &[NewEntry],
+    rt: &tokio::runtime::Handle,
+) -> Result<Vec<u64>, AuditError> {
+    let pseudonyms = pseudonyms_of(events);
+    let mut retried = false;
+    loop {
+        let keys = rt.block_on(vault.sealing_keys(&pseudonyms))?;
+        match appender.append_with(entries, |seqs| seal_rows(events, &keys, seqs)) {
+            Err(e) if !retried && vault::is_erased_key_guard(&e) => {
+                // A kept key was erased meanwhile: seal again under fresh keys.
+                vault.forget();
+                retried = true;
+            }
+            result => return Ok(result?.0),
         }
     }
 }
@@ -178,14 +262,15 @@ async fn commit_entries(
     events: &[&Event],
     entries: &[NewEntry],
 ) -> Result<Vec<u64>, AuditError> {
-    let mut pseudonyms: Vec<&str> = events.iter().map(|e| e.pseudonym.as_str()).collect();
-    pseudonyms.sort_unstable();
-    pseudonyms.dedup();
+    let pseudonyms = pseudonyms_of(events);
     let mut retried = false;
     loop {
         let keys = vault.sealing_keys(&pseudonyms).await?;
-        match append_sealed(ledger, events, entries, &keys).await {
-            Err(LedgerError::Db(e)) if !retried && vault::is_erased_key_guard(&e) => {
+        match ledger
+            .append_with(entries, |seqs| seal_rows(events, &keys, seqs))
+            .await
+        {
+            Err(e) if !retried && vault::is_erased_key_guard(&e) => {
                 // A kept key was erased meanwhile: seal again under fresh keys.
                 vault.forget();
                 retried = true;
@@ -195,45 +280,48 @@ async fn commit_entries(
     }
 }
 
-/// One append of `entries`, their payloads sealed under `keys`.
-async fn append_sealed(
-    ledger: &Ledger,
+/// The batch's pseudonyms, each once.
+fn pseudonyms_of<'a>(events: &[&'a Event]) -> Vec<&'a str> {
+    let mut pseudonyms: Vec<&str> = events.iter().map(|e| e.pseudonym.as_str()).collect();
+    pseudonyms.sort_unstable();
+    pseudonyms.dedup();
+    pseudonyms
+}
+
+/// The payload rows of `events` (appended as `seqs`), sealed under `keys`.
+fn seal_rows(
     events: &[&Event],
-    entries: &[NewEntry],
     keys: &HashMap<String, vault::DataKey>,
-) -> Result<Vec<u64>, LedgerError> {
-    let seal_all = |seqs: &[u64]| -> Result<Vec<Sidecar>, String> {
-        let mut rows = Vec::with_capacity(events.len());
-        for (e, seq) in events.iter().zip(seqs) {
-            let key = keys
-                .get(e.pseudonym.as_str())
-                .ok_or("a data key went missing")?;
-            let sealed =
-                vault::seal(key, *seq, &e.pseudonym, &e.payload).map_err(|e| e.to_string())?;
-            let types = if e.index.entity_types.is_empty() {
-                " ".to_owned()
-            } else {
-                format!(" {} ", e.index.entity_types.join(" "))
-            };
-            rows.push((
-                PayloadRow {
-                    seq: *seq as i64,
-                    pseudonym: e.pseudonym.clone(),
-                    key_id: key.key_id.clone(),
-                    recorded: e.index.recorded,
-                    kind: e.index.kind.clone(),
-                    action: e.index.action.clone(),
-                    outcome: e.index.outcome.clone(),
-                    entity_types: types,
-                    nonce: sealed.nonce,
-                    payload: sealed.ciphertext,
-                },
-                e.index.agents.clone(),
-            ));
-        }
-        Ok(store::sidecars(&rows))
-    };
-    ledger.append_with(entries, seal_all).await
+    seqs: &[u64],
+) -> Result<Vec<Sidecar>, String> {
+    let mut rows = Vec::with_capacity(events.len());
+    for (e, seq) in events.iter().zip(seqs) {
+        let key = keys
+            .get(e.pseudonym.as_str())
+            .ok_or("a data key went missing")?;
+        let sealed = vault::seal(key, *seq, &e.pseudonym, &e.payload).map_err(|e| e.to_string())?;
+        let types = if e.index.entity_types.is_empty() {
+            " ".to_owned()
+        } else {
+            format!(" {} ", e.index.entity_types.join(" "))
+        };
+        rows.push((
+            PayloadRow {
+                seq: *seq as i64,
+                pseudonym: e.pseudonym.clone(),
+                key_id: key.key_id.clone(),
+                recorded: e.index.recorded,
+                kind: e.index.kind.clone(),
+                action: e.index.action.clone(),
+                outcome: e.index.outcome.clone(),
+                entity_types: types,
+                nonce: sealed.nonce,
+                payload: sealed.ciphertext,
+            },
+            e.index.agents.clone(),
+        ));
+    }
+    Ok(store::sidecars(&rows))
 }
 
 #[cfg(test)]

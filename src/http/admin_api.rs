@@ -98,7 +98,7 @@ impl From<LedgerError> for ApiError {
                 "server_error",
                 format!("{e}; run GET /admin/api/ledger/verify"),
             ),
-            LedgerError::Db(_) | LedgerError::Key(_) => {
+            LedgerError::Db(_) | LedgerError::Sqlite(_) | LedgerError::Key(_) => {
                 tracing::error!(error = %e, "admin API: ledger unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

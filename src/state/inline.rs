@@ -80,7 +80,7 @@ pub(crate) fn read<T>(
 
 /// Whether sqlx's file name for a pool names a file on disk (sqlx names an
 /// in-memory database `:memory:` or a `file:` URI of its own).
-fn is_file_name(path: &Path) -> bool {
+pub(crate) fn is_file_name(path: &Path) -> bool {
     match path.to_str() {
         Some(s) => !(s.is_empty() || s == ":memory:" || s.starts_with("file:")),
         None => true,
