@@ -1,6 +1,6 @@
 //! [`Auditor`]: what the rest of the server holds (`AppState::audit`) to
 //! record events before a response is released, and to erase a patient's
-//! payloads. It owns the writer task, the keys and the event builder.
+//! payloads. It owns the ledger writer, the keys and the event builder.
 //!
 //! The receipt: every audited response carries [`RECEIPT_HEADER`]
 //! (`X-Ledger-Seq`), the seq of the request's last ledger entry; all of the
@@ -77,7 +77,7 @@ pub fn now_ms() -> i64 {
 
 impl Auditor {
     /// Loads (or creates) the keys in `<data_dir>/keys` and starts the
-    /// writer task (call within a Tokio runtime).
+    /// ledger writer (call within a Tokio runtime).
     pub fn open(config: &Config, store: StateStore) -> Result<Self, KeyFileError> {
         let keys_dir = config.data_dir.join("keys");
         let pz = Pseudonymizer::load_or_create(&keys_dir)?;
