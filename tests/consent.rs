@@ -192,6 +192,16 @@ fn assert_absent(r: &TestResponse, needles: &[&str]) {
     }
 }
 
+/// The path (below the facade's origin) of a Bundle's `next` link.
+fn next_path(r: &TestResponse) -> Option<String> {
+    r.json["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .and_then(|l| l["url"].as_str())
+        .map(|u| u.trim_start_matches("http://fhirgate.test").to_owned())
+}
+
 fn ids(r: &TestResponse) -> Vec<String> {
     let mut v: Vec<String> = r.json["entry"]
         .as_array()
@@ -554,21 +564,14 @@ async fn paging_is_full_sealed_and_bound() {
         assert_absent(&r, &["pgobs-0", "pgobs-2", "pgobs-4", "_offset"]);
         seen.extend(ids(&r));
         pages += 1;
-        let next = r.json["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-            .map(|l| l["url"].as_str().unwrap().to_owned());
-        match next {
-            Some(n) => {
+        match next_path(&r) {
+            Some(path) => {
                 // the true total for this caller, counted ahead, on every page
                 assert_eq!(r.json["total"], 3, "{}", r.text());
                 assert_eq!(ids(&r).len(), 2, "pages are full");
                 // another caller cannot use it
-                let path = n.trim_start_matches("http://fhirgate.test");
-                assert_eq!(w.get(&w.payer, path).await.status, StatusCode::BAD_REQUEST);
-                url = path.to_owned();
+                assert_eq!(w.get(&w.payer, &path).await.status, StatusCode::BAD_REQUEST);
+                url = path;
             }
             None => break,
         }
@@ -586,16 +589,7 @@ async fn paging_is_full_sealed_and_bound() {
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
     assert_eq!(ids(&first), vec!["pgobs-1", "pgobs-3"]);
     assert!(first.json.get("total").is_none(), "{}", first.text());
-    let next = first.json["link"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["relation"] == "next")
-        .map(|l| l["url"].as_str().unwrap().to_owned())
-        .unwrap();
-    let last = w
-        .get(&w.clin, next.trim_start_matches("http://fhirgate.test"))
-        .await;
+    let last = w.get(&w.clin, &next_path(&first).unwrap()).await;
     assert_eq!(ids(&last), vec!["pgobs-5"]);
     assert_eq!(last.json["total"], 3, "{}", last.text());
     let bad = w
@@ -607,17 +601,9 @@ async fn paging_is_full_sealed_and_bound() {
     let first = w
         .get(&w.clin, "/fhir/Observation?code:text=x&_count=1")
         .await;
-    let next = first.json["link"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["relation"] == "next")
-        .map(|l| l["url"].as_str().unwrap().to_owned())
-        .unwrap();
+    let next = next_path(&first).unwrap();
     w.consent("other", json!({"type": "permit"})).await;
-    let stale = w
-        .get(&w.clin, next.trim_start_matches("http://fhirgate.test"))
-        .await;
+    let stale = w.get(&w.clin, &next).await;
     assert_eq!(stale.status, StatusCode::GONE, "{}", stale.text());
 }
 
