@@ -499,7 +499,7 @@ fn a_bulk_export_killed_mid_job_completes_after_restart() -> TestResult {
     let client = http(Duration::from_secs(60))?;
 
     // A population of our own (one transaction), counted per type.
-    let (patients, per_patient) = (60, 5);
+    let (patients, per_patient) = (150, 5);
     let mut entries = Vec::new();
     for p in 0..patients {
         let pid = format!("urn:uuid:00000000-0000-4000-8000-{p:012}");
@@ -554,15 +554,25 @@ fn a_bulk_export_killed_mid_job_completes_after_restart() -> TestResult {
     } else {
         format!("{public}{status_url}")
     };
-    // Kill it while the job runs: the status still says 202 right before.
-    thread::sleep(Duration::from_millis(300));
-    let r = client.get(&status_url).bearer_auth(&token).send()?;
-    let before = r.status().as_u16();
-    let progress = header(&r, "x-progress");
-    assert_eq!(
-        before, 202,
-        "the job finished before the kill; make it bigger: {progress:?}"
-    );
+    // Kill it while the job runs: as soon as the status shows it started
+    // (not "queued"), and still says 202 right before.
+    let started = Instant::now();
+    let progress = loop {
+        let r = client.get(&status_url).bearer_auth(&token).send()?;
+        let before = r.status().as_u16();
+        let progress = header(&r, "x-progress");
+        assert_eq!(
+            before, 202,
+            "the job finished before the kill; make it bigger: {progress:?}"
+        );
+        if progress.as_deref().is_some_and(|p| p != "queued") {
+            break progress;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(format!("the job did not start\n{}", server.log_tail()).into());
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
     server.kill9()?;
     let killed = Instant::now();
     server.start()?;
