@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use super::ledger::{build_rows, now_ms, LedgerError, NewEntry, Sidecar, SqlValue};
 use crate::state::StateStore;
@@ -44,10 +44,8 @@ impl Appender {
         let StateStore::Sqlite(pool) = store else {
             return None;
         };
-        let options = pool.connect_options();
-        let path = options.get_filename();
-        crate::state::inline::is_file_name(path).then(|| Self {
-            path: path.to_path_buf(),
+        Some(Self {
+            path: crate::state::inline::file_of(pool)?,
             conn: None,
             cap: 0,
         })
@@ -115,10 +113,7 @@ impl Appender {
 }
 
 fn connect(path: &Path) -> Result<Connection, LedgerError> {
-    // the pool created and migrated the file; WAL mode is in the file
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_WAIT)?;
+    let conn = crate::state::inline::open_existing(path, BUSY_WAIT)?;
     // as the pool's connections (sqlx's defaults): durable commits, and
     // foreign keys enforced
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON")?;

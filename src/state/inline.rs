@@ -1,4 +1,6 @@
-//! Point reads of the SQLite state store on the calling thread.
+//! Point reads of the SQLite state store on the calling thread (and the
+//! opening of a thread's own connection to its file, shared with the audit
+//! writer's [`crate::audit::appender`]).
 //!
 //! sqlx runs every SQLite statement on a worker thread of its connection:
 //! each query is a message to that thread, a wake-up there and one back. For
@@ -80,7 +82,7 @@ pub(crate) fn read<T>(
 
 /// Whether sqlx's file name for a pool names a file on disk (sqlx names an
 /// in-memory database `:memory:` or a `file:` URI of its own).
-pub(crate) fn is_file_name(path: &Path) -> bool {
+fn is_file_name(path: &Path) -> bool {
     match path.to_str() {
         Some(s) => !(s.is_empty() || s == ":memory:" || s.starts_with("file:")),
         None => true,
@@ -88,11 +90,25 @@ pub(crate) fn is_file_name(path: &Path) -> bool {
 }
 
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    // no CREATE: the pool has created and migrated the file already
+    let conn = open_existing(path, BUSY_WAIT)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
+/// The database file of a SQLite pool, when it is one (not in memory).
+pub(crate) fn file_of(pool: &SqlitePool) -> Option<std::path::PathBuf> {
+    let options = pool.connect_options();
+    let path = options.get_filename();
+    is_file_name(path).then(|| path.to_path_buf())
+}
+
+/// A connection of this thread's own to the state store's file, which the
+/// pool has created and migrated already (no CREATE; WAL mode is in the
+/// file), waiting up to `busy` for another writer.
+pub(crate) fn open_existing(path: &Path, busy: Duration) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_WAIT)?;
-    conn.pragma_update(None, "query_only", true)?;
+    conn.busy_timeout(busy)?;
     Ok(conn)
 }
 
