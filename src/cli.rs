@@ -339,38 +339,50 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     crate::shutdown::serve_with(app, embedded, listener, tls, shutdown_signal()).await
 }
 
+/// The start-up banner on stdout (written at once; a failure is ignored).
 fn print_banner(app: &AppState, demo: Option<&demo::DemoInfo>) {
+    use std::fmt::Write as _;
     let base = app.config.fhir_base();
-    println!("fhirgate is running");
-    println!("  FHIR base:          {base}");
-    println!("  CapabilityStatement {base}/metadata");
-    println!("  SMART discovery:    {base}/.well-known/smart-configuration");
-    println!("  upstream:           {}", app.upstream.name());
+    let mut out = String::with_capacity(1024);
+    let _ = writeln!(out, "fhirgate is running");
+    let _ = writeln!(out, "  FHIR base:          {base}");
+    let _ = writeln!(out, "  CapabilityStatement {base}/metadata");
+    let _ = writeln!(
+        out,
+        "  SMART discovery:    {base}/.well-known/smart-configuration"
+    );
+    let _ = writeln!(out, "  upstream:           {}", app.upstream.name());
     if let Some(d) = demo {
-        println!("  demo mode:          {} patients seeded", d.patients);
-        println!(
+        let _ = writeln!(out, "  demo mode:          {} patients seeded", d.patients);
+        let _ = writeln!(
+            out,
             "  demo users:         dr.lee / demo  (clinician, {}, {})",
             d.dr_lee,
             crate::seed::DR_LEE_ORGANIZATION
         );
-        println!(
+        let _ = writeln!(
+            out,
             "                      pat.jones / demo  (patient, {})",
             d.pat_jones
         );
-        println!(
+        let _ = writeln!(
+            out,
             "                      {} / demo  (admin, {}; OAuth clients at {}/admin)",
             demo::ADMIN_USERNAME,
             demo::ADMIN_FHIR_USER,
             app.config.public_url.as_str().trim_end_matches('/')
         );
-        println!(
+        let _ = writeln!(
+            out,
             "  demo provider:      Backend Services client {} acts for {}",
             demo::DEMO_PROVIDER_CLIENT,
             crate::seed::HOSPITAL_ORGANIZATION
         );
         let public = app.config.public_url.as_str().trim_end_matches('/');
-        println!("  try:                {public}/launcher  (EHR launcher: sign in as dr.lee, launch a registered app)");
+        let _ = writeln!(out, "  try:                {public}/launcher  (EHR launcher: sign in as dr.lee, launch a registered app)");
     }
+    // A stdout that cannot be written (closed, full) must not stop the server.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
 }
 
 async fn shutdown_signal() {

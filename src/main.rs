@@ -1,5 +1,7 @@
 //! The `fhirgate` binary: parse the command line and run it.
 
+use std::io::Write as _;
+
 use clap::Parser;
 
 #[tokio::main]
@@ -8,7 +10,8 @@ async fn main() -> std::process::ExitCode {
     match fhirgate::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fhirgate: {e:#}");
+            // Not eprintln!: it panics when stderr cannot be written.
+            let _ = writeln!(std::io::stderr(), "fhirgate: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -28,6 +28,8 @@ pub struct Process {
     pub public_url: String,
     env: Vec<(String, String)>,
     log: PathBuf,
+    /// Where stdout and stderr go instead of the log (e.g. `/dev/full`).
+    output: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -52,8 +54,16 @@ impl Process {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             log: parent.join(format!("{name}.log")),
+            output: None,
             child: None,
         })
+    }
+
+    /// Sends the server's stdout and stderr to `path` instead of the log:
+    /// `/dev/full` is a log volume that is full (every write fails, ENOSPC).
+    pub fn with_output(mut self, path: &Path) -> Self {
+        self.output = Some(path.to_path_buf());
+        self
     }
 
     /// The binary with a clean `FHIRGATE_*` environment plus ours.
@@ -76,10 +86,13 @@ impl Process {
         if self.child.is_some() {
             return Err("already running".into());
         }
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)?;
+        let log = match &self.output {
+            Some(path) => OpenOptions::new().write(true).open(path)?,
+            None => OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.log)?,
+        };
         let child = self
             .command()
             .arg("serve")

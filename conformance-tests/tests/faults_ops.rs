@@ -12,6 +12,9 @@
 //! - No lost bulk job: a `$export` is kicked off, the server is killed with
 //!   SIGKILL while the job runs and restarted on the same data; the job
 //!   completes with exact counts.
+//! - A full log volume: the server's stdout and stderr are `/dev/full`
+//!   (every write fails with ENOSPC). It starts, answers every request, and
+//!   audits each; the lines it could not write are counted at `/metrics`.
 //!
 //! "No acknowledged request without its audit entry under kill -9" is
 //! `ledger_durability.rs` (`every_response_received_survives_kill_9`).
@@ -623,6 +626,99 @@ fn a_bulk_export_killed_mid_job_completes_after_restart() -> TestResult {
     println!(
         "bulk kill -9: job at {progress:?} when killed, complete {took:?} after the kill with \
          {expected:?}; {}",
+        verified.trim()
+    );
+    server.kill9()?;
+    Ok(())
+}
+
+#[test]
+fn a_full_log_volume_neither_stops_the_server_nor_its_audit() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let config = config_file(dir.path(), "")?;
+    let config = config.display().to_string();
+    // Every request writes an access line at `info`.
+    let env = [
+        ("FHIRGATE_CONFIG", config.as_str()),
+        ("FHIRGATE_LOG_LEVEL", "info"),
+    ];
+    let backend = BackendClient::register_with(&fhirgate_bin()?, &data, "system/*.cruds", &env)?;
+    let port = free_port()?;
+    let public = format!("http://127.0.0.1:{port}");
+    let mut server =
+        Process::new("fhirgate", &data, port, &public, &env)?.with_output(Path::new("/dev/full"));
+    server.start()?;
+    let token = backend.token(&public, "system/*.cruds")?;
+    let base = format!("{public}/fhir");
+    let client = http(Duration::from_secs(30))?;
+    let r = client
+        .post(format!("{base}/Patient"))
+        .bearer_auth(&token)
+        .header("content-type", "application/fhir+json")
+        .body(json!({"resourceType": "Patient", "name": [{"family": "Fullog"}]}).to_string())
+        .send()?;
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text()?);
+    let id = r.json::<Value>()?["id"].as_str().ok_or("no id")?.to_owned();
+
+    // Reads and searches from four threads: every one answered and audited.
+    let (threads, each) = (4, 150);
+    let answered = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    thread::scope(|s| {
+        for t in 0..threads {
+            let (client, token, base, id) = (&client, &token, &base, &id);
+            let (answered, failures) = (answered.clone(), failures.clone());
+            s.spawn(move || {
+                for i in 0..each {
+                    let url = if (t + i) % 2 == 0 {
+                        format!("{base}/Patient/{id}")
+                    } else {
+                        format!("{base}/Patient?family=Fullog")
+                    };
+                    let got = client.get(&url).bearer_auth(token).send();
+                    let outcome = match got {
+                        Ok(r) if r.status().as_u16() == 200 && receipt(&r).0.is_some() => {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        Ok(r) => format!("{url}: {} {:?}", r.status(), receipt(&r)),
+                        Err(e) => format!("{url}: {e}"),
+                    };
+                    if let Ok(mut f) = failures.lock() {
+                        f.push(outcome);
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.lock().map(|f| f.clone()).unwrap_or_default();
+    assert!(
+        failures.is_empty(),
+        "{} of {} failed, e.g. {:?}",
+        failures.len(),
+        threads * each,
+        &failures[..failures.len().min(5)]
+    );
+    assert_eq!(answered.load(Ordering::Relaxed), threads * each);
+
+    // The lines it could not write are counted, not lost silently.
+    let metrics = client.get(format!("{public}/metrics")).send()?.text()?;
+    let dropped: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("fhirgate_log_lines_dropped_total "))
+        .ok_or("no fhirgate_log_lines_dropped_total")?
+        .trim()
+        .parse()?;
+    assert!(
+        dropped >= (threads * each) as f64,
+        "{dropped} lines counted as dropped for {} requests",
+        threads * each
+    );
+    let verified = verify(&server)?;
+    println!(
+        "full log volume: {} requests answered and audited, {dropped} log lines dropped; {}",
+        threads * each,
         verified.trim()
     );
     server.kill9()?;

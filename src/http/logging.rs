@@ -18,7 +18,10 @@ use tracing_subscriber::{fmt::MakeWriter, layer::SubscriberExt, EnvFilter, Layer
 
 use crate::{
     config::{LogConfig, LogFormat},
-    observability::otel::{self, Otel},
+    observability::{
+        log_sink,
+        otel::{self, Otel},
+    },
 };
 
 /// The header carrying the request id.
@@ -28,18 +31,21 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// Installs the global tracing subscriber (JSON or pretty, to stderr),
+/// Installs the global tracing subscriber (JSON or pretty, to stderr
+/// through [`log_sink`], which drops and counts what stderr refuses),
 /// with the OpenTelemetry exporter's layer when `otel` is given.
 pub fn init(cfg: &LogConfig, otel: Option<&Otel>) -> anyhow::Result<()> {
     use tracing_subscriber::util::SubscriberInitExt;
     // A second init (tests) keeps the first subscriber.
-    let _ = dispatch(cfg, otel, std::io::stderr)?.try_init();
+    let _ = dispatch(cfg, otel, log_sink::stderr())?.try_init();
     Ok(())
 }
 
 /// The subscriber [`init`] installs, writing log lines to `writer`: the
 /// log lines filtered by `log.level`, never showing the trace spans
 /// (`otel::TARGET`); with `otel`, those spans also go to the exporter.
+/// A write `writer` fails is not reported on stderr (tracing-subscriber's
+/// `log_internal_errors`, which panics when stderr fails too).
 pub fn dispatch<W>(
     cfg: &LogConfig,
     otel: Option<&Otel>,
@@ -58,6 +64,7 @@ where
     let Some(otel) = otel else {
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .log_internal_errors(false)
             .with_writer(writer);
         return Ok(match cfg.format {
             LogFormat::Json => builder
@@ -70,7 +77,9 @@ where
         });
     };
     // Per-layer filters: the log level does not limit the trace spans.
-    let logs = tracing_subscriber::fmt::layer().with_writer(writer);
+    let logs = tracing_subscriber::fmt::layer()
+        .log_internal_errors(false)
+        .with_writer(writer);
     let logs = match cfg.format {
         LogFormat::Json => logs
             .json()

@@ -229,6 +229,18 @@ impl Registry {
             f.ledger_appended as f64,
         );
         drop(f);
+        family(
+            &mut out,
+            "fhirgate_log_lines_dropped_total",
+            "counter",
+            "Log lines dropped because stderr refused them (e.g. the log volume is full).",
+        );
+        sample(
+            &mut out,
+            "fhirgate_log_lines_dropped_total",
+            &[],
+            super::log_sink::dropped() as f64,
+        );
         gauges.render(&mut out);
         out
     }

@@ -30,6 +30,7 @@ use serde::Deserialize;
 
 use crate::{bulk::jobs::status, state::StateStore, AppState};
 
+pub mod log_sink;
 pub mod metrics;
 pub mod otel;
 pub mod ready;
