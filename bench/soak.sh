@@ -9,6 +9,9 @@
 # Settings (environment): SOAK_SECONDS (600), SOAK_CONNECTIONS (8),
 # SOAK_THREADS (2), SOAK_PATIENTS (seeded population, 10), SOAK_NO_BUILD=1
 # uses the release binary as it is, SOAK_KEEP=1 keeps the temp dir.
+# The ledger takes about 6 KB per entry, some 30 MB a second at this load:
+# the run stops before it starts when the temp dir's volume has less than
+# that for SOAK_SECONDS (SOAK_ANY_DISK=1 runs anyway, e.g. to fill it).
 #
 # Prints: requests, answers by status, socket errors, p50/p99, and memory:
 # RSS after the first minute (warm), at the end, the peak, and the slope of
@@ -36,6 +39,12 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/fhirgate"
 [ -x "$BIN" ] || die "no release binary at $BIN"
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/fhirgate-soak.XXXXXX")"
+AVAIL_KB="$(df -Pk "$TMP" | awk 'NR == 2 {print $4}')"
+NEED_KB=$((SECONDS_TOTAL * 30000))
+if [ "${SOAK_ANY_DISK:-0}" != 1 ] && [ "${AVAIL_KB:-0}" -lt "$NEED_KB" ]; then
+  rmdir "$TMP"
+  die "$((AVAIL_KB / 1024)) MiB free under ${TMPDIR:-/tmp}, the ledger needs about $((NEED_KB / 1024)) MiB for ${SECONDS_TOTAL}s (set TMPDIR, lower SOAK_SECONDS, or SOAK_ANY_DISK=1)"
+fi
 PID=""
 cleanup() {
   [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
