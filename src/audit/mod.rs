@@ -39,6 +39,7 @@ pub mod balp;
 pub mod check;
 pub mod checkpoint;
 pub mod cli;
+pub mod compact;
 pub mod error;
 pub mod events;
 pub mod export;

@@ -92,7 +92,8 @@ fn crypto(what: &str) -> VaultError {
     VaultError::Crypto(what.to_owned())
 }
 
-/// Encrypts a payload for `seq` and `pseudonym`.
+/// Encrypts a payload (canonical JSON) for `seq` and `pseudonym`, in its
+/// stored form ([`super::compact`]).
 pub fn seal(
     key: &DataKey,
     seq: u64,
@@ -102,25 +103,29 @@ pub fn seal(
     crate::aead::seal(
         &key.cipher,
         payload_aad(seq, pseudonym).as_bytes(),
-        plaintext,
+        &super::compact::compact(plaintext),
     )
     .ok_or_else(|| crypto("payload encryption failed"))
 }
 
-/// Decrypts a payload sealed for `seq` and `pseudonym`.
+/// Decrypts a payload sealed for `seq` and `pseudonym`: its canonical JSON.
 pub fn open(
     key: &DataKey,
     seq: u64,
     pseudonym: &str,
     sealed: &Sealed,
 ) -> Result<Vec<u8>, VaultError> {
-    crate::aead::open(&key.cipher, sealed, payload_aad(seq, pseudonym).as_bytes()).ok_or_else(
-        || {
+    let stored = crate::aead::open(&key.cipher, sealed, payload_aad(seq, pseudonym).as_bytes())
+        .ok_or_else(|| {
             crypto(&format!(
                 "payload of seq {seq} fails authentication (tampered)"
             ))
-        },
-    )
+        })?;
+    super::compact::expand(&stored).ok_or_else(|| {
+        crypto(&format!(
+            "payload of seq {seq} names a word this fhirgate does not know (written by a newer version)"
+        ))
+    })
 }
 
 /// The vault: the master key and the key table.
@@ -368,6 +373,51 @@ mod tests {
             seal(&k, 5, "pseud", b"x").unwrap(),
             seal(&k, 5, "pseud", b"x").unwrap()
         );
+    }
+
+    #[test]
+    fn a_read_s_events_are_stored_compact_and_open_as_canonical_json() {
+        use crate::audit::{
+            events::{Builder, FhirFacts, HttpFacts},
+            pseudonym::Pseudonymizer,
+        };
+        use crate::fhir::{FhirRequest, Interaction};
+        let b = Builder {
+            public_url: "https://gw.example".into(),
+            fhir_base: "https://gw.example/fhir".into(),
+            pz: Pseudonymizer::new([1; 32]),
+        };
+        let mut r = FhirRequest::new(Interaction::Read);
+        r.resource_type = Some("Patient".into());
+        r.id = Some("p1".into());
+        let http = HttpFacts {
+            method: "GET".into(),
+            path: "/fhir/Patient/p1".into(),
+            ..HttpFacts::default()
+        };
+        let d = crate::pipeline::disclosure::Disclosure::default();
+        let events = b.fhir("rid", &http, Some(&FhirFacts::of(&r)), &d, 200);
+        assert_eq!(events.len(), 3);
+        let k = key(3);
+        for (seq, e) in events.iter().enumerate() {
+            let s = seal(&k, seq as u64, &e.pseudonym, &e.payload).unwrap();
+            let stored = B64.decode(&s.ciphertext).unwrap().len() - 16;
+            // BALP's member names, systems and profiles are most of it.
+            assert!(
+                stored * 2 < e.payload.len(),
+                "{stored} stored bytes for {} of JSON",
+                e.payload.len()
+            );
+            assert_eq!(open(&k, seq as u64, &e.pseudonym, &s).unwrap(), e.payload);
+            // Sealed as plain canonical JSON (before the stored form): the same.
+            let old = crate::aead::seal(
+                &k.cipher,
+                payload_aad(seq as u64, &e.pseudonym).as_bytes(),
+                &e.payload,
+            )
+            .unwrap();
+            assert_eq!(open(&k, seq as u64, &e.pseudonym, &old).unwrap(), e.payload);
+        }
     }
 
     #[tokio::test]
