@@ -9,9 +9,11 @@
 # Settings (environment): SOAK_SECONDS (600), SOAK_CONNECTIONS (8),
 # SOAK_THREADS (2), SOAK_PATIENTS (seeded population, 10), SOAK_NO_BUILD=1
 # uses the release binary as it is, SOAK_KEEP=1 keeps the temp dir.
-# The ledger takes about 6 KB per entry, some 30 MB a second at this load:
-# the run stops before it starts when the temp dir's volume has less than
-# that for SOAK_SECONDS (SOAK_ANY_DISK=1 runs anyway, e.g. to fill it).
+# The ledger takes about 3 KB per entry (6 KB before the payloads' stored
+# form, src/audit/compact.rs), some 14 MB a second at this load: the run
+# stops before it starts when the temp dir's volume has less than 30 MB for
+# each of SOAK_SECONDS, twice that (SOAK_ANY_DISK=1 runs anyway, e.g. to
+# fill it).
 #
 # Prints: requests, answers by status, socket errors, p50/p99, and memory:
 # RSS after the first minute (warm), at the end, the peak, and the slope of
