@@ -188,7 +188,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     "the demo EHR exists in demo mode only; configure [crd] clients otherwise"
                 );
             }
-            println!("{}", crate::crd::demo::demo_jwt(&config, &service)?);
+            crate::stdout::line(crate::crd::demo::demo_jwt(&config, &service)?)?;
             Ok(())
         }
         Command::PaMetrics { from, to, json } => {
@@ -200,12 +200,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(store) = embedded {
                 store.optimize().await?;
             }
-            println!(
+            crate::stdout::line(format_args!(
                 "seeded {} resources for {} patients in {:.1}s",
                 report.resources,
                 patients,
                 report.elapsed.as_secs_f64()
-            );
+            ))?;
             Ok(())
         }
     }
@@ -218,12 +218,12 @@ fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     if let KeysCommand::Rotate = cmd {
         set.rotate(&dir)
             .map_err(|e| anyhow::anyhow!("rotating keys in {}: {e}", dir.display()))?;
-        eprintln!(
+        crate::stdout::note(format_args!(
             "new signing key {}; restart running servers to sign with it",
             set.current_kid()
-        );
+        ));
     }
-    println!("{}", serde_json::to_string_pretty(&set.jwks())?);
+    crate::stdout::json(&set.jwks())?;
     Ok(())
 }
 
@@ -266,11 +266,14 @@ async fn client(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
             let (_, response) = crate::oauth::clients::register(&app, &meta)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", serde_json::to_string_pretty(&response)?);
+            crate::stdout::json(&response)?;
         }
         ClientCommand::List => {
             for c in app.state.client_list().await? {
-                println!("{}\t{}\t{}", c.client_id, c.client_type, c.client_name);
+                crate::stdout::line(format_args!(
+                    "{}\t{}\t{}",
+                    c.client_id, c.client_type, c.client_name
+                ))?;
             }
         }
     }

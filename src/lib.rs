@@ -53,6 +53,7 @@ pub mod search;
 pub mod seed;
 pub mod shutdown;
 pub mod state;
+pub mod stdout;
 pub mod subscriptions;
 pub mod throttle;
 pub mod tls;

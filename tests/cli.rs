@@ -399,3 +399,74 @@ async fn the_demo_start_can_call_crd_and_udap_without_configuration() {
         .unwrap()
         .contains("PRIVATE KEY"));
 }
+
+/// A command whose stdout fails (a full disk behind a redirect) says so and
+/// exits 1, never panics; one whose reader closes the pipe (`| head`) stops
+/// quietly with 141, as a tool stopped by SIGPIPE would; and the export
+/// writes every line when nothing fails.
+#[test]
+fn commands_report_a_failed_or_closed_stdout_without_panicking() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = |args: &[&str]| {
+        let mut c = bin();
+        c.args(args)
+            .env("FHIRGATE_DATA_DIR", dir.path())
+            .env("FHIRGATE_DEMO", "0")
+            .env_remove("FHIRGATE_UPSTREAM_URL")
+            .env_remove("FHIRGATE_DATABASE_URL")
+            .stdin(Stdio::null());
+        c
+    };
+    let appended = cmd(&["ledger", "demo-append", "20000"]).output().unwrap();
+    assert!(appended.status.success());
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    for args in [
+        &[
+            "token",
+            "issue",
+            "--client",
+            "x",
+            "--any-client",
+            "--scope",
+            "system/*.rs",
+        ][..],
+        &["ledger", "verify"],
+        &["ledger", "export"],
+        &["keys", "show"],
+    ] {
+        let out = cmd(args).stdout(full()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("No space left on device") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    // the reader takes one line and closes the pipe
+    let mut child = cmd(&["ledger", "export"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(
+        err.is_empty(),
+        "a closed pipe is not an error to report: {err}"
+    );
+    // and in full: all 20,000 lines
+    let out = cmd(&["ledger", "export"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), 20_000);
+}

@@ -67,10 +67,10 @@ pub async fn run(config: &Config, cmd: LedgerCommand) -> anyhow::Result<()> {
             let report = ledger.verify(&keys(config)?).await?;
             match report.problem {
                 None => {
-                    println!(
+                    crate::stdout::line(format_args!(
                         "ledger OK: {} entries, {} checkpoints verified, root {}",
                         report.entries, report.checkpoints, report.root_hash
-                    );
+                    ))?;
                     Ok(())
                 }
                 Some(problem) => Err(anyhow::anyhow!("ledger verification FAILED: {problem}")),
@@ -79,17 +79,17 @@ pub async fn run(config: &Config, cmd: LedgerCommand) -> anyhow::Result<()> {
         LedgerCommand::Proof { seq } => {
             let (proof, checkpoint) = ledger.proof_against_latest(seq).await?;
             let out = super::proof::proof_json(&proof, checkpoint.as_ref());
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            crate::stdout::json(&out)?;
             Ok(())
         }
         LedgerCommand::Consistency { size1, size2 } => {
             let proof = ledger.consistency_proof(size1, size2).await?;
-            println!("{}", serde_json::to_string_pretty(&proof)?);
+            crate::stdout::json(&proof)?;
             Ok(())
         }
         LedgerCommand::Checkpoint => {
             let c = ledger.checkpoint(&keys(config)?).await?;
-            println!("{}", serde_json::to_string_pretty(&c)?);
+            crate::stdout::json(&c)?;
             Ok(())
         }
         LedgerCommand::Trail(cmd) => super::trail_cli::run(config, ledger, cmd).await,
@@ -108,7 +108,7 @@ pub async fn run(config: &Config, cmd: LedgerCommand) -> anyhow::Result<()> {
                 })
                 .collect();
             let seqs = ledger.append(&batch).await?;
-            println!("{}", serde_json::to_string(&seqs)?);
+            crate::stdout::line(serde_json::to_string(&seqs)?)?;
             Ok(())
         }
     }

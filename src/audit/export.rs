@@ -10,7 +10,7 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
-use super::{Ledger, LedgerError};
+use super::Ledger;
 
 /// Rows read per page.
 const PAGE: u64 = 5_000;
@@ -35,8 +35,9 @@ pub fn line(e: &super::ledger::StoredEntry) -> Value {
     })
 }
 
-/// Writes every entry from `since` on; returns how many.
-pub async fn export(ledger: &Ledger, since: u64, out: &mut impl Write) -> Result<u64, LedgerError> {
+/// Writes every entry from `since` on; returns how many. A failed write is
+/// an error that keeps its `std::io::Error` (a closed pipe stays one).
+pub async fn export(ledger: &Ledger, since: u64, out: &mut impl Write) -> anyhow::Result<u64> {
     let mut from = since;
     let mut n = 0;
     loop {
@@ -45,7 +46,8 @@ pub async fn export(ledger: &Ledger, since: u64, out: &mut impl Write) -> Result
         from = last.seq as u64 + 1;
         for e in &page {
             let text = serde_json::to_string(&line(e)).unwrap_or_default();
-            writeln!(out, "{text}").map_err(|e| LedgerError::Range(format!("writing: {e}")))?;
+            writeln!(out, "{text}")
+                .map_err(|e| anyhow::Error::new(e).context("writing the export"))?;
             n += 1;
         }
     }

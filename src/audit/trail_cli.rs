@@ -3,6 +3,8 @@
 //! chained entries, for SIEM ingestion), `erase-patient <Patient/id>`
 //! (destroy the patient's payload key) and `verify-payloads`.
 
+use std::io::Write;
+
 use clap::Subcommand;
 
 use super::{check, export, Auditor, Ledger};
@@ -37,8 +39,10 @@ pub async fn run(config: &Config, ledger: Ledger, cmd: TrailCommand) -> anyhow::
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let n = export::export(&ledger, since, &mut out).await?;
+            // flushed here: a BufWriter's drop would lose a failure
+            out.flush().map_err(crate::stdout::failed)?;
             drop(out);
-            eprintln!("exported {n} entries");
+            crate::stdout::note(format_args!("exported {n} entries"));
             Ok(())
         }
         TrailCommand::ErasePatient { patient } => {
@@ -51,13 +55,13 @@ pub async fn run(config: &Config, ledger: Ledger, cmd: TrailCommand) -> anyhow::
                     "operator (fhirgate ledger erase-patient)",
                 )
                 .await?;
-            println!("{}", serde_json::to_string_pretty(&e)?);
+            crate::stdout::json(&e)?;
             Ok(())
         }
         TrailCommand::VerifyPayloads => {
             let auditor = Auditor::open(config, ledger.store.clone())?;
             let report = check::verify_payloads(&auditor).await?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::stdout::json(&report)?;
             if report.ok() {
                 Ok(())
             } else {

@@ -70,6 +70,6 @@ pub async fn run(config: Config, cmd: ConsentCommand) -> anyhow::Result<()> {
     let out = explain::explain(&app, &input)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    crate::stdout::json(&out)?;
     Ok(())
 }

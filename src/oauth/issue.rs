@@ -90,6 +90,6 @@ pub async fn run(config: Config, a: IssueArgs) -> anyhow::Result<()> {
         .access_put(&jti, &a.client, None, now + a.ttl)
         .await?;
     let token = smart_launch::token::mint_access(&app.keys, &claims)?;
-    println!("{token}");
+    crate::stdout::line(&token)?;
     Ok(())
 }

@@ -322,9 +322,9 @@ pub async fn cli(
     let (app, _) = AppState::open(config).await?;
     let m = load(&app.state, from, to).await?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&m))?);
+        crate::stdout::json(&to_json(&m))?;
     } else {
-        print!("{}", table(&m));
+        crate::stdout::text(&table(&m))?;
     }
     Ok(())
 }

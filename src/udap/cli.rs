@@ -63,11 +63,10 @@ pub fn client_cert(config: &Config, a: &ClientCertArgs) -> anyhow::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
     }
-    println!(
-        "{}",
+    crate::stdout::line(
         serde_json::json!({"certificate": a.out.join("client.pem"), "key": key, "san": a.san,
-            "community": super::config::DEMO_COMMUNITY})
-    );
+            "community": super::config::DEMO_COMMUNITY}),
+    )?;
     Ok(())
 }
 
@@ -104,10 +103,7 @@ pub async fn link_identity(config: &Config, a: &LinkIdentityArgs) -> anyhow::Res
     let now = crate::oauth::now();
     if a.remove {
         let removed = store::unlink(&state, &a.idp, &a.sub).await?;
-        println!(
-            "{}",
-            serde_json::json!({"idp": a.idp, "sub": a.sub, "removed": removed})
-        );
+        crate::stdout::line(serde_json::json!({"idp": a.idp, "sub": a.sub, "removed": removed}))?;
         return Ok(());
     }
     let Some(user) = a.user.as_deref() else {
@@ -117,9 +113,8 @@ pub async fn link_identity(config: &Config, a: &LinkIdentityArgs) -> anyhow::Res
         anyhow::bail!("there is no local user {user}");
     }
     store::link(&state, &a.idp, &a.sub, user, now).await?;
-    println!(
-        "{}",
-        serde_json::json!({"idp": a.idp, "sub": a.sub, "user": user, "linked": true})
-    );
+    crate::stdout::line(
+        serde_json::json!({"idp": a.idp, "sub": a.sub, "user": user, "linked": true}),
+    )?;
     Ok(())
 }
