@@ -46,6 +46,7 @@ const OPS = {
   read: 'read `Patient/{id}`',
   search: 'search `Observation?patient=Patient/{id}&_count=20`',
   token: 'token exchange (`client_credentials`, RS384 assertion)',
+  'search-nototal': 'attribution: the same search with `_total=none` (no count ahead of the total)',
   'read-paced': `read \`Patient/{id}\`, paced (each connection waits ${meta.pace_ms} ms between requests)`,
 };
 const f0 = (x) => Math.round(x).toLocaleString('en-US');
@@ -110,6 +111,16 @@ for (const op of ['read', 'search']) {
           `${f2(a.rps / n.rps)}; ${f2(a.p99 - n.p99)} ms | – | – |`,
       );
     }
+  }
+}
+{
+  const a = cell('search-nototal', 'facade');
+  const n = cell('search', 'nginx');
+  if (a && n) {
+    out.push(
+      `| search, \`_total=none\`: fhirgate req/s ÷ nginx req/s; p99 − nginx p99 | ` +
+        `${f2(a.rps / n.rps)}; ${f2(a.p99 - n.p99)} ms | – | – |`,
+    );
   }
 }
 {

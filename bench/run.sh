@@ -375,6 +375,12 @@ for op in read search; do
   done
 done
 
+# Attribution: the facade's search without the count ahead of its true
+# total (`_total=none`; what `consent.count_ahead = 0` does unasked).
+if [ "${BENCH_ATTRIBUTION:-1}" = 1 ]; then
+  wrk_cell search-nototal facade "${BASE[facade]}/$PATHS_search&_total=none"
+fi
+
 # Paced reads: the same read at a fixed, lower rate on the proxies (each
 # connection waits PACE_MS between requests), so their p99 is the latency a
 # hop adds, not queueing at saturation.

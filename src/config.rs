@@ -630,6 +630,13 @@ pub struct ConsentConfig {
     /// Roles whose purpose of use defaults to TREAT.
     #[serde(default = "default_clinician_roles")]
     pub clinician_roles: Vec<String>,
+    /// A search that does not fit its first page gets its true total
+    /// (counted ahead: every remaining match judged) when the upstream has at
+    /// most this many matches and the caller did not ask with `_total`; 0:
+    /// only on `_total=accurate`, as Azure Health Data Services' FHIR
+    /// service gives a total only when asked. Default 1000.
+    #[serde(default = "default_count_ahead")]
+    pub count_ahead: u64,
 }
 
 impl Default for ConsentConfig {
@@ -641,6 +648,7 @@ impl Default for ConsentConfig {
             jurisdiction_packs: default_jurisdiction_packs(),
             break_glass_roles: default_break_glass_roles(),
             clinician_roles: default_clinician_roles(),
+            count_ahead: default_count_ahead(),
         }
     }
 }
@@ -706,6 +714,15 @@ impl ConsentConfig {
                 return Err((key, "entries must not be empty".to_owned()));
             }
         }
+        if self.count_ahead > crate::pipeline::consent::pages::COUNT_LIMIT as u64 {
+            return Err((
+                "consent.count_ahead",
+                format!(
+                    "must be at most {} (the most matches a count judges)",
+                    crate::pipeline::consent::pages::COUNT_LIMIT
+                ),
+            ));
+        }
         if self.poll_seconds > 86_400 {
             return Err((
                 "consent.poll_seconds",
@@ -714,6 +731,10 @@ impl ConsentConfig {
         }
         Ok(())
     }
+}
+
+fn default_count_ahead() -> u64 {
+    1_000
 }
 
 fn default_consent_poll() -> u64 {
@@ -1363,6 +1384,7 @@ mod tests {
             ["us-42cfr2", "us-ca-cmia", "us-tx-hb300"]
         );
         assert_eq!(c.policy(), Policy::starter(BasePolicy::OptOut));
+        assert_eq!(c.count_ahead, 1_000);
 
         let c = load(
             "[consent]\nbase_policy = \"opt-out\"\nexempt_clients = [\"etl\"]\njurisdiction_packs = [\"us-42cfr2\", \"us-tx-hb300\"]\nbreak_glass_roles = []\nclinician_roles = [\"clinician\", \"nurse\"]\n",
@@ -1407,6 +1429,11 @@ mod tests {
                 "[consent]\npoll_seconds = 100000\n",
                 vec![],
                 "consent.poll_seconds",
+            ),
+            (
+                "[consent]\ncount_ahead = 50001\n",
+                vec![],
+                "consent.count_ahead",
             ),
             ("[consent]\npolicy = 1\n", vec![], "policy"),
         ] {

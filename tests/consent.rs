@@ -607,6 +607,44 @@ async fn paging_is_full_sealed_and_bound() {
     assert_eq!(stale.status, StatusCode::GONE, "{}", stale.text());
 }
 
+/// `consent.count_ahead = 0`: a first page that does not hold the whole
+/// result has no total unless the caller asks (`_total=accurate`), as Azure
+/// Health Data Services answers; the last page still gives it, and a page
+/// that holds everything too.
+#[tokio::test]
+async fn count_ahead_off_gives_a_total_only_when_asked_or_seen() {
+    let w = world_with("count_ahead = 0\n").await;
+    for i in 0..6 {
+        w.t.put(
+            &format!("/fhir/Observation/caobs-{i}"),
+            &json!({"resourceType": "Observation", "id": format!("caobs-{i}"), "status": "final",
+                "code": {"text": "ca"}, "subject": {"reference": if i % 2 == 0 {"Patient/p1"} else {"Patient/p2"}}}),
+        )
+        .await;
+    }
+    w.consent("deny-all", json!({"type": "deny"})).await;
+    let first = w
+        .get(&w.clin, "/fhir/Observation?code:text=ca&_count=2&_sort=_id")
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    assert_eq!(ids(&first), vec!["caobs-1", "caobs-3"]);
+    assert!(first.json.get("total").is_none(), "{}", first.text());
+    let last = w.get(&w.clin, &next_path(&first).unwrap()).await;
+    assert_eq!(ids(&last), vec!["caobs-5"]);
+    assert_eq!(last.json["total"], 3, "{}", last.text());
+    let asked = w
+        .get(
+            &w.clin,
+            "/fhir/Observation?code:text=ca&_count=2&_sort=_id&_total=accurate",
+        )
+        .await;
+    assert_eq!(asked.json["total"], 3, "{}", asked.text());
+    let whole = w
+        .get(&w.clin, "/fhir/Observation?code:text=ca&_count=10")
+        .await;
+    assert_eq!(whole.json["total"], 3, "{}", whole.text());
+}
+
 #[tokio::test]
 async fn oracle_prone_requests_are_refused_and_consents_are_private() {
     let w = world().await;

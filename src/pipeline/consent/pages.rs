@@ -9,9 +9,10 @@
 //!
 //! - `Bundle.total` is the number released to this caller: given when the
 //!   facade has seen the whole result, or counted ahead on the first page
-//!   when the upstream has at most [`COUNT_AHEAD`] matches or `_total=accurate`
-//!   is asked (then carried in the paging token); otherwise absent, and
-//!   never counted ahead for `_total=none`;
+//!   when the upstream has at most `consent.count_ahead` matches (1,000 by
+//!   default; 0: never unasked) or `_total=accurate` is asked (then carried
+//!   in the paging token); otherwise absent, and never counted ahead for
+//!   `_total=none`;
 //! - `_summary=count` is answered by judging every match (up to
 //!   [`COUNT_LIMIT`] upstream matches; beyond that the total is absent and an
 //!   outcome entry says why);
@@ -44,9 +45,6 @@ use crate::{
 pub const SCAN_LIMIT: usize = 20;
 /// Upstream matches `_summary=count` judges before giving up on a total.
 pub const COUNT_LIMIT: usize = 50_000;
-/// Up to this many upstream matches, a multi-page search's true total is
-/// counted ahead on its first page.
-pub const COUNT_AHEAD: u64 = 1_000;
 
 /// What kind of Bundle is paged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +62,7 @@ enum TotalMode {
     /// `none`: no total (nothing is counted ahead).
     None,
     /// absent or `estimate`: counted ahead when the upstream has at most
-    /// [`COUNT_AHEAD`] matches.
+    /// `consent.count_ahead` matches.
     IfCheap,
     /// `accurate`: always counted ahead (up to [`COUNT_LIMIT`] matches).
     Accurate,
@@ -541,13 +539,17 @@ async fn run_from(
         }
     }
     // a search that does not fit one page: its true total is counted ahead
-    // when that is cheap (the upstream has at most COUNT_AHEAD matches) or
+    // when that is cheap (the upstream has at most `consent.count_ahead`
+    // matches; 0: never unasked) or
     // asked for (`_total=accurate`), never when the caller declined it
     // (`_total=none`), then carried in the paging token
     if !complete && !counting && first && kind == Kind::Search {
         let wanted = match total_mode {
             TotalMode::None => false,
-            TotalMode::IfCheap => upstream_total.is_some_and(|t| t <= COUNT_AHEAD),
+            TotalMode::IfCheap => {
+                let limit = app.config.consent.count_ahead;
+                limit > 0 && upstream_total.is_some_and(|t| t <= limit)
+            }
             TotalMode::Accurate => true,
         };
         if let (true, Some((upstream, at))) = (wanted, continue_at.as_ref()) {
