@@ -14,7 +14,8 @@
 # per second of token-exchange load, 2500), BENCH_KEEP=1 keeps the temp dir
 # (logs, configs) for a look afterwards, BENCH_NO_BUILD=1 uses the release
 # binary as it is, BENCH_ATTRIBUTION=0 leaves out the attribution rows (a
-# second facade with the ledger off, and with consent off too),
+# second facade with the ledger off, and with consent off too; and the
+# facade's search with _total=none, without consent's count ahead),
 # BENCH_PACE_MS (16; 0 leaves the paced cells out) is the wait of each
 # connection between requests in the paced read cells,
 # BENCH_UPSTREAM=medplum uses the conformance tests' Medplum engine (Node) as
