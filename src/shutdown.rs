@@ -25,10 +25,13 @@ use std::{future::Future, future::IntoFuture, net::SocketAddr, time::Duration};
 use axum::{
     extract::connect_info::Connected,
     middleware,
-    serve::{IncomingStream, Listener, ListenerExt},
+    serve::{IncomingStream, Listener, ListenerExt, TapIo},
     Router,
 };
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
 
 use crate::{
     state::StateStore,
@@ -73,7 +76,7 @@ pub async fn serve_with(
     };
     let server = async move {
         match tls {
-            None => drive(listener, router, shutdown).await,
+            None => drive(plain(listener), router, shutdown).await,
             Some(tls) => {
                 tls.spawn_reload();
                 let listener = TlsListener::new(listener, tls.acceptor())?;
@@ -101,6 +104,17 @@ pub async fn serve_with(
     // Last: the trace spans of the drained requests (and of the close).
     crate::observability::otel::shutdown().await;
     Ok(())
+}
+
+/// The plain-HTTP listener: each accepted connection with `TCP_NODELAY` set,
+/// as the TLS listener's (a response's last partial segment is not held
+/// back until the client acknowledges the one before, which a client's
+/// delayed ACK can stretch to 40 ms).
+fn plain(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
+    fn nodelay(tcp: &mut TcpStream) {
+        let _ = tcp.set_nodelay(true);
+    }
+    listener.tap_io(nodelay)
 }
 
 /// Step 1's server on any listener whose peer is a `SocketAddr`.
@@ -156,5 +170,25 @@ pub async fn close(app: &AppState, embedded: Option<EmbeddedStore>) {
         {
             tracing::warn!("embedded store pool did not close in time");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn plain_connections_are_accepted_with_nodelay() {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let mut listener = plain(tcp);
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (stream, peer) = listener.accept().await;
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert!(
+            stream.nodelay().unwrap(),
+            "TCP_NODELAY on the accepted side"
+        );
     }
 }
