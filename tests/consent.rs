@@ -543,17 +543,23 @@ async fn revocation_and_expiry_take_effect_on_the_next_request() {
     );
 }
 
-#[tokio::test]
-async fn paging_is_full_sealed_and_bound() {
-    let w = world().await;
+/// Six Observations `{prefix}-0` … `{prefix}-5` with `code.text` `text`, the
+/// even ones about p1 and the odd ones about p2.
+async fn put_split_observations(w: &World, prefix: &str, text: &str) {
     for i in 0..6 {
         w.t.put(
-            &format!("/fhir/Observation/pgobs-{i}"),
-            &json!({"resourceType": "Observation", "id": format!("pgobs-{i}"), "status": "final",
-                "code": {"text": "x"}, "subject": {"reference": if i % 2 == 0 {"Patient/p1"} else {"Patient/p2"}}}),
+            &format!("/fhir/Observation/{prefix}-{i}"),
+            &json!({"resourceType": "Observation", "id": format!("{prefix}-{i}"), "status": "final",
+                "code": {"text": text}, "subject": {"reference": if i % 2 == 0 {"Patient/p1"} else {"Patient/p2"}}}),
         )
         .await;
     }
+}
+
+#[tokio::test]
+async fn paging_is_full_sealed_and_bound() {
+    let w = world().await;
+    put_split_observations(&w, "pgobs", "x").await;
     w.consent("deny-all", json!({"type": "deny"})).await;
     let mut url = "/fhir/Observation?code:text=x&_count=2&_sort=_id".to_owned();
     let mut seen = Vec::new();
@@ -614,14 +620,7 @@ async fn paging_is_full_sealed_and_bound() {
 #[tokio::test]
 async fn count_ahead_off_gives_a_total_only_when_asked_or_seen() {
     let w = world_with("count_ahead = 0\n").await;
-    for i in 0..6 {
-        w.t.put(
-            &format!("/fhir/Observation/caobs-{i}"),
-            &json!({"resourceType": "Observation", "id": format!("caobs-{i}"), "status": "final",
-                "code": {"text": "ca"}, "subject": {"reference": if i % 2 == 0 {"Patient/p1"} else {"Patient/p2"}}}),
-        )
-        .await;
-    }
+    put_split_observations(&w, "caobs", "ca").await;
     w.consent("deny-all", json!({"type": "deny"})).await;
     let first = w
         .get(&w.clin, "/fhir/Observation?code:text=ca&_count=2&_sort=_id")
