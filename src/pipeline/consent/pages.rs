@@ -666,20 +666,29 @@ async fn latest_versions(
     Ok(out)
 }
 
-/// The newest stored version in a history Bundle (by `meta.lastUpdated`,
-/// whatever order the upstream lists versions in).
+/// The newest stored version in a history Bundle: by `meta.lastUpdated`,
+/// whatever order the upstream lists versions in; two versions written in
+/// the same instant (a store's clock has milliseconds) by a numeric
+/// `meta.versionId`, then by the history's own order, newest first.
 pub(crate) fn latest_of(history: &Value) -> Option<Value> {
     history["entry"]
         .as_array()?
         .iter()
         .map(|e| &e["resource"])
         .filter(|r| r.is_object())
+        // reversed: of equal keys `max_by_key` keeps the last one it sees,
+        // which is then the one listed first
+        .rev()
         .max_by_key(|r| {
-            r["meta"]["lastUpdated"]
+            let at = r["meta"]["lastUpdated"]
                 .as_str()
                 .and_then(crate::fhir::types::parse_instant)
                 .map(|t| t.unix_timestamp_nanos())
-                .unwrap_or(i128::MIN)
+                .unwrap_or(i128::MIN);
+            let version = r["meta"]["versionId"]
+                .as_str()
+                .and_then(|v| v.parse::<u64>().ok());
+            (at, version)
         })
         .cloned()
 }

@@ -4,7 +4,10 @@
 
 use serde_json::json;
 
-use super::judge::{inherited_targets, normalize, patients_of};
+use super::{
+    judge::{inherited_targets, normalize, patients_of},
+    pages::latest_of,
+};
 
 const BASE: &str = "http://fg.test/fhir";
 
@@ -34,4 +37,33 @@ fn inheritance_targets_and_reference_normalisation() {
     assert_eq!(inherited_targets(&bin, BASE), vec!["DocumentReference/d"]);
     assert_eq!(normalize("urn:uuid:x", BASE), None);
     assert_eq!(normalize("Patient/1", BASE).as_deref(), Some("Patient/1"));
+}
+
+/// Two versions stored in the same millisecond: the newer one is the latest
+/// (its labels are today's), never the older, unlabelled one.
+#[test]
+fn the_latest_version_of_a_tie_in_time_is_the_newer_one() {
+    let at = "2026-11-24T13:23:17.537Z";
+    let v = |n: &str, labelled: bool| {
+        let mut meta = json!({"versionId": n, "lastUpdated": at});
+        if labelled {
+            meta["security"] = json!([{"code": "PSY"}]);
+        }
+        json!({"resource": {"resourceType": "Condition", "id": "c", "meta": meta}})
+    };
+    let latest = |entries: Vec<serde_json::Value>| {
+        latest_of(&json!({"resourceType": "Bundle", "type": "history", "entry": entries})).unwrap()
+            ["meta"]["versionId"]
+            .clone()
+    };
+    // newest first, as FHIR lists a history
+    assert_eq!(latest(vec![v("2", true), v("1", false)]), "2");
+    // oldest first: the numeric versionId decides
+    assert_eq!(latest(vec![v("1", false), v("2", true)]), "2");
+    // opaque versionIds: the history's order (newest first) decides
+    assert_eq!(latest(vec![v("b", true), v("a", false)]), "b");
+    // a later instant wins over any version number
+    let mut later = v("1", false);
+    later["resource"]["meta"]["lastUpdated"] = json!("2026-11-24T13:23:17.538Z");
+    assert_eq!(latest(vec![v("2", true), later]), "1");
 }
