@@ -1,7 +1,7 @@
 //! What the command line writes to standard output and standard error.
 //!
 //! `println!` panics when stdout cannot take a line (a full disk behind a
-//! redirect, a closed pipe as in `fhirgate ledger trail export | head`), and
+//! redirect, a closed pipe as in `fhirgate ledger export | head`), and
 //! a `BufWriter` dropped without a flush loses its last bytes without a
 //! word. The commands write through these functions instead: a failed write
 //! is an error the command returns, and a closed pipe is [`ClosedPipe`],
@@ -28,10 +28,7 @@ pub const CLOSED_PIPE_STATUS: u8 = 141;
 
 /// Writes `text` and a newline to stdout, flushed.
 pub fn line(text: impl Display) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}")
-        .and_then(|()| out.flush())
-        .map_err(failed)
+    self::text(&format!("{text}\n"))
 }
 
 /// Writes `text` to stdout as it is, flushed.
